@@ -1,0 +1,119 @@
+# Bramble: one statically linked multi-call binary, `bramble`, per target.
+#
+#   make [ARCH=x86_64|arm64|armhf|armv6]   build build/$(ARCH)/bramble (default: this machine)
+#   make deps ARCH=...                     fetch, verify and build the libraries for a target
+#   make test                              unit tests here and under qemu, then integration
+#   make check                             unit tests with AddressSanitizer + UBSan
+#   make sizes | bench | fuzz | format | format-check | clean | help
+
+TARGETS := x86_64 arm64 armhf armv6
+HOST_ARCH := $(patsubst aarch64,arm64,$(patsubst armv7l,armhf,$(patsubst armv6l,armv6,$(shell uname -m))))
+ARCH ?= $(HOST_ARCH)
+ifeq ($(filter $(ARCH),$(TARGETS)),)
+$(error unknown ARCH '$(ARCH)': choose one of $(TARGETS))
+endif
+
+CROSS_x86_64 := x86_64-linux-gnu-
+CROSS_arm64 := aarch64-linux-gnu-
+CROSS_armhf := arm-linux-gnueabihf-
+CROSS_armv6 := arm-linux-gnueabi-
+ARCH_CFLAGS_armv6 := -march=armv6 -marm -mfpu=vfp -mfloat-abi=softfp
+CC := $(CROSS_$(ARCH))gcc
+ifeq ($(ARCH)-$(HOST_ARCH),x86_64-x86_64)
+ifeq ($(shell command -v $(CC)),)
+CC := gcc
+endif
+endif
+
+VERSION := $(shell cat VERSION)
+SANITIZE ?=
+ifeq ($(SANITIZE),1)
+B := build/$(ARCH)-sanitize
+OPT := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LINK_MODE := -fsanitize=address,undefined
+else
+B := build/$(ARCH)
+OPT := -Os -ffunction-sections -fdata-sections
+LINK_MODE := -static -Wl,--gc-sections
+endif
+DEPS_MK := build/$(ARCH)/deps.mk
+
+WARNINGS := -Wall -Wextra -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter -Wno-format-truncation -Werror
+CFLAGS := -std=gnu11 $(OPT) $(WARNINGS) $(ARCH_CFLAGS_$(ARCH)) -I. -MMD -MP \
+	-DBRAMBLE_VERSION='"$(VERSION)"' -DBRAMBLE_TARGET='"$(ARCH)"' -D_GNU_SOURCE
+LDFLAGS := $(LINK_MODE) -Wl,-z,noexecstack -Wl,-z,relro -Wl,-z,now
+
+# Everything but the multi-call entry point is shared by the binary and the unit tests.
+LIB_SRCS := $(wildcard platform/*.c core/*.c drivers/*/*.c drivers/*.c agent/*.c) \
+	$(filter-out tools/main.c,$(wildcard tools/*.c))
+LIB_OBJS := $(LIB_SRCS:%.c=$(B)/obj/%.o)
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+UNIT_OBJS := $(UNIT_SRCS:%.c=$(B)/obj/%.o)
+
+NO_DEPS_GOALS := clean help format format-check setup
+ifeq ($(filter $(NO_DEPS_GOALS),$(MAKECMDGOALS)),)
+ifneq ($(MAKECMDGOALS),deps)
+-include $(DEPS_MK)
+endif
+endif
+
+.PHONY: all deps unit-tests test check sizes bench fuzz format format-check clean help setup toolchain
+all: $(B)/bramble
+
+toolchain:
+	@command -v $(CC) >/dev/null 2>&1 || { echo "bramble: the $(ARCH) compiler $(CC) is not installed; run tools/setup.sh as root to install it" >&2; exit 1; }
+
+deps: toolchain
+	tools/deps/deps.sh build $(ARCH) $(DEPS_MK)
+
+$(DEPS_MK): tools/deps/deps.lock tools/deps/deps.sh | toolchain
+	tools/deps/deps.sh build $(ARCH) $@
+
+$(B)/obj/%.o: %.c $(DEPS_MK) | toolchain
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) $(DEPS_CFLAGS) -c $< -o $@
+
+$(B)/bramble: $(LIB_OBJS) $(B)/obj/tools/main.o
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(DEPS_LDFLAGS) $(DEPS_LIBS) -lm
+ifneq ($(SANITIZE),1)
+	@$(CROSS_$(ARCH))strip --strip-all $@ 2>/dev/null || strip --strip-all $@
+endif
+
+$(B)/unit-tests: $(LIB_OBJS) $(UNIT_OBJS)
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(DEPS_LDFLAGS) $(DEPS_LIBS) -lm
+
+unit-tests: $(B)/unit-tests $(B)/bramble
+
+test:
+	tests/run.sh
+
+check:
+	$(MAKE) SANITIZE=1 ARCH=$(HOST_ARCH) unit-tests
+	tests/unit/run-unit.sh $(HOST_ARCH) build/$(HOST_ARCH)-sanitize/unit-tests
+
+sizes:
+	@for t in $(TARGETS); do $(MAKE) --no-print-directory -s ARCH=$$t >/dev/null || exit 1; done
+	@tests/bench/sizes.sh $(TARGETS)
+
+bench:
+	tests/bench/run.sh
+
+format:
+	clang-format -i $(LIB_SRCS) tools/main.c $(UNIT_SRCS) $(wildcard */*.h tests/unit/*.h)
+
+format-check:
+	clang-format --dry-run --Werror $(LIB_SRCS) tools/main.c $(UNIT_SRCS) $(wildcard */*.h tests/unit/*.h)
+
+setup:
+	tools/setup.sh
+
+clean:
+	rm -rf build
+
+help:
+	@sed -n '1,9p' Makefile
+
+-include $(LIB_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(B)/obj/tools/main.d

@@ -1,0 +1,246 @@
+/* `bramble agent`: the daemon every board runs.
+ *
+ * Start-up: read bramble.conf -> set up logging -> one event loop -> if the board has the
+ * server role, open the API endpoint (CoAP over DTLS, identities from the credentials
+ * file) -> run until SIGTERM/SIGINT. SIGHUP re-reads the configuration and applies what
+ * can change without a restart (log level, credentials); the rest is reported as needing
+ * one.
+ *
+ * Today the endpoint answers /version and /healthz (and libcoap's /.well-known/core);
+ * the control-plane and kubelet issues add the API and the pod sync loop here.
+ */
+#include "agent/agent.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "agent/build_info.h"
+#include "agent/config.h"
+#include "agent/credentials.h"
+#include "core/transport.h"
+#include "platform/error.h"
+#include "platform/log.h"
+#include "platform/loop.h"
+#include "platform/memory.h"
+
+struct agent {
+	struct config config;
+	struct loop *loop;
+	struct transport *transport;
+	struct credentials credentials;
+	char *version_json;
+};
+
+static void hnd_get_version(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
+			    const coap_string_t *query, coap_pdu_t *response)
+{
+	struct agent *agent = coap_resource_get_userdata(resource);
+	coap_pdu_set_code(response, COAP_RESPONSE_CODE_CONTENT);
+	coap_add_data_large_response(resource, session, request, response, query, COAP_MEDIATYPE_APPLICATION_JSON,
+				     -1, 0, strlen(agent->version_json), (const uint8_t *)agent->version_json, NULL,
+				     NULL);
+}
+
+static void hnd_get_healthz(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
+			    const coap_string_t *query, coap_pdu_t *response)
+{
+	(void)resource;
+	(void)session;
+	(void)request;
+	(void)query;
+	coap_pdu_set_code(response, COAP_RESPONSE_CODE_CONTENT);
+	coap_add_data(response, 2, (const uint8_t *)"ok");
+}
+
+static void add_resource(struct agent *agent, const char *path, coap_method_handler_t handler, const char *title)
+{
+	coap_resource_t *r = coap_resource_init(coap_make_str_const(path), 0);
+	coap_register_request_handler(r, COAP_REQUEST_GET, handler);
+	coap_add_attr(r, coap_make_str_const("title"), coap_make_str_const(title), 0);
+	coap_add_attr(r, coap_make_str_const("ct"), coap_make_str_const("50"), 0);
+	coap_resource_set_userdata(r, agent);
+	coap_add_resource(transport_context(agent->transport), r);
+}
+
+static int start_server(struct agent *agent, struct error *err)
+{
+	int r = credentials_load(agent->config.credentials, &agent->credentials, err);
+	if (r < 0)
+		return r;
+	if (agent->credentials.count == 0)
+		return error_set(err, EINVAL, "%s lists no identities: nobody could use the API",
+				 agent->config.credentials);
+	r = transport_new(agent->loop, &agent->transport, err);
+	if (r < 0)
+		return r;
+	transport_set_psk_lookup(agent->transport, credentials_psk_lookup, &agent->credentials);
+
+	struct build_info info;
+	build_info_collect(&info);
+	agent->version_json = build_info_json(&info);
+	add_resource(agent, "version", hnd_get_version, "\"Bramble version\"");
+	add_resource(agent, "healthz", hnd_get_healthz, "\"health\"");
+
+	r = transport_listen_dtls(agent->transport, agent->config.listen, err);
+	if (r < 0)
+		return r;
+	log_info("API server listening on coaps://%s (%zu identities)", agent->config.listen,
+		 agent->credentials.count);
+	if (agent->config.debug_plain_listen[0]) {
+		r = transport_listen_plain_loopback(agent->transport, agent->config.debug_plain_listen, err);
+		if (r < 0)
+			return r;
+		log_warnx("debug: unencrypted CoAP on %s", agent->config.debug_plain_listen);
+	}
+	return 0;
+}
+
+static void on_stop_signal(struct loop *loop, int signo, void *data)
+{
+	(void)data;
+	log_info("received %s, stopping", strsignal(signo));
+	loop_stop(loop);
+}
+
+static void on_reload_signal(struct loop *loop, int signo, void *data)
+{
+	(void)loop;
+	(void)signo;
+	struct agent *agent = data;
+	struct config fresh;
+	if (config_load(agent->config.path, &fresh, stderr) < 0) {
+		log_warnx("reload: %s has errors, keeping the running configuration", agent->config.path);
+		config_free(&fresh);
+		return;
+	}
+	log_set_level(fresh.log_level);
+	if (agent->transport) {
+		struct credentials creds;
+		struct error err;
+		if (credentials_load(fresh.credentials, &creds, &err) < 0) {
+			log_warnx("reload: %s; keeping the current identities", err.message);
+		} else {
+			credentials_free(&agent->credentials);
+			agent->credentials = creds;
+			log_info("reload: %zu identities", creds.count);
+		}
+	}
+	if (strcmp(fresh.listen, agent->config.listen) != 0 || fresh.roles != agent->config.roles ||
+	    strcmp(fresh.data_dir, agent->config.data_dir) != 0 || fresh.log_syslog != agent->config.log_syslog)
+		log_warnx("reload: changes to roles, data-dir, listen or log target take effect after a restart");
+	config_free(&fresh);
+	log_info("configuration reloaded");
+}
+
+static void usage(FILE *out)
+{
+	fputs("usage: bramble agent [--config FILE]\n"
+	      "       bramble agent --check-config FILE\n"
+	      "       bramble agent --print-sample-config\n"
+	      "\n"
+	      "Runs this board's agent (and the control plane when the board has the server role).\n"
+	      "  -c, --config FILE        configuration file (default /boot/bramble.conf if present,\n"
+	      "                           else /etc/bramble/bramble.conf)\n"
+	      "      --check-config FILE  report every error in FILE as file:line: message, or\n"
+	      "                           'configuration OK'; exit status 0 only when OK\n"
+	      "      --print-sample-config  print a complete commented configuration\n",
+	      out);
+}
+
+static const char *default_config_path(void)
+{
+	return access("/boot/bramble.conf", R_OK) == 0 ? "/boot/bramble.conf" : "/etc/bramble/bramble.conf";
+}
+
+static int check_config(const char *path)
+{
+	struct config config;
+	int r = config_load(path, &config, stderr);
+	config_free(&config);
+	if (r < 0)
+		return 1;
+	printf("%s: configuration OK\n", path);
+	return 0;
+}
+
+int agent_main(int argc, char **argv)
+{
+	static const struct option long_options[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", required_argument, NULL, 'C' },
+		{ "print-sample-config", no_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config_path = NULL;
+	int opt;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "c:h", long_options, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'C':
+			return check_config(optarg);
+		case 'S':
+			config_write_sample(stdout);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "bramble agent: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (!config_path)
+		config_path = default_config_path();
+
+	struct agent agent;
+	memset(&agent, 0, sizeof(agent));
+	if (config_load(config_path, &agent.config, stderr) < 0) {
+		config_free(&agent.config);
+		return 1;
+	}
+	log_setup("bramble", agent.config.log_syslog ? LOG_TARGET_SYSLOG : LOG_TARGET_STDERR, agent.config.log_level);
+	signal(SIGPIPE, SIG_IGN);
+
+	struct error err = { 0 };
+	int r = loop_new(&agent.loop);
+	if (r < 0) {
+		error_set_errno(&err, -r, "create the event loop");
+		goto out;
+	}
+	loop_add_signal(agent.loop, SIGTERM, on_stop_signal, &agent);
+	loop_add_signal(agent.loop, SIGINT, on_stop_signal, &agent);
+	loop_add_signal(agent.loop, SIGHUP, on_reload_signal, &agent);
+
+	if (agent.config.roles & CONFIG_ROLE_SERVER) {
+		r = start_server(&agent, &err);
+		if (r < 0)
+			goto out;
+	}
+	log_info("node %s started (roles:%s%s)", agent.config.node_name,
+		 agent.config.roles & CONFIG_ROLE_SERVER ? " server" : "",
+		 agent.config.roles & CONFIG_ROLE_AGENT ? " agent" : "");
+	r = loop_run(agent.loop);
+	if (r < 0)
+		error_set_errno(&err, -r, "event loop");
+out:
+	if (r < 0)
+		log_errorx("%s", err.message);
+	transport_free(agent.transport);
+	credentials_free(&agent.credentials);
+	free(agent.version_json);
+	loop_free(agent.loop);
+	config_free(&agent.config);
+	return r < 0 ? 1 : 0;
+}

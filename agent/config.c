@@ -1,0 +1,274 @@
+/* See config.h. The table below is the single source of truth for options: loading,
+ * defaults, validation and the sample file all read it (Redis's config.c does the same). */
+#include "agent/config.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define INI_HANDLER_LINENO 1
+#include <ini.h>
+
+#include "platform/error.h"
+#include "platform/memory.h"
+
+enum option_type { OPTION_STRING, OPTION_PATH, OPTION_ADDRESS, OPTION_ROLES, OPTION_LOG_LEVEL, OPTION_LOG_TARGET };
+
+struct option {
+	const char *section;
+	const char *key;
+	enum option_type type;
+	size_t offset;
+	const char *default_value;
+	const char *help;
+};
+
+#define FIELD(f) offsetof(struct config, f)
+
+static const struct option options[] = {
+	{ "node", "name", OPTION_STRING, FIELD(node_name), "",
+	  "This board's node name: lowercase letters, digits and '-'. Empty: the host name." },
+	{ "node", "roles", OPTION_ROLES, FIELD(roles), "agent",
+	  "What this board does: 'agent' (runs pods), 'server' (hosts the control plane), or\n"
+	  "'server, agent' for both." },
+	{ "node", "data-dir", OPTION_PATH, FIELD(data_dir), "/var/lib/bramble",
+	  "Where Bramble keeps its state (store, credentials, images, pod cache)." },
+	{ "server", "listen", OPTION_ADDRESS, FIELD(listen), "0.0.0.0:5684",
+	  "Address and UDP port of the API server (CoAP over DTLS). IPv6: [::]:5684." },
+	{ "server", "credentials", OPTION_PATH, FIELD(credentials), "",
+	  "File of PSK identities the API server accepts, one 'identity key' pair per line,\n"
+	  "mode 0600. Empty: <data-dir>/credentials." },
+	{ "server", "debug-plain-listen", OPTION_ADDRESS, FIELD(debug_plain_listen), "",
+	  "For debugging only: also answer unencrypted CoAP on this address, which must be a\n"
+	  "loopback address (127.0.0.1:5683). Empty: off." },
+	{ "log", "level", OPTION_LOG_LEVEL, FIELD(log_level), "info", "error, warn, info or debug." },
+	{ "log", "target", OPTION_LOG_TARGET, FIELD(log_syslog), "stderr",
+	  "'stderr' (for systemd's journal or a terminal) or 'syslog'." },
+};
+
+struct load_state {
+	struct config *config;
+	FILE *errors;
+	const char *path;
+	int error_count;
+	unsigned char seen[ARRAY_SIZE(options)];
+};
+
+static void report(struct load_state *state, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void report(struct load_state *state, int line, const char *fmt, ...)
+{
+	state->error_count++;
+	if (!state->errors || state->error_count > CONFIG_MAX_ERRORS)
+		return;
+	if (line > 0)
+		fprintf(state->errors, "%s:%d: ", state->path, line);
+	else
+		fprintf(state->errors, "%s: ", state->path);
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(state->errors, fmt, ap);
+	va_end(ap);
+	fputc('\n', state->errors);
+}
+
+static int parse_roles(const char *value, int *ret_roles, struct error *err)
+{
+	int roles = 0;
+	char buf[64];
+	if (strlen(value) >= sizeof(buf))
+		return error_set(err, EINVAL, "roles: too long");
+	strcpy(buf, value);
+	char *save = NULL;
+	for (char *word = strtok_r(buf, ", \t", &save); word; word = strtok_r(NULL, ", \t", &save)) {
+		if (strcmp(word, "agent") == 0)
+			roles |= CONFIG_ROLE_AGENT;
+		else if (strcmp(word, "server") == 0)
+			roles |= CONFIG_ROLE_SERVER;
+		else
+			return error_set(err, EINVAL, "unknown role '%s' (expected 'agent' and/or 'server')", word);
+	}
+	if (!roles)
+		return error_set(err, EINVAL, "at least one role is needed: 'agent', 'server' or 'server, agent'");
+	*ret_roles = roles;
+	return 0;
+}
+
+static int valid_node_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0)
+		return 1; /* the host name is used */
+	if (n > 63 || s[0] == '-' || s[n - 1] == '-')
+		return 0;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
+			return 0;
+	return 1;
+}
+
+/* Parses one value into the config; the error message names what is wrong with it. */
+static int option_set(const struct option *o, struct config *config, const char *value, struct error *err)
+{
+	void *field = (char *)config + o->offset;
+	switch (o->type) {
+	case OPTION_STRING:
+		if (o->offset == FIELD(node_name) && !valid_node_name(value))
+			return error_set(err, EINVAL,
+					 "'%s' is not a valid node name: up to 63 lowercase letters, digits "
+					 "and '-', starting and ending with a letter or digit",
+					 value);
+		break;
+	case OPTION_PATH:
+		if (value[0] != '\0' && value[0] != '/')
+			return error_set(err, EINVAL, "'%s' must be an absolute path", value);
+		break;
+	case OPTION_ADDRESS:
+		if (value[0] != '\0' && strspn(value, "0123456789abcdefABCDEF.:[]") != strlen(value))
+			return error_set(err, EINVAL, "'%s' is not an address: write 192.0.2.1:5684 or [::1]:5684",
+					 value);
+		break;
+	case OPTION_ROLES:
+		return parse_roles(value, field, err);
+	case OPTION_LOG_LEVEL:
+		if (log_level_from_name(value, field) < 0)
+			return error_set(err, EINVAL, "unknown log level '%s' (error, warn, info, debug)", value);
+		return 0;
+	case OPTION_LOG_TARGET:
+		if (strcmp(value, "stderr") == 0)
+			*(bool *)field = false;
+		else if (strcmp(value, "syslog") == 0)
+			*(bool *)field = true;
+		else
+			return error_set(err, EINVAL, "unknown log target '%s' (stderr, syslog)", value);
+		return 0;
+	}
+	char **s = field;
+	free(*s);
+	*s = xstrdup(value);
+	return 0;
+}
+
+static int on_ini_entry(void *user, const char *section, const char *key, const char *value, int line)
+{
+	struct load_state *state = user;
+	if (!key)
+		return 1; /* a section header alone */
+	int section_known = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
+		if (strcmp(options[i].section, section) != 0)
+			continue;
+		section_known = 1;
+		if (strcmp(options[i].key, key) != 0)
+			continue;
+		if (state->seen[i])
+			report(state, line, "%s.%s is set twice", section, key);
+		state->seen[i] = 1;
+		struct error err;
+		if (option_set(&options[i], state->config, value, &err) < 0)
+			report(state, line, "%s.%s: %s", section, key, err.message);
+		return 1;
+	}
+	if (section[0] == '\0')
+		report(state, line, "'%s' is outside any section; put it under [node], [server] or [log]", key);
+	else if (!section_known)
+		report(state, line, "unknown section [%s]", section);
+	else
+		report(state, line, "unknown key '%s' in [%s]", key, section);
+	return 1;
+}
+
+void config_defaults(struct config *config)
+{
+	memset(config, 0, sizeof(*config));
+	for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
+		int r = option_set(&options[i], config, options[i].default_value, NULL);
+		(void)r; /* defaults are valid by construction; test_config checks it */
+	}
+}
+
+static void resolve_derived(struct config *config)
+{
+	if (config->node_name[0] == '\0') {
+		char host[256] = "";
+		gethostname(host, sizeof(host) - 1);
+		for (char *p = host; *p; p++)
+			if (*p >= 'A' && *p <= 'Z')
+				*p = (char)(*p - 'A' + 'a');
+		free(config->node_name);
+		config->node_name = xstrdup(host[0] ? host : "bramble");
+	}
+	if (config->credentials[0] == '\0') {
+		free(config->credentials);
+		config->credentials = xasprintf("%s/credentials", config->data_dir);
+	}
+}
+
+int config_load(const char *path, struct config *config, FILE *errors)
+{
+	config_defaults(config);
+	config->path = xstrdup(path);
+	struct load_state state = { .config = config, .errors = errors, .path = path };
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		if (errors)
+			fprintf(errors, "%s: cannot open: %s\n", path, strerror(errno));
+		return -ENOENT;
+	}
+	fseek(f, 0, SEEK_END);
+	long size = ftell(f);
+	rewind(f);
+	if (size > CONFIG_MAX_SIZE) {
+		report(&state, 0, "%ld bytes is larger than the limit of %d", size, CONFIG_MAX_SIZE);
+		fclose(f);
+		return -EFBIG;
+	}
+	int r = ini_parse_file(f, on_ini_entry, &state);
+	fclose(f);
+	if (r > 0)
+		report(&state, r, "expected 'key = value', '[section]' or a '#' comment");
+	else if (r < 0)
+		report(&state, 0, "cannot read the file");
+	if (state.error_count > CONFIG_MAX_ERRORS && errors)
+		fprintf(errors, "%s: %d more errors not shown\n", path, state.error_count - CONFIG_MAX_ERRORS);
+	resolve_derived(config);
+	return state.error_count ? -EINVAL : 0;
+}
+
+void config_free(struct config *config)
+{
+	if (!config)
+		return;
+	free(config->path);
+	for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
+		enum option_type t = options[i].type;
+		if (t == OPTION_STRING || t == OPTION_PATH || t == OPTION_ADDRESS)
+			free(*(char **)((char *)config + options[i].offset));
+	}
+	memset(config, 0, sizeof(*config));
+}
+
+void config_write_sample(FILE *out)
+{
+	fputs("# bramble.conf: the configuration of one Bramble board.\n"
+	      "# Lines are 'key = value' under a [section]; '#' starts a comment. Every option is\n"
+	      "# listed with its default; check a file with: bramble agent --check-config FILE\n",
+	      out);
+	const char *section = "";
+	for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
+		const struct option *o = &options[i];
+		if (strcmp(section, o->section) != 0) {
+			section = o->section;
+			fprintf(out, "\n[%s]\n", section);
+		}
+		fputs("\n# ", out);
+		for (const char *p = o->help; *p; p++) {
+			fputc(*p, out);
+			if (*p == '\n')
+				fputs("# ", out);
+		}
+		fprintf(out, "\n%s = %s\n", o->key, o->default_value);
+	}
+}

@@ -1,0 +1,49 @@
+/* The board's configuration: one INI file, normally bramble.conf on the SD card's boot
+ * partition. Every option is one row of the table in config.c (section, key, type, bounds,
+ * default, help); configs/bramble.conf documents each one. Unknown sections and keys are
+ * errors, reported as `file:line: message` like a compiler would.
+ */
+#ifndef BRAMBLE_AGENT_CONFIG_H
+#define BRAMBLE_AGENT_CONFIG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "platform/log.h"
+
+#define CONFIG_MAX_SIZE (64 * 1024)
+#define CONFIG_MAX_ERRORS 32
+
+enum config_role { CONFIG_ROLE_AGENT = 1, CONFIG_ROLE_SERVER = 2 };
+
+struct config {
+	char *path;
+
+	/* [node] */
+	char *node_name;
+	int roles; /* CONFIG_ROLE_* bits */
+	char *data_dir;
+
+	/* [server] */
+	char *listen;
+	char *credentials;
+	char *debug_plain_listen; /* empty: off; loopback only */
+
+	/* [log] */
+	enum log_level log_level;
+	bool log_syslog;
+};
+
+/* Fills defaults, then reads path. Every problem found is written to errors (NULL: not
+ * printed) as "path:line: message"; returns 0 when there was none, else -EINVAL. */
+int config_load(const char *path, struct config *config, FILE *errors);
+
+/* Defaults only: for running without a file. */
+void config_defaults(struct config *config);
+
+void config_free(struct config *config);
+
+/* Writes a complete, commented sample configuration (what configs/bramble.conf holds). */
+void config_write_sample(FILE *out);
+
+#endif

@@ -1,0 +1,73 @@
+#include "platform/file.h"
+
+#include <errno.h>
+#include <sys/stat.h>
+
+#include "platform/error.h"
+#include "platform/memory.h"
+#include "tests/unit/unit.h"
+
+TEST(write_atomic_then_read_back)
+{
+	cleanup_free char *path = xasprintf("%s/a.conf", unit_temp_dir());
+	struct error err;
+	CHECK_OK(file_write_atomic(path, "hello\n", 6, 0600, &err));
+	struct stat st;
+	CHECK_OK(stat(path, &st));
+	CHECK_INT(st.st_mode & 0777, ==, 0600);
+	cleanup_free char *data = NULL;
+	size_t size = 0;
+	CHECK_OK(file_read(path, 100, &data, &size, &err));
+	CHECK_INT(size, ==, 6);
+	CHECK_STR(data, "hello\n");
+	/* Replacing keeps no temporary file behind. */
+	CHECK_OK(file_write_atomic(path, "x", 1, 0644, &err));
+	cleanup_free char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
+	CHECK(access(tmp, F_OK) < 0);
+}
+
+TEST(read_refuses_files_over_the_limit)
+{
+	cleanup_free char *path = xasprintf("%s/big", unit_temp_dir());
+	char buf[5000];
+	memset(buf, 'z', sizeof(buf));
+	CHECK_OK(file_write_atomic(path, buf, sizeof(buf), 0600, NULL));
+	cleanup_free char *data = NULL;
+	struct error err;
+	CHECK_INT(file_read(path, 4096, &data, NULL, &err), ==, -EFBIG);
+	CHECK(data == NULL);
+	CHECK_CONTAINS(err.message, "larger than the limit of 4096 bytes");
+	CHECK_OK(file_read(path, 5000, &data, NULL, &err));
+}
+
+TEST(read_of_a_stream_is_bounded_too)
+{
+	cleanup_free char *data = NULL;
+	struct error err;
+	/* /dev/zero never ends: the limit must stop it. */
+	CHECK_INT(file_read("/dev/zero", 10000, &data, NULL, &err), ==, -EFBIG);
+}
+
+TEST(read_missing_names_the_path)
+{
+	cleanup_free char *data = NULL;
+	struct error err;
+	CHECK_INT(file_read("/nonexistent/bramble.conf", 10, &data, NULL, &err), ==, -ENOENT);
+	CHECK_STR(err.message, "open /nonexistent/bramble.conf: No such file or directory");
+}
+
+TEST(mkdir_p_creates_nested_and_refuses_files)
+{
+	cleanup_free char *dir = xasprintf("%s/a/b/c", unit_temp_dir());
+	struct error err;
+	CHECK_OK(file_mkdir_p(dir, 0700, &err));
+	CHECK_OK(file_mkdir_p(dir, 0700, &err));
+	struct stat st;
+	CHECK_OK(stat(dir, &st));
+	CHECK(S_ISDIR(st.st_mode));
+	cleanup_free char *file = xasprintf("%s/f", unit_temp_dir());
+	CHECK_OK(file_write_atomic(file, "", 0, 0600, NULL));
+	cleanup_free char *under = xasprintf("%s/f/g", unit_temp_dir());
+	CHECK_INT(file_mkdir_p(under, 0700, &err), <, 0);
+	CHECK_INT(file_mkdir_p(file, 0700, &err), ==, -ENOTDIR);
+}

@@ -1,0 +1,42 @@
+/* The `bramble` multi-call binary: the first argument names the verb (like k3s or
+ * busybox). The agent daemon is one verb; the others are the command-line tools. */
+#include <stdio.h>
+#include <string.h>
+
+#include "agent/agent.h"
+#include "tools/verbs.h"
+
+struct verb {
+	const char *name;
+	int (*main)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct verb verbs[] = {
+	{ "agent", agent_main, "run this board's agent (and control plane, on a server)" },
+	{ "version", version_main, "print the version, target and linked libraries" },
+};
+
+static void usage(FILE *out)
+{
+	fputs("usage: bramble VERB [ARGS...]\n\nverbs:\n", out);
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		fprintf(out, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
+	fputs("\nbramble VERB --help describes a verb.\n", out);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (strcmp(argv[1], "--version") == 0)
+		return version_main(1, argv + 1);
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (strcmp(argv[1], verbs[i].name) == 0)
+			return verbs[i].main(argc - 1, argv + 1);
+	fprintf(stderr, "bramble: unknown verb '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}
