@@ -35,17 +35,16 @@ struct agent {
 };
 
 static void hnd_get_version(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
-			    const coap_string_t *query, coap_pdu_t *response)
+                            const coap_string_t *query, coap_pdu_t *response)
 {
 	struct agent *agent = coap_resource_get_userdata(resource);
 	coap_pdu_set_code(response, COAP_RESPONSE_CODE_CONTENT);
-	coap_add_data_large_response(resource, session, request, response, query, COAP_MEDIATYPE_APPLICATION_JSON,
-				     -1, 0, strlen(agent->version_json), (const uint8_t *)agent->version_json, NULL,
-				     NULL);
+	coap_add_data_large_response(resource, session, request, response, query, COAP_MEDIATYPE_APPLICATION_JSON, -1,
+	                             0, strlen(agent->version_json), (const uint8_t *)agent->version_json, NULL, NULL);
 }
 
 static void hnd_get_healthz(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
-			    const coap_string_t *query, coap_pdu_t *response)
+                            const coap_string_t *query, coap_pdu_t *response)
 {
 	(void)resource;
 	(void)session;
@@ -72,7 +71,7 @@ static int start_server(struct agent *agent, struct error *err)
 		return r;
 	if (agent->credentials.count == 0)
 		return error_set(err, EINVAL, "%s lists no identities: nobody could use the API",
-				 agent->config.credentials);
+		                 agent->config.credentials);
 	r = transport_new(agent->loop, &agent->transport, err);
 	if (r < 0)
 		return r;
@@ -87,8 +86,7 @@ static int start_server(struct agent *agent, struct error *err)
 	r = transport_listen_dtls(agent->transport, agent->config.listen, err);
 	if (r < 0)
 		return r;
-	log_info("API server listening on coaps://%s (%zu identities)", agent->config.listen,
-		 agent->credentials.count);
+	log_info("API server listening on coaps://%s (%zu identities)", agent->config.listen, agent->credentials.count);
 	if (agent->config.debug_plain_listen[0]) {
 		r = transport_listen_plain_loopback(agent->transport, agent->config.debug_plain_listen, err);
 		if (r < 0)
@@ -229,8 +227,8 @@ int agent_main(int argc, char **argv)
 			goto out;
 	}
 	log_info("node %s started (roles:%s%s)", agent.config.node_name,
-		 agent.config.roles & CONFIG_ROLE_SERVER ? " server" : "",
-		 agent.config.roles & CONFIG_ROLE_AGENT ? " agent" : "");
+	         agent.config.roles & CONFIG_ROLE_SERVER ? " server" : "",
+	         agent.config.roles & CONFIG_ROLE_AGENT ? " agent" : "");
 	r = loop_run(agent.loop);
 	if (r < 0)
 		error_set_errno(&err, -r, "event loop");

@@ -117,9 +117,9 @@ static int option_set(const struct option *o, struct config *config, const char 
 	case OPTION_STRING:
 		if (o->offset == FIELD(node_name) && !valid_node_name(value))
 			return error_set(err, EINVAL,
-					 "'%s' is not a valid node name: up to 63 lowercase letters, digits "
-					 "and '-', starting and ending with a letter or digit",
-					 value);
+			                 "'%s' is not a valid node name: up to 63 lowercase letters, digits "
+			                 "and '-', starting and ending with a letter or digit",
+			                 value);
 		break;
 	case OPTION_PATH:
 		if (value[0] != '\0' && value[0] != '/')
@@ -128,7 +128,7 @@ static int option_set(const struct option *o, struct config *config, const char 
 	case OPTION_ADDRESS:
 		if (value[0] != '\0' && strspn(value, "0123456789abcdefABCDEF.:[]") != strlen(value))
 			return error_set(err, EINVAL, "'%s' is not an address: write 192.0.2.1:5684 or [::1]:5684",
-					 value);
+			                 value);
 		break;
 	case OPTION_ROLES:
 		return parse_roles(value, field, err);
@@ -269,6 +269,9 @@ void config_write_sample(FILE *out)
 			if (*p == '\n')
 				fputs("# ", out);
 		}
-		fprintf(out, "\n%s = %s\n", o->key, o->default_value);
+		if (o->default_value[0])
+			fprintf(out, "\n%s = %s\n", o->key, o->default_value);
+		else
+			fprintf(out, "\n%s =\n", o->key);
 	}
 }

@@ -23,9 +23,8 @@ int credentials_load(const char *path, struct credentials *ret_credentials, stru
 	if (stat(path, &st) < 0)
 		return error_set_errno(err, errno, "credentials file %s", path);
 	if (st.st_mode & 077)
-		return error_set(err, EPERM,
-				 "credentials file %s is readable by others (mode %04o); run: chmod 600 %s", path,
-				 (unsigned)(st.st_mode & 07777), path);
+		return error_set(err, EPERM, "credentials file %s is readable by others (mode %04o); run: chmod 600 %s",
+		                 path, (unsigned)(st.st_mode & 07777), path);
 	cleanup_free char *data = NULL;
 	int r = file_read(path, CREDENTIALS_MAX_FILE, &data, NULL, err);
 	if (r < 0)
@@ -64,7 +63,8 @@ int credentials_load(const char *path, struct credentials *ret_credentials, stru
 		for (size_t i = 0; i < c.count; i++) {
 			if (strcmp(c.entries[i].identity, identity) == 0) {
 				credentials_free(&c);
-				return error_set(err, EINVAL, "%s:%d: identity '%s' appears twice", path, line, identity);
+				return error_set(err, EINVAL, "%s:%d: identity '%s' appears twice", path, line,
+				                 identity);
 			}
 		}
 		c.entries = xrealloc(c.entries, (c.count + 1) * sizeof(*c.entries));

@@ -30,10 +30,10 @@ static void on_coap_log(coap_log_t level, const char *message)
 	size_t len = strlen(message);
 	while (len > 0 && (message[len - 1] == '\n' || message[len - 1] == '\r'))
 		len--;
-	enum log_level ours = level <= COAP_LOG_ERR ? LOG_LEVEL_ERROR
-			      : level <= COAP_LOG_WARN ? LOG_LEVEL_WARN
-			      : level <= COAP_LOG_INFO ? LOG_LEVEL_INFO
-						       : LOG_LEVEL_DEBUG;
+	enum log_level ours = level <= COAP_LOG_ERR    ? LOG_LEVEL_ERROR
+	                      : level <= COAP_LOG_WARN ? LOG_LEVEL_WARN
+	                      : level <= COAP_LOG_INFO ? LOG_LEVEL_INFO
+	                                               : LOG_LEVEL_DEBUG;
 	log_message(ours, 0, "coap: %.*s", (int)len, message);
 }
 
@@ -138,8 +138,7 @@ void transport_set_psk_lookup(struct transport *transport, transport_psk_lookup_
 	coap_context_set_psk2(transport->context, &setup);
 }
 
-int transport_parse_address(const char *address, uint16_t default_port, coap_address_t *ret_address,
-			    struct error *err)
+int transport_parse_address(const char *address, uint16_t default_port, coap_address_t *ret_address, struct error *err)
 {
 	char host[256];
 	const char *port_text = NULL;
@@ -200,7 +199,7 @@ int transport_parse_address(const char *address, uint16_t default_port, coap_add
 }
 
 static int listen_on(struct transport *t, const char *address, uint16_t default_port, coap_proto_t proto,
-		     struct error *err)
+                     struct error *err)
 {
 	coap_address_t addr;
 	int r = transport_parse_address(address, default_port, &addr, err);
@@ -209,7 +208,7 @@ static int listen_on(struct transport *t, const char *address, uint16_t default_
 	coap_endpoint_t *endpoint = coap_new_endpoint(t->context, &addr, proto);
 	if (!endpoint)
 		return error_set(err, EADDRNOTAVAIL, "cannot listen on %s (address in use or not on this board?)",
-				 address);
+		                 address);
 	return 0;
 }
 
@@ -226,12 +225,11 @@ int transport_listen_plain_loopback(struct transport *transport, const char *add
 	int r = transport_parse_address(address, 5683, &addr, err);
 	if (r < 0)
 		return r;
-	int loopback = (addr.addr.sa.sa_family == AF_INET &&
-			(ntohl(addr.addr.sin.sin_addr.s_addr) >> 24) == 127) ||
-		       (addr.addr.sa.sa_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&addr.addr.sin6.sin6_addr));
+	int loopback = (addr.addr.sa.sa_family == AF_INET && (ntohl(addr.addr.sin.sin_addr.s_addr) >> 24) == 127) ||
+	               (addr.addr.sa.sa_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&addr.addr.sin6.sin6_addr));
 	if (!loopback)
 		return error_set(err, EPERM, "plain CoAP is refused on %s: only loopback addresses may be unencrypted",
-				 address);
+		                 address);
 	return listen_on(transport, address, 5683, COAP_PROTO_UDP, err);
 }
 

@@ -44,8 +44,7 @@ int transport_listen_dtls(struct transport *transport, const char *address, stru
 int transport_listen_plain_loopback(struct transport *transport, const char *address, struct error *err);
 
 /* Parses an address as transport_listen_dtls() does. */
-int transport_parse_address(const char *address, uint16_t default_port, coap_address_t *ret_address,
-			    struct error *err);
+int transport_parse_address(const char *address, uint16_t default_port, coap_address_t *ret_address, struct error *err);
 
 /* The identity a DTLS session authenticated with, NUL-terminated into buf; "" if none. */
 const char *transport_session_identity(const coap_session_t *session, char *buf, size_t size);

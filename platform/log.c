@@ -61,7 +61,7 @@ void log_message(enum log_level level, int errnum, const char *fmt, ...)
 	size_t n = 0;
 	if (log_state.target == LOG_TARGET_STDERR) {
 		int r = snprintf(line, sizeof(line), "%s[%ld]: %s: ", log_state.ident, (long)getpid(),
-				 level_names[level]);
+		                 level_names[level]);
 		n = r > 0 ? (size_t)r : 0;
 	}
 	va_list ap;

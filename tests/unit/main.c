@@ -102,7 +102,7 @@ static int run_one(const struct unit_test *t)
 	nftw(temp_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 	if (WIFSIGNALED(status))
 		fprintf(stderr, "    killed by signal %d%s\n", WTERMSIG(status),
-			WTERMSIG(status) == SIGALRM ? " (time limit)" : "");
+		        WTERMSIG(status) == SIGALRM ? " (time limit)" : "");
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 

@@ -58,14 +58,14 @@ TEST(sample_configuration_loads_cleanly)
 TEST(values_are_read_and_derived)
 {
 	cleanup_free char *path = write_conf("c.conf", "[node]\n"
-						       "name = pi-7\n"
-						       "roles = server, agent\n"
-						       "data-dir = /srv/bramble\n"
-						       "[server]\n"
-						       "listen = [::1]:6000\n"
-						       "[log]\n"
-						       "level = debug\n"
-						       "target = syslog\n");
+	                                               "name = pi-7\n"
+	                                               "roles = server, agent\n"
+	                                               "data-dir = /srv/bramble\n"
+	                                               "[server]\n"
+	                                               "listen = [::1]:6000\n"
+	                                               "[log]\n"
+	                                               "level = debug\n"
+	                                               "target = syslog\n");
 	struct config c;
 	CHECK_OK(config_load(path, &c, stderr));
 	CHECK_STR(c.node_name, "pi-7");
@@ -81,18 +81,18 @@ TEST(every_error_is_reported_with_file_and_line)
 {
 	int r;
 	cleanup_free char *errors = load_errors("[node]\n"
-						"name = Pi_7\n"
-						"roles = server, kubelet\n"
-						"data-dir = var/lib\n"
-						"colour = red\n"
-						"[server]\n"
-						"listen = pi.local:5684\n"
-						"[gpu]\n"
-						"x = 1\n"
-						"[log]\n"
-						"level = loud\n"
-						"level = info\n",
-						&r);
+	                                        "name = Pi_7\n"
+	                                        "roles = server, kubelet\n"
+	                                        "data-dir = var/lib\n"
+	                                        "colour = red\n"
+	                                        "[server]\n"
+	                                        "listen = pi.local:5684\n"
+	                                        "[gpu]\n"
+	                                        "x = 1\n"
+	                                        "[log]\n"
+	                                        "level = loud\n"
+	                                        "level = info\n",
+	                                        &r);
 	CHECK_INT(r, ==, -EINVAL);
 	CHECK_CONTAINS(errors, "b.conf:2: node.name: 'Pi_7' is not a valid node name");
 	CHECK_CONTAINS(errors, "b.conf:3: node.roles: unknown role 'kubelet'");

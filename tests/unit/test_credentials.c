@@ -18,10 +18,10 @@ static char *write_credentials(const char *text, mode_t mode)
 TEST(loads_identities_and_looks_up_keys)
 {
 	cleanup_free char *path = write_credentials("# who may use the API\n"
-						   "admin   0123456789abcdef0123\n"
-						   "\n"
-						   "node:pi-1 pi1-secret-key-123456 # comment\n",
-						   0600);
+	                                            "admin   0123456789abcdef0123\n"
+	                                            "\n"
+	                                            "node:pi-1 pi1-secret-key-123456 # comment\n",
+	                                            0600);
 	struct credentials c;
 	struct error err;
 	CHECK_OK(credentials_load(path, &c, &err));

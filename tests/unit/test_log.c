@@ -39,9 +39,9 @@ TEST(levels_prefix_and_errno)
 {
 	cleanup_free char *out = capture_stderr(log_levels);
 	cleanup_free char *expect = xasprintf("test[%ld]: info: hello 42\n"
-					      "test[%ld]: warn: open x: No such file or directory\n"
-					      "test[%ld]: warn: plain\n",
-					      (long)getpid(), (long)getpid(), (long)getpid());
+	                                      "test[%ld]: warn: open x: No such file or directory\n"
+	                                      "test[%ld]: warn: plain\n",
+	                                      (long)getpid(), (long)getpid(), (long)getpid());
 	CHECK_STR(out, expect);
 }
 

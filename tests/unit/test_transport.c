@@ -36,14 +36,14 @@ static uint16_t free_udp_port(void)
 }
 
 static void hnd_get_hello(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
-			  const coap_string_t *query, coap_pdu_t *response)
+                          const coap_string_t *query, coap_pdu_t *response)
 {
 	char identity[TRANSPORT_PSK_IDENTITY_MAX + 1], body[200];
 	transport_session_identity(session, identity, sizeof(identity));
 	snprintf(body, sizeof(body), "hello %s", identity);
 	coap_pdu_set_code(response, COAP_RESPONSE_CODE_CONTENT);
 	coap_add_data_large_response(resource, session, request, response, query, COAP_MEDIATYPE_TEXT_PLAIN, -1, 0,
-				     strlen(body), (const uint8_t *)body, NULL, NULL);
+	                             strlen(body), (const uint8_t *)body, NULL, NULL);
 }
 
 static struct {
@@ -53,7 +53,7 @@ static struct {
 } client;
 
 static coap_response_t on_response(coap_session_t *session, const coap_pdu_t *sent, const coap_pdu_t *received,
-				   const coap_mid_t id)
+                                   const coap_mid_t id)
 {
 	size_t len, offset, total;
 	const uint8_t *data;
@@ -106,10 +106,11 @@ static void get_hello(struct fixture *f, const char *identity, const char *key)
 	cpsk.psk_info.identity.length = strlen(identity);
 	cpsk.psk_info.key.s = (const uint8_t *)key;
 	cpsk.psk_info.key.length = strlen(key);
-	coap_session_t *s = coap_new_client_session_psk2(transport_context(f->client), NULL, &dst, COAP_PROTO_DTLS, &cpsk);
+	coap_session_t *s =
+	        coap_new_client_session_psk2(transport_context(f->client), NULL, &dst, COAP_PROTO_DTLS, &cpsk);
 	CHECK(s != NULL);
 	coap_pdu_t *pdu = coap_pdu_init(COAP_MESSAGE_CON, COAP_REQUEST_CODE_GET, coap_new_message_id(s),
-					coap_session_max_pdu_size(s));
+	                                coap_session_max_pdu_size(s));
 	uint8_t token[8];
 	size_t token_len;
 	coap_session_new_token(s, &token_len, token);

@@ -4,6 +4,8 @@
 #   tools/deps/deps.sh fetch             download every file pinned in deps.lock
 #   tools/deps/deps.sh build TARGET OUT  build all libraries for TARGET, write OUT (a make fragment)
 #
+# Environment: BRAMBLE_CACHE (see below), DEPS_LOCK (another pin file, for tests), JOBS.
+#
 # Sources come from Debian source packages through a private apt configuration that
 # reuses the mirrors this machine already has configured (their `deb` entries become
 # `deb-src` entries, plus the newer suites listed in SOURCE_SUITES). Nothing third-party is
@@ -16,7 +18,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-lock="$here/deps.lock"
+lock=${DEPS_LOCK:-"$here/deps.lock"}
 SOURCE_SUITES=${SOURCE_SUITES:-"trixie trixie-updates trixie-security sid"}
 if [ -z "${BRAMBLE_CACHE:-}" ]; then
 	if [ "$(id -u)" = 0 ]; then BRAMBLE_CACHE=/var/cache/bramble; else BRAMBLE_CACHE="$HOME/.cache/bramble"; fi

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The whole test run (`make test`, and what CI runs):
+#   1. unit tests built and run natively,
+#   2. the same unit tests cross-built for arm64, armhf and armv6 and run under qemu-user,
+#   3. the integration tests in tests/integration (real processes, real DTLS, real clients).
+# Every stage prints its own tally; the last line is the total: "N passed, N failed".
+#
+# TARGETS="x86_64 arm64" limits stage 2; INTEGRATION=0 skips stage 3 (and says so).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export JOBS=${JOBS:-$(nproc)}
+targets=${TARGETS:-"arm64 armhf armv6"}
+case "$(uname -m)" in
+aarch64) host=arm64 ;; armv7l) host=armhf ;; armv6l) host=armv6 ;; *) host=x86_64 ;;
+esac
+mkdir -p build/logs
+passed=0 failed=0
+
+tally() { # adds the "N passed, N failed" of a log to the totals
+	local line
+	line=$(grep -E '^[a-z0-9 :()_-]*[0-9]+ passed, [0-9]+ failed' "$1" | tail -n1)
+	if [ -z "$line" ]; then
+		echo "  (no tally in $1: counted as 1 failure)"
+		failed=$((failed + 1))
+		return
+	fi
+	local p f
+	p=$(sed -E 's/.* ([0-9]+) passed, ([0-9]+) failed.*/\1/' <<<"$line")
+	f=$(sed -E 's/.* ([0-9]+) passed, ([0-9]+) failed.*/\2/' <<<"$line")
+	passed=$((passed + p))
+	failed=$((failed + f))
+}
+
+build() { # build TARGET LOG: make the unit tests and the binary, log kept for failures
+	if ! make -j"$JOBS" ARCH="$1" unit-tests >"$2" 2>&1; then
+		tail -n 30 "$2"
+		echo "build for $1 failed (full log: $2)"
+		failed=$((failed + 1))
+		return 1
+	fi
+}
+
+tools/setup.sh test || exit 1
+
+echo "== unit tests ($host)"
+if build "$host" build/logs/build-$host.log; then
+	tests/unit/run-unit.sh "$host" "build/$host/unit-tests" >build/logs/unit-$host.log 2>&1
+	grep -E '^(FAIL|    )' build/logs/unit-$host.log
+	tail -n1 build/logs/unit-$host.log
+	tally build/logs/unit-$host.log
+fi
+
+for t in $targets; do
+	[ "$t" = "$host" ] && continue
+	echo "== unit tests ($t, under qemu-user)"
+	build "$t" "build/logs/build-$t.log" || continue
+	tests/unit/run-unit.sh "$t" "build/$t/unit-tests" >"build/logs/unit-$t.log" 2>&1
+	grep -E '^(FAIL|    )' "build/logs/unit-$t.log"
+	tail -n1 "build/logs/unit-$t.log"
+	tally "build/logs/unit-$t.log"
+done
+
+if [ "${INTEGRATION:-1}" = 0 ]; then
+	echo "== integration tests skipped (INTEGRATION=0)"
+else
+	for script in tests/integration/test_*.sh; do
+		name=$(basename "$script" .sh)
+		echo "== integration: $name"
+		log="build/logs/$name.log"
+		BRAMBLE="build/$host/bramble" ARCH="$host" bash "$script" >"$log" 2>&1
+		grep -E '^(FAIL|    )' "$log"
+		tail -n1 "$log"
+		tally "$log"
+	done
+fi
+
+echo "total: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
