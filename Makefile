@@ -27,12 +27,16 @@ endif
 
 VERSION := $(shell cat VERSION)
 SANITIZE ?=
+# BUILD names the output tree (several builds of one checkout may run side by side);
+# EXCLUDE leaves sources out (a module under construction).
+BUILD ?= build
+EXCLUDE ?=
 ifeq ($(SANITIZE),1)
-B := build/$(ARCH)-sanitize
+B := $(BUILD)/$(ARCH)-sanitize
 OPT := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LINK_MODE := -fsanitize=address,undefined
 else
-B := build/$(ARCH)
+B := $(BUILD)/$(ARCH)
 OPT := -Os -ffunction-sections -fdata-sections
 LINK_MODE := -static -Wl,--gc-sections
 endif
@@ -44,10 +48,10 @@ CFLAGS := -std=gnu11 $(OPT) $(WARNINGS) $(ARCH_CFLAGS_$(ARCH)) -I. -MMD -MP \
 LDFLAGS := $(LINK_MODE) -Wl,-z,noexecstack -Wl,-z,relro -Wl,-z,now
 
 # Everything but the multi-call entry point is shared by the binary and the unit tests.
-LIB_SRCS := $(wildcard platform/*.c core/*.c drivers/*/*.c drivers/*.c agent/*.c) \
-	$(filter-out tools/main.c,$(wildcard tools/*.c))
+LIB_SRCS := $(filter-out $(EXCLUDE),$(wildcard platform/*.c core/*.c drivers/*/*.c drivers/*.c agent/*.c) \
+	$(filter-out tools/main.c,$(wildcard tools/*.c)))
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/obj/%.o)
-UNIT_SRCS := $(wildcard tests/unit/*.c)
+UNIT_SRCS := $(filter-out $(EXCLUDE),$(wildcard tests/unit/*.c))
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(B)/obj/%.o)
 
 NO_DEPS_GOALS := clean help format format-check setup

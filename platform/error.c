@@ -17,6 +17,7 @@ static int error_vset(struct error *err, int code, int with_errno, const char *f
 	if (!err)
 		return -code;
 	err->code = code;
+	err->field[0] = '\0';
 	int n = vsnprintf(err->message, sizeof(err->message), fmt, ap);
 	if (with_errno && n >= 0 && (size_t)n < sizeof(err->message))
 		snprintf(err->message + n, sizeof(err->message) - (size_t)n, ": %s", strerror(code));
@@ -41,6 +42,22 @@ int error_set_errno(struct error *err, int code, const char *fmt, ...)
 	return r;
 }
 
+int error_set_field(struct error *err, int code, const char *field, const char *fmt, ...)
+{
+	code = code_of(code);
+	if (!err)
+		return -code;
+	char text[ERROR_MESSAGE_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	err->code = code;
+	snprintf(err->field, sizeof(err->field), "%s", field);
+	snprintf(err->message, sizeof(err->message), "%s: %s", field, text);
+	return -code;
+}
+
 int error_prefix(struct error *err, const char *fmt, ...)
 {
 	if (!err)
@@ -62,4 +79,5 @@ void error_clear(struct error *err)
 		return;
 	err->code = 0;
 	err->message[0] = '\0';
+	err->field[0] = '\0';
 }

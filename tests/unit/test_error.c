@@ -45,3 +45,13 @@ TEST(long_messages_are_truncated_not_overflowed)
 	CHECK_INT(strlen(err.message), ==, ERROR_MESSAGE_MAX - 1);
 	CHECK(strncmp(err.message, "ctx: aaa", 8) == 0);
 }
+
+TEST(field_errors_name_the_field)
+{
+	struct error err;
+	CHECK_INT(error_set_field(&err, EINVAL, "spec.containers[0].image", "required"), ==, -EINVAL);
+	CHECK_STR(err.field, "spec.containers[0].image");
+	CHECK_STR(err.message, "spec.containers[0].image: required");
+	error_set(&err, EINVAL, "plain");
+	CHECK_STR(err.field, "");
+}

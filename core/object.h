@@ -1,0 +1,76 @@
+/* Kubernetes-shaped objects: the kinds Bramble serves, their JSON, defaults and validation.
+ *
+ * Objects are cJSON trees while a request is processed and JSON text at rest. A manifest
+ * written for Kubernetes applies unchanged for the kinds listed here; a field Bramble does
+ * not support is rejected with its path named, never silently dropped.
+ *
+ * The order of work on a write (see core/apiserver.c):
+ *   object_parse -> object_apply_defaults -> object_validate -> store_apply
+ */
+#ifndef BRAMBLE_CORE_OBJECT_H
+#define BRAMBLE_CORE_OBJECT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+struct error;
+struct schema; /* private to object.c */
+
+#define OBJECT_MAX_DEPTH 32 /* nesting deeper than this is refused by object_parse */
+
+struct kind {
+	const char *name;        /* "Deployment" */
+	const char *group;       /* "" for the core group, "apps", "batch", "autoscaling" */
+	const char *version;     /* "v1", "v2" */
+	const char *api_version; /* "v1", "apps/v1", "autoscaling/v2" */
+	const char *resource;    /* "deployments": the URL segment */
+	const char *list_kind;   /* "DeploymentList" */
+	bool namespaced;
+	bool has_status; /* a /status subresource exists; status in main-resource writes is ignored */
+	const struct schema *schema;
+};
+
+/* By the apiVersion and kind of a manifest; NULL when Bramble does not serve it. */
+const struct kind *kind_lookup(const char *api_version, const char *kind_name);
+/* By URL segments: group "" for /api/v1; NULL when unknown. */
+const struct kind *kind_by_resource(const char *group, const char *version, const char *resource);
+size_t kind_count(void);
+const struct kind *kind_at(size_t index);
+
+/* Parses JSON text (not NUL-terminated necessarily). Refuses invalid JSON (with the byte
+ * offset), a top level that is not an object, and nesting deeper than OBJECT_MAX_DEPTH. */
+int object_parse(const char *text, size_t length, cJSON **ret_object, struct error *err);
+
+/* Kubernetes' defaults for the kind, applied in place (restartPolicy, dnsPolicy,
+ * imagePullPolicy, protocol, strategy, replicas, probe periods ...). Never fails: values
+ * of the wrong type are left for object_validate to report. */
+void object_apply_defaults(const struct kind *kind, cJSON *object);
+
+/* Checks a whole object as it would be stored: apiVersion/kind equal to `kind`; metadata
+ * (name and namespace syntax and length, labels and annotations syntax, no unknown
+ * fields); spec and status against the kind's schema: unknown fields, wrong types,
+ * missing required fields, values out of range or not in an enum, and the kind's own rules
+ * (a Deployment's selector must match its template labels, ...). The first problem found is
+ * reported with error_set_field(): err->field = "spec.containers[0].image", err->message =
+ * "spec.containers[0].image: Required value". Returns 0 or -EINVAL. */
+int object_validate(const struct kind *kind, const cJSON *object, struct error *err);
+
+/* Metadata accessors; NULL when absent or not a string. */
+const char *object_name(const cJSON *object);
+const char *object_namespace(const cJSON *object);
+const char *object_string_at(const cJSON *object, const char *dotted_path); /* "spec.nodeName" */
+cJSON *object_metadata(cJSON *object); /* creates an empty metadata object when missing */
+
+/* RFC 7386 JSON merge patch, applied to target in place; the patch must be an object. */
+int object_merge_patch(cJSON *target, const cJSON *patch, struct error *err);
+
+/* True when the two objects' spec subtrees are equal (generation is bumped otherwise). */
+bool object_spec_equal(const cJSON *a, const cJSON *b);
+
+/* DNS-1123 checks, shared with the rest of core. */
+bool object_valid_dns_label(const char *s);     /* [a-z0-9]([-a-z0-9]*[a-z0-9])?, <= 63 */
+bool object_valid_dns_subdomain(const char *s); /* labels joined by '.', <= 253 */
+
+#endif
