@@ -19,7 +19,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 lock=${DEPS_LOCK:-"$here/deps.lock"}
-SOURCE_SUITES=${SOURCE_SUITES:-"trixie trixie-updates trixie-security sid"}
+SOURCE_SUITES=${SOURCE_SUITES:-"trixie trixie-updates sid"}
 if [ -z "${BRAMBLE_CACHE:-}" ]; then
 	if [ "$(id -u)" = 0 ]; then BRAMBLE_CACHE=/var/cache/bramble; else BRAMBLE_CACHE="$HOME/.cache/bramble"; fi
 fi
