@@ -35,9 +35,9 @@
  *     IDLE --store_apply (BEGIN IMMEDIATE)--> OPEN --store_apply--> OPEN (one more pending)
  *     OPEN --store_commit: COMMIT ok--> IDLE, then the hook runs for each pending change
  *     OPEN --store_commit: COMMIT fails--> ROLLBACK, applied = committed --> IDLE (error)
- *     OPEN --SQLite rolls back by itself (I/O error, disk full)--> LOST --store_commit--> IDLE
- *          (the commit reports that the pending changes were lost; their writers must not
- *           be acknowledged)
+ *     OPEN --SQLite rolls back by itself (I/O error, disk full)--> LOST
+ *     LOST --store_commit--> ROLLBACK of anything applied since --> IDLE (error: the group's
+ *          writers must not be acknowledged)
  *     OPEN --store_close--> ROLLBACK (uncommitted changes vanish)
  *
  * Each store_apply runs inside a SAVEPOINT, so a change either lands whole (object row and
@@ -452,6 +452,10 @@ int store_open(const struct store_options *options, struct store **ret_store, st
 	}
 	sqlite3_extended_result_codes(s->db, 1);
 	r = setup(s, options, err);
+	/* SQLite opens a file it may not write read-only, silently: refuse it here rather
+	 * than at the first write. */
+	if (r == 0 && sqlite3_db_readonly(s->db, "main") == 1)
+		r = error_set(err, EROFS, "cannot open the store %s: the file is read-only", options->path);
 	if (r < 0) {
 		store_close(s);
 		return r;
@@ -489,7 +493,8 @@ static void check_transaction_lost(struct store *s, size_t lost_before)
 	if (!s->in_transaction || !sqlite3_get_autocommit(s->db))
 		return;
 	if (lost_before > 0)
-		error_set(&s->lost, EIO, "%zu uncommitted changes to the store %s were lost: %s", lost_before, s->path,
+		error_set(&s->lost, errno_of(s->db, sqlite3_extended_errcode(s->db)),
+		          "%zu uncommitted changes to the store %s were lost: %s", lost_before, s->path,
 		          sqlite3_errmsg(s->db));
 	discard_transaction(s);
 }
@@ -567,7 +572,7 @@ static int lookup(struct store *s, const char *resource, const char *namespace, 
 int store_get(struct store *store, const char *resource, const char *namespace, const char *name, char **ret_object,
               struct error *err)
 {
-	int r = check_key(resource, namespace, name, err);
+	int r = check_key(resource, namespace, name ? name : "", err);
 	if (r < 0)
 		return r;
 	return lookup(store, resource, namespace, name, NULL, ret_object, err);
@@ -931,16 +936,20 @@ static int compact(struct store *s, uint64_t *ret_compacted, struct error *err)
 
 int store_commit(struct store *store, struct error *err)
 {
-	if (!store->in_transaction) {
-		if (store->lost.code) {
-			int code = store->lost.code;
-			if (err)
-				*err = store->lost;
-			error_clear(&store->lost);
-			return -code;
-		}
-		return 0;
+	if (store->lost.code) {
+		/* Changes of this group were lost: fail the whole group, including changes applied
+		 * since, so no writer of the group is told its change is durable. */
+		if (store->in_transaction && !sqlite3_get_autocommit(store->db))
+			run(store, STMT_ROLLBACK);
+		discard_transaction(store);
+		int code = store->lost.code;
+		if (err)
+			*err = store->lost;
+		error_clear(&store->lost);
+		return -code;
 	}
+	if (!store->in_transaction)
+		return 0;
 	uint64_t compacted;
 	int r = compact(store, &compacted, err);
 	if (r == 0) {

@@ -474,6 +474,55 @@ TEST(a_failed_commit_rolls_every_pending_change_back)
 	store_close(store);
 }
 
+TEST(a_transaction_sqlite_rolls_back_fails_the_next_commit)
+{
+	/* A tiny page cache makes SQLite spill dirty pages into the WAL before the commit; a
+	 * failing write there makes it roll the whole transaction back by itself. */
+	install_fault_vfs();
+	cleanup_free char *path = db_path();
+	struct store_options options = { .path = path, .secret_key = key_a, .cache_kib = 64 };
+	struct store *store = NULL;
+	CHECK_OK(store_open(&options, &store, NULL));
+	struct seen seen = { 0 };
+	store_set_change_hook(store, record, &seen);
+	create(store, "pods", "default", "kept", "1");
+	commit(store);
+
+	char value[1200];
+	memset(value, 'v', sizeof(value) - 1);
+	value[sizeof(value) - 1] = '\0';
+	create(store, "pods", "default", "first-of-group", "2");
+	fail_wal_writes = true;
+	struct error err = { 0 };
+	int r = 0, applied = 0;
+	for (int i = 0; i < 500 && r == 0; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "big-%d", i);
+		r = apply(store, STORE_CREATE, "pods", "default", name, value, 0, NULL, &err);
+		applied += r == 0;
+	}
+	fail_wal_writes = false;
+	CHECK_INT(r, <, 0);
+	CHECK_INT(applied, >, 0);
+	CHECK_INT(store_pending(store), ==, 0);
+	/* A change applied after the loss still fails with its group. */
+	create(store, "pods", "default", "after-the-loss", "3");
+	r = store_commit(store, &err);
+	CHECK_INT(r, <, 0);
+	CHECK_CONTAINS(err.message, "were lost");
+	CHECK_INT(seen.count, ==, 1);
+	CHECK_INT(store_revision(store), ==, 1);
+	CHECK_INT(store_get(store, "pods", "default", "first-of-group", &(char *){ NULL }, NULL), ==, -ENOENT);
+	CHECK_INT(store_get(store, "pods", "default", "after-the-loss", &(char *){ NULL }, NULL), ==, -ENOENT);
+	CHECK_OK(store_commit(store, NULL)); /* reported once */
+
+	create(store, "pods", "default", "later", "4");
+	commit(store);
+	CHECK_INT(seen.count, ==, 2);
+	CHECK_INT(seen.revisions[1], ==, 2);
+	store_close(store);
+}
+
 TEST(uncommitted_changes_vanish_at_close)
 {
 	cleanup_free char *path = db_path();
