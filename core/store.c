@@ -973,8 +973,15 @@ int store_commit(struct store *store, struct error *err)
 	store->pending_count = store->pending_capacity = 0;
 	for (size_t i = 0; i < count && store->hook; i++) {
 		const struct pending_change *p = &pending[i];
-		struct store_change change = { p->type, p->revision, p->resource, p->namespace,
-			                       p->name, p->object,   p->previous };
+		struct store_change change = {
+			.type = p->type,
+			.revision = p->revision,
+			.resource = p->resource,
+			.namespace = p->namespace,
+			.name = p->name,
+			.object = p->object,
+			.previous = p->previous,
+		};
 		store->hook(&change, store->hook_data);
 	}
 	pending_free(pending, count);
