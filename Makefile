@@ -91,6 +91,11 @@ $(B)/unit-tests: $(LIB_OBJS) $(UNIT_OBJS)
 
 unit-tests: $(B)/unit-tests $(B)/bramble
 
+# Benchmark programs: tests/bench/bench_<name>.c -> $(B)/bench-<name>
+$(B)/bench-%: $(B)/obj/tests/bench/bench_%.o $(LIB_OBJS)
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(DEPS_LDFLAGS) $(DEPS_LIBS) -lm
+
 test:
 	tests/run.sh
 

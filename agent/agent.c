@@ -6,8 +6,8 @@
  * can change without a restart (log level, credentials); the rest is reported as needing
  * one.
  *
- * Today the endpoint answers /version and /healthz (and libcoap's /.well-known/core);
- * the control-plane and kubelet issues add the API and the pod sync loop here.
+ * A server board opens its store (DATA/store.db, Secrets encrypted with DATA/secret.key)
+ * and serves the API (core/apiserver.c); the kubelet issue adds the pod sync loop here.
  */
 #include "agent/agent.h"
 
@@ -16,11 +16,17 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "agent/build_info.h"
 #include "agent/config.h"
 #include "agent/credentials.h"
+#include "core/apiserver.h"
+#include "core/store.h"
 #include "core/transport.h"
+#include "platform/file.h"
 #include "platform/error.h"
 #include "platform/log.h"
 #include "platform/loop.h"
@@ -29,49 +35,70 @@
 struct agent {
 	struct config config;
 	struct loop *loop;
+	struct store *store;
+	struct apiserver *apiserver;
 	struct transport *transport;
 	struct credentials credentials;
 	char *version_json;
 };
 
-static void hnd_get_version(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
-                            const coap_string_t *query, coap_pdu_t *response)
+/* The key that encrypts Secrets in the store: 32 random bytes in DATA/secret.key (0600),
+ * made on first start. Losing it loses the Secrets; it never leaves the board. */
+static int load_secret_key(const char *data_dir, uint8_t key[STORE_SECRET_KEY_SIZE], struct error *err)
 {
-	struct agent *agent = coap_resource_get_userdata(resource);
-	coap_pdu_set_code(response, COAP_RESPONSE_CODE_CONTENT);
-	coap_add_data_large_response(resource, session, request, response, query, COAP_MEDIATYPE_APPLICATION_JSON, -1,
-	                             0, strlen(agent->version_json), (const uint8_t *)agent->version_json, NULL, NULL);
-}
-
-static void hnd_get_healthz(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
-                            const coap_string_t *query, coap_pdu_t *response)
-{
-	(void)resource;
-	(void)session;
-	(void)request;
-	(void)query;
-	coap_pdu_set_code(response, COAP_RESPONSE_CODE_CONTENT);
-	coap_add_data(response, 2, (const uint8_t *)"ok");
-}
-
-static void add_resource(struct agent *agent, const char *path, coap_method_handler_t handler, const char *title)
-{
-	coap_resource_t *r = coap_resource_init(coap_make_str_const(path), 0);
-	coap_register_request_handler(r, COAP_REQUEST_GET, handler);
-	coap_add_attr(r, coap_make_str_const("title"), coap_make_str_const(title), 0);
-	coap_add_attr(r, coap_make_str_const("ct"), coap_make_str_const("50"), 0);
-	coap_resource_set_userdata(r, agent);
-	coap_add_resource(transport_context(agent->transport), r);
+	cleanup_free char *path = xasprintf("%s/secret.key", data_dir);
+	struct stat st;
+	if (stat(path, &st) == 0) {
+		if (st.st_mode & 077)
+			return error_set(err, EPERM, "%s is readable by others (mode %04o); run: chmod 600 %s", path,
+			                 (unsigned)(st.st_mode & 07777), path);
+		cleanup_free char *data = NULL;
+		size_t size = 0;
+		int r = file_read(path, 64, &data, &size, err);
+		if (r < 0)
+			return r;
+		if (size != STORE_SECRET_KEY_SIZE)
+			return error_set(err, EINVAL, "%s is %zu bytes, not %d: restore it from a backup", path, size,
+			                 STORE_SECRET_KEY_SIZE);
+		memcpy(key, data, STORE_SECRET_KEY_SIZE);
+		return 0;
+	}
+	if (errno != ENOENT)
+		return error_set_errno(err, errno, "stat %s", path);
+	if (getrandom(key, STORE_SECRET_KEY_SIZE, 0) != STORE_SECRET_KEY_SIZE)
+		return error_set_errno(err, errno, "no randomness for %s", path);
+	log_info("created %s: back it up, Secrets cannot be read without it", path);
+	return file_write_atomic(path, key, STORE_SECRET_KEY_SIZE, 0600, err);
 }
 
 static int start_server(struct agent *agent, struct error *err)
 {
-	int r = credentials_load(agent->config.credentials, &agent->credentials, err);
+	const struct config *config = &agent->config;
+	int r = file_mkdir_p(config->data_dir, 0700, err);
+	if (r < 0)
+		return r;
+	r = credentials_load(config->credentials, &agent->credentials, err);
 	if (r < 0)
 		return r;
 	if (agent->credentials.count == 0)
-		return error_set(err, EINVAL, "%s lists no identities: nobody could use the API",
-		                 agent->config.credentials);
+		return error_set(err, EINVAL, "%s lists no identities: nobody could use the API", config->credentials);
+
+	uint8_t key[STORE_SECRET_KEY_SIZE];
+	r = load_secret_key(config->data_dir, key, err);
+	if (r < 0)
+		return r;
+	cleanup_free char *store_path = xasprintf("%s/store.db", config->data_dir);
+	struct store_options store_options = {
+		.path = store_path,
+		.secret_key = key,
+		.change_log_limit = config->change_log,
+		.durable = config->store_sync_full,
+	};
+	r = store_open(&store_options, &agent->store, err);
+	explicit_bzero(key, sizeof(key));
+	if (r < 0)
+		return r;
+
 	r = transport_new(agent->loop, &agent->transport, err);
 	if (r < 0)
 		return r;
@@ -80,18 +107,29 @@ static int start_server(struct agent *agent, struct error *err)
 	struct build_info info;
 	build_info_collect(&info);
 	agent->version_json = build_info_json(&info);
-	add_resource(agent, "version", hnd_get_version, "\"Bramble version\"");
-	add_resource(agent, "healthz", hnd_get_healthz, "\"health\"");
-
-	r = transport_listen_dtls(agent->transport, agent->config.listen, err);
+	struct apiserver_options api_options = {
+		.max_body_bytes = config->max_request_body,
+		.max_list_page = config->max_list_page,
+		.max_watches_per_client = config->max_watches_per_client,
+		.version_json = agent->version_json,
+	};
+	r = apiserver_new(agent->transport, agent->store, &api_options, &agent->apiserver, err);
 	if (r < 0)
 		return r;
-	log_info("API server listening on coaps://%s (%zu identities)", agent->config.listen, agent->credentials.count);
-	if (agent->config.debug_plain_listen[0]) {
-		r = transport_listen_plain_loopback(agent->transport, agent->config.debug_plain_listen, err);
+	r = apiserver_bootstrap(agent->apiserver, err);
+	if (r < 0)
+		return r;
+
+	r = transport_listen_dtls(agent->transport, config->listen, err);
+	if (r < 0)
+		return r;
+	log_info("API server listening on coaps://%s (%zu identities, store %s at revision %llu)", config->listen,
+	         agent->credentials.count, store_path, (unsigned long long)store_revision(agent->store));
+	if (config->debug_plain_listen[0]) {
+		r = transport_listen_plain_loopback(agent->transport, config->debug_plain_listen, err);
 		if (r < 0)
 			return r;
-		log_warnx("debug: unencrypted CoAP on %s", agent->config.debug_plain_listen);
+		log_warnx("debug: unencrypted CoAP on %s, with admin rights", config->debug_plain_listen);
 	}
 	return 0;
 }
@@ -235,7 +273,9 @@ int agent_main(int argc, char **argv)
 out:
 	if (r < 0)
 		log_errorx("%s", err.message);
+	apiserver_free(agent.apiserver);
 	transport_free(agent.transport);
+	store_close(agent.store);
 	credentials_free(&agent.credentials);
 	free(agent.version_json);
 	loop_free(agent.loop);

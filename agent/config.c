@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -14,7 +15,17 @@
 #include "platform/error.h"
 #include "platform/memory.h"
 
-enum option_type { OPTION_STRING, OPTION_PATH, OPTION_ADDRESS, OPTION_ROLES, OPTION_LOG_LEVEL, OPTION_LOG_TARGET };
+enum option_type {
+	OPTION_STRING,
+	OPTION_PATH,
+	OPTION_ADDRESS,
+	OPTION_ROLES,
+	OPTION_LOG_LEVEL,
+	OPTION_LOG_TARGET,
+	OPTION_COUNT, /* a whole number within [min, max] */
+	OPTION_SIZE,  /* bytes, with an optional K or M suffix, within [min, max] */
+	OPTION_SYNC,  /* full | normal */
+};
 
 struct option {
 	const char *section;
@@ -23,29 +34,46 @@ struct option {
 	size_t offset;
 	const char *default_value;
 	const char *help;
+	unsigned long min, max;
 };
 
 #define FIELD(f) offsetof(struct config, f)
 
 static const struct option options[] = {
 	{ "node", "name", OPTION_STRING, FIELD(node_name), "",
-	  "This board's node name: lowercase letters, digits and '-'. Empty: the host name." },
+	  "This board's node name: lowercase letters, digits and '-'. Empty: the host name.", 0, 0 },
 	{ "node", "roles", OPTION_ROLES, FIELD(roles), "agent",
 	  "What this board does: 'agent' (runs pods), 'server' (hosts the control plane), or\n"
-	  "'server, agent' for both." },
+	  "'server, agent' for both.",
+	  0, 0 },
 	{ "node", "data-dir", OPTION_PATH, FIELD(data_dir), "/var/lib/bramble",
-	  "Where Bramble keeps its state (store, credentials, images, pod cache)." },
+	  "Where Bramble keeps its state (store, credentials, images, pod cache).", 0, 0 },
 	{ "server", "listen", OPTION_ADDRESS, FIELD(listen), "0.0.0.0:5684",
-	  "Address and UDP port of the API server (CoAP over DTLS). IPv6: [::]:5684." },
+	  "Address and UDP port of the API server (CoAP over DTLS). IPv6: [::]:5684.", 0, 0 },
 	{ "server", "credentials", OPTION_PATH, FIELD(credentials), "",
 	  "File of PSK identities the API server accepts, one 'identity key' pair per line,\n"
-	  "mode 0600. Empty: <data-dir>/credentials." },
+	  "mode 0600. Empty: <data-dir>/credentials.",
+	  0, 0 },
 	{ "server", "debug-plain-listen", OPTION_ADDRESS, FIELD(debug_plain_listen), "",
 	  "For debugging only: also answer unencrypted CoAP on this address, which must be a\n"
-	  "loopback address (127.0.0.1:5683). Empty: off." },
-	{ "log", "level", OPTION_LOG_LEVEL, FIELD(log_level), "info", "error, warn, info or debug." },
+	  "loopback address (127.0.0.1:5683). Empty: off.",
+	  0, 0 },
+	{ "server", "max-request-body", OPTION_SIZE, FIELD(max_request_body), "1M",
+	  "Largest request body the API server accepts (K and M suffixes); larger ones get 4.13.", 1024,
+	  64ul * 1024 * 1024 },
+	{ "server", "max-list-page", OPTION_COUNT, FIELD(max_list_page), "500",
+	  "Most objects in one list answer; clients page through the rest with 'continue'.", 1, 100000 },
+	{ "server", "max-watches-per-client", OPTION_COUNT, FIELD(max_watches_per_client), "64",
+	  "Most watches (CoAP Observe registrations) one client session may hold; more get 4.29.", 1, 10000 },
+	{ "server", "change-log", OPTION_COUNT, FIELD(change_log), "10000",
+	  "Changes kept for watches to resume from; a client further behind must re-list.", 100, 10000000 },
+	{ "server", "store-sync", OPTION_SYNC, FIELD(store_sync_full), "full",
+	  "'full': every acknowledged write survives power loss (an fsync per group of writes).\n"
+	  "'normal': it survives a crash of Bramble but maybe not of the board; fewer SD card writes.",
+	  0, 0 },
+	{ "log", "level", OPTION_LOG_LEVEL, FIELD(log_level), "info", "error, warn, info or debug.", 0, 0 },
 	{ "log", "target", OPTION_LOG_TARGET, FIELD(log_syslog), "stderr",
-	  "'stderr' (for systemd's journal or a terminal) or 'syslog'." },
+	  "'stderr' (for systemd's journal or a terminal) or 'syslog'.", 0, 0 },
 };
 
 struct load_state {
@@ -135,6 +163,33 @@ static int option_set(const struct option *o, struct config *config, const char 
 	case OPTION_LOG_LEVEL:
 		if (log_level_from_name(value, field) < 0)
 			return error_set(err, EINVAL, "unknown log level '%s' (error, warn, info, debug)", value);
+		return 0;
+	case OPTION_COUNT:
+	case OPTION_SIZE: {
+		char *end;
+		errno = 0;
+		unsigned long n = strtoul(value, &end, 10);
+		if (errno || end == value || value[0] == '-')
+			return error_set(err, EINVAL, "'%s' is not a whole number", value);
+		if (o->type == OPTION_SIZE && (*end == 'K' || *end == 'k'))
+			n *= 1024, end++;
+		else if (o->type == OPTION_SIZE && *end == 'M')
+			n *= 1024 * 1024, end++;
+		if (*end != '\0')
+			return error_set(err, EINVAL, "'%s': unexpected '%s'%s", value, end,
+			                 o->type == OPTION_SIZE ? " (sizes take K or M)" : "");
+		if (n < o->min || n > o->max)
+			return error_set(err, EINVAL, "%lu is out of range (%lu to %lu)", n, o->min, o->max);
+		*(unsigned long *)field = n;
+		return 0;
+	}
+	case OPTION_SYNC:
+		if (strcmp(value, "full") == 0)
+			*(bool *)field = true;
+		else if (strcmp(value, "normal") == 0)
+			*(bool *)field = false;
+		else
+			return error_set(err, EINVAL, "unknown value '%s' (full, normal)", value);
 		return 0;
 	case OPTION_LOG_TARGET:
 		if (strcmp(value, "stderr") == 0)

@@ -28,6 +28,11 @@ struct config {
 	char *listen;
 	char *credentials;
 	char *debug_plain_listen; /* empty: off; loopback only */
+	unsigned long max_request_body;
+	unsigned long max_list_page;
+	unsigned long max_watches_per_client;
+	unsigned long change_log;
+	bool store_sync_full;
 
 	/* [log] */
 	enum log_level log_level;

@@ -4,6 +4,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -21,6 +23,10 @@ struct transport {
 	int coap_fd;
 	transport_psk_lookup_fn psk_lookup;
 	void *psk_lookup_data;
+	struct transport_peer_hooks peer_hooks;
+	void *peer_hooks_data;
+	transport_batch_fn batch_hook;
+	void *batch_hook_data;
 	uint8_t key[TRANSPORT_PSK_KEY_MAX]; /* the key handed to libcoap, which copies it */
 	coap_bin_const_t key_bin;
 };
@@ -50,14 +56,82 @@ static void library_init(void)
 	coap_dtls_set_log_level(level);
 }
 
+/* Datagrams waiting on the endpoint are handled as one burst (up to TRANSPORT_BURST_MAX
+ * passes), then the batch hook runs once: that is where the API server commits the writes
+ * of the whole burst together and releases their responses. */
+#define TRANSPORT_BURST_MAX 32
+
+static bool readable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	return poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+}
+
 static void on_coap_fd(struct loop *loop, int fd, uint32_t events, void *data)
 {
 	(void)loop;
-	(void)fd;
 	(void)events;
 	struct transport *t = data;
-	if (coap_io_process(t->context, COAP_IO_NO_WAIT) < 0)
-		log_warnx("coap: processing I/O failed");
+	int passes = 0;
+	do {
+		if (coap_io_process(t->context, COAP_IO_NO_WAIT) < 0) {
+			log_warnx("coap: processing I/O failed");
+			break;
+		}
+	} while (++passes < TRANSPORT_BURST_MAX && readable(fd));
+	if (t->batch_hook && t->batch_hook(t->batch_hook_data) > 0)
+		coap_io_process(t->context, COAP_IO_NO_WAIT); /* send what the hook released */
+}
+
+void transport_tune_session(coap_session_t *session)
+{
+	coap_session_set_mtu(session, TRANSPORT_MTU);
+}
+
+void transport_set_peer_hooks(struct transport *transport, const struct transport_peer_hooks *hooks, void *data)
+{
+	if (hooks)
+		transport->peer_hooks = *hooks;
+	else
+		memset(&transport->peer_hooks, 0, sizeof(transport->peer_hooks));
+	transport->peer_hooks_data = data;
+}
+
+void transport_set_batch_hook(struct transport *transport, transport_batch_fn fn, void *data)
+{
+	transport->batch_hook = fn;
+	transport->batch_hook_data = data;
+}
+
+static struct transport *transport_of(coap_session_t *session)
+{
+	return coap_get_app_data(coap_session_get_context(session));
+}
+
+static void on_nack(coap_session_t *session, const coap_pdu_t *sent, const coap_nack_reason_t reason,
+                    const coap_mid_t mid)
+{
+	(void)mid;
+	struct transport *t = transport_of(session);
+	if (!t || !sent || !t->peer_hooks.token_lost)
+		return;
+	if (reason != COAP_NACK_RST && reason != COAP_NACK_TOO_MANY_RETRIES)
+		return;
+	coap_bin_const_t token = coap_pdu_get_token(sent);
+	t->peer_hooks.token_lost(t->peer_hooks_data, session, &token);
+}
+
+static int on_event(coap_session_t *session, const coap_event_t event)
+{
+	struct transport *t = transport_of(session);
+	if (event == COAP_EVENT_SERVER_SESSION_NEW)
+		coap_session_set_mtu(session, TRANSPORT_MTU);
+	if (!t || !t->peer_hooks.session_closed)
+		return 0;
+	if (event == COAP_EVENT_DTLS_CLOSED || event == COAP_EVENT_SESSION_CLOSED || event == COAP_EVENT_DTLS_ERROR ||
+	    event == COAP_EVENT_SERVER_SESSION_DEL)
+		t->peer_hooks.session_closed(t->peer_hooks_data, session);
+	return 0;
 }
 
 int transport_new(struct loop *loop, struct transport **ret_transport, struct error *err)
@@ -79,6 +153,8 @@ int transport_new(struct loop *loop, struct transport **ret_transport, struct er
 	t->context = context;
 	t->coap_fd = fd;
 	coap_set_app_data(context, t);
+	coap_register_nack_handler(context, on_nack);
+	coap_register_event_handler(context, on_event);
 	int r = loop_add_fd(loop, fd, EPOLLIN, on_coap_fd, t);
 	if (r < 0) {
 		coap_free_context(context);

@@ -24,15 +24,37 @@ struct transport;
 #define TRANSPORT_DEFAULT_PORT 5684
 #define TRANSPORT_PSK_IDENTITY_MAX 128
 #define TRANSPORT_PSK_KEY_MAX 64
+/* UDP payload per datagram on a board's LAN (Ethernet/Wi-Fi MTU 1500 less IPv4 and UDP
+ * headers, with room to spare): objects up to ~1.4 KB then travel without block-wise
+ * transfer. libcoap's default (1152) suits unknown paths; boards share a LAN. */
+#define TRANSPORT_MTU 1400
 
 /* Fills key (at most TRANSPORT_PSK_KEY_MAX bytes) for a client identity; returns the key's
  * length, or a negative errno when the identity is unknown. */
 typedef int (*transport_psk_lookup_fn)(const char *identity, uint8_t *key, void *data);
 
+/* Runs after each burst of incoming datagrams; returns > 0 when it released responses
+ * (async ones) that should be sent right away. */
+typedef int (*transport_batch_fn)(void *data);
+
 int transport_new(struct loop *loop, struct transport **ret_transport, struct error *err);
 void transport_free(struct transport *transport);
 
 coap_context_t *transport_context(struct transport *transport);
+
+void transport_set_batch_hook(struct transport *transport, transport_batch_fn fn, void *data);
+
+/* Client sessions use TRANSPORT_MTU too: call this on each new one. */
+void transport_tune_session(coap_session_t *session);
+
+/* What the transport learns about peers, for whoever keeps per-peer state (watches):
+ * a message carrying token was refused (RST) or never acknowledged, or a session closed. */
+struct transport_peer_hooks {
+	void (*token_lost)(void *data, coap_session_t *session, const coap_bin_const_t *token);
+	void (*session_closed)(void *data, coap_session_t *session);
+};
+
+void transport_set_peer_hooks(struct transport *transport, const struct transport_peer_hooks *hooks, void *data);
 
 /* Server side: resolve PSK identities with lookup(); hint is sent to clients. */
 void transport_set_psk_lookup(struct transport *transport, transport_psk_lookup_fn lookup, void *data);

@@ -3,5 +3,6 @@
 #define BRAMBLE_TOOLS_VERBS_H
 
 int version_main(int argc, char **argv);
+int init_main(int argc, char **argv);
 
 #endif

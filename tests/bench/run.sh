@@ -1,51 +1,76 @@
 #!/usr/bin/env bash
 # `make bench`: figures, printed, never asserted (timing on a shared machine is not a test).
 #   1. binary size per target
-#   2. the idle agent: resident memory, CPU time and bytes written over an idle minute
-#   3. DTLS request latency to the agent with Debian's coap-client (new handshake per request)
-# IDLE_SECONDS (default 60) and REQUESTS (default 50) shorten the run.
+#   2. the API server over DTLS: GET/s and durable creates/s with concurrent clients, p50/p99
+#   3. server memory (VmRSS) with 1,000 and 10,000 pods stored
+#   4. the idle control plane: bytes written to disk and CPU used over IDLE_SECONDS
+# Environment: IDLE_SECONDS (default 60), LOAD_SECONDS (default 10), CLIENTS (default 4).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 idle=${IDLE_SECONDS:-60}
-requests=${REQUESTS:-50}
+load=${LOAD_SECONDS:-10}
+clients=${CLIENTS:-4}
 targets="x86_64 arm64 armhf armv6"
 
 echo "== binary sizes (make sizes)"
 for t in $targets; do make -s --no-print-directory ARCH=$t >/dev/null 2>&1 || echo "build for $t failed"; done
 tests/bench/sizes.sh $targets
+make -s --no-print-directory build/x86_64/bench-api >/dev/null
 
-echo
-echo "== idle agent (server + agent roles, ${idle}s)"
 dir=$(mktemp -d /tmp/bramble-bench.XXXXXX)
 port=$((20000 + RANDOM % 40000))
-key=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
-mkdir -p "$dir/data"
-(umask 077 && printf 'admin %s\n' "$key" >"$dir/data/credentials")
-printf '[node]\nname = bench\nroles = server, agent\ndata-dir = %s/data\n[server]\nlisten = 127.0.0.1:%s\n' \
-	"$dir" "$port" >"$dir/bramble.conf"
+build/x86_64/bramble init --data-dir "$dir" --listen "127.0.0.1:$port" --node-name bench >/dev/null
+key=$(awk -F' = ' '$1 == "key" {print $2}' "$dir/admin.conf")
 build/x86_64/bramble agent --config "$dir/bramble.conf" 2>"$dir/agent.log" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
-sleep 1
+rss() { awk '$1 == "VmRSS:" {print $2}' "/proc/$pid/status"; }
+for _ in $(seq 1 50); do
+	timeout 5 coap-client-openssl -B 2 -m get -u admin -k "$key" "coaps://127.0.0.1:$port/healthz" 2>/dev/null | grep -q ok && break
+	sleep 0.1
+done
+timeout 5 coap-client-openssl -m post -u admin -k "$key" -t json \
+	-e '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"bench-0"},"data":{"k":"v"}}' \
+	"coaps://127.0.0.1:$port/api/v1/namespaces/default/configmaps" >/dev/null
+
+echo
+echo "== API server over DTLS, $clients concurrent clients, ${load}s each (store-sync = full)"
+echo "(server and load generator share this machine's $(nproc) cores)"
+printf 'RSS at start: %s kB\n' "$(rss)"
+build/x86_64/bench-api "127.0.0.1:$port" admin "$key" get "$clients" "$load"
+build/x86_64/bench-api "127.0.0.1:$port" admin "$key" create "$clients" "$load"
+
+echo
+echo "== server memory with pods stored (each pod ~1.2 KB of JSON)"
+count_pods() {
+	local n=0 cont="" page
+	while :; do
+		page=$(timeout 30 coap-client-openssl -B 20 -m get -u admin -k "$key" \
+			"coaps://127.0.0.1:$port/api/v1/namespaces/default/pods?limit=500${cont:+&continue=$cont}")
+		n=$((n + $(grep -o '"kind":"Pod"' <<<"$page" | wc -l)))
+		cont=$(sed -nE 's/.*"continue":"([^"]+)".*/\1/p' <<<"$page" | head -n1)
+		[ -n "$cont" ] || break
+	done
+	echo "$n"
+}
+for want in 1000 10000; do
+	have=$(count_pods)
+	if [ "$have" -lt "$want" ]; then
+		build/x86_64/bench-api "127.0.0.1:$port" admin "$key" create "$clients" 600 /unused $((want - have)) >/dev/null
+	fi
+	printf '%s pods stored: server RSS %s kB\n' "$(count_pods)" "$(rss)"
+done
+
+echo
+echo "== idle control plane, ${idle}s"
+sleep 2
 ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 wbytes() { awk '$1 == "write_bytes:" {print $2}' "/proc/$pid/io"; }
 t0=$(ticks) w0=$(wbytes)
 sleep "$idle"
 t1=$(ticks) w1=$(wbytes)
 hz=$(getconf CLK_TCK)
-printf 'RSS: %s kB (VmRSS from /proc/%s/status)\n' "$(awk '$1 == "VmRSS:" {print $2}' /proc/$pid/status)" "$pid"
+printf 'bytes written to disk while idle: %d (write_bytes of /proc/%s/io)\n' $((w1 - w0)) "$pid"
 printf 'CPU while idle: %d ticks in %ds = %.3f%% of a core\n' $((t1 - t0)) "$idle" \
 	"$(echo "($t1 - $t0) / $hz / $idle * 100" | bc -l)"
-printf 'bytes written while idle: %d (write_bytes from /proc/%s/io)\n' $((w1 - w0)) "$pid"
-
-echo
-echo "== DTLS GET /version with coap-client-openssl, $requests sequential requests (handshake each)"
-lat=()
-for _ in $(seq 1 "$requests"); do
-	s=$(date +%s%N)
-	timeout 10 coap-client-openssl -B 3 -m get -u admin -k "$key" "coaps://127.0.0.1:$port/version" >/dev/null
-	e=$(date +%s%N)
-	lat+=($(((e - s) / 1000)))
-done
-printf '%s\n' "${lat[@]}" | sort -n | awk '{a[NR]=$1} END {printf "p50 %.1f ms, p99 %.1f ms (includes starting coap-client and a full DTLS handshake)\n", a[int(NR*0.5)+1]/1000, a[int(NR*0.99)+1 > NR ? NR : int(NR*0.99)+1]/1000}'
-printf 'RSS after the requests: %s kB\n' "$(awk '$1 == "VmRSS:" {print $2}' /proc/$pid/status)"
+printf 'RSS: %s kB\n' "$(rss)"

@@ -1,0 +1,43 @@
+/* Authorization: who may do what, decided from the DTLS identity of the caller.
+ *
+ *   admin        anything
+ *   node:<name>  what a kubelet needs and no more (the Kubernetes Node authorizer):
+ *                its own Node (create, get, update, status); pods bound to it (get, list and
+ *                watch only with fieldSelector spec.nodeName=<name>, update their status,
+ *                delete them once terminated); ConfigMaps and Secrets used by a pod bound to
+ *                it (get); Events (create)
+ *   anything else, or anything not listed: refused (4.03) with a message naming the rule
+ */
+#ifndef BRAMBLE_CORE_AUTHZ_H
+#define BRAMBLE_CORE_AUTHZ_H
+
+#include <stdbool.h>
+
+#include <cjson/cJSON.h>
+
+struct error;
+struct kind;
+struct store;
+
+enum authz_verb { AUTHZ_GET, AUTHZ_LIST, AUTHZ_WATCH, AUTHZ_CREATE, AUTHZ_UPDATE, AUTHZ_DELETE };
+
+struct authz_request {
+	const char *identity; /* "admin", "node:pi-1"; "" for the loopback debug listener */
+	enum authz_verb verb;
+	const struct kind *kind;
+	const char *namespace;      /* may be NULL */
+	const char *name;           /* may be NULL (collections) */
+	bool status;                /* the /status subresource */
+	const char *field_selector; /* list and watch: the raw query value, or NULL */
+	const cJSON *object;        /* the stored object (get/update/delete) or the new one (create) */
+};
+
+/* 0 when allowed; -EPERM with the reason otherwise. May read the store (the pods of a node). */
+int authz_check(struct store *store, const struct authz_request *request, struct error *err);
+
+/* The node name of a "node:<name>" identity, or NULL. */
+const char *authz_node_name(const char *identity);
+
+const char *authz_verb_name(enum authz_verb verb);
+
+#endif

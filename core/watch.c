@@ -1,0 +1,319 @@
+/* See watch.h for the protocol. State kept per watch:
+ *
+ *   session, token       where notifications go (the session is referenced while watched)
+ *   spec                 what it watches (owned copies)
+ *   delivered            the revision of the last event sent (or the registration revision)
+ *   queue                events committed since, not yet sent; bounded by WATCH_QUEUE_MAX_BYTES
+ *   truncated            events were dropped from the queue: the next notification says so
+ *
+ * Life of a watch:
+ *   watch_add --> [idle] --watch_on_change (match)--> [queued] --watch_flush--> [idle]
+ *   any state --watch_remove / watch_remove_session--> freed
+ */
+#include "core/watch.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/object.h"
+#include "core/selector.h"
+#include "core/store.h"
+#include "platform/buffer.h"
+#include "platform/error.h"
+#include "platform/log.h"
+#include "platform/memory.h"
+
+#define WATCH_TOKEN_MAX 8
+#define WATCH_OBSERVE_MASK 0xffffffu /* the Observe option carries 24 bits */
+
+struct queued_event {
+	struct queued_event *next;
+	size_t length;
+	char text[]; /* {"type":"...","object":{...}} */
+};
+
+struct watch {
+	struct watch *next;
+	coap_session_t *session;
+	uint8_t token[WATCH_TOKEN_MAX];
+	size_t token_length;
+	struct watch_spec spec;
+	uint32_t sequence;
+	uint64_t delivered;
+	uint64_t last_queued;
+	struct queued_event *head, *tail;
+	size_t queued_bytes;
+	bool truncated;
+};
+
+struct watch_hub {
+	struct watch *watches;
+	size_t count;
+	size_t per_session_limit;
+};
+
+struct watch_hub *watch_hub_new(size_t per_session_limit)
+{
+	struct watch_hub *hub = xcalloc(1, sizeof(*hub));
+	hub->per_session_limit = per_session_limit ? per_session_limit : WATCH_DEFAULT_PER_SESSION;
+	return hub;
+}
+
+static void clear_queue(struct watch *w)
+{
+	for (struct queued_event *e = w->head, *next; e; e = next) {
+		next = e->next;
+		free(e);
+	}
+	w->head = w->tail = NULL;
+	w->queued_bytes = 0;
+}
+
+static void free_watch(struct watch *w)
+{
+	clear_queue(w);
+	selector_free(w->spec.labels);
+	selector_free(w->spec.fields);
+	free((char *)w->spec.namespace);
+	free((char *)w->spec.name);
+	free((char *)w->spec.resource_key);
+	coap_session_release(w->session);
+	free(w);
+}
+
+void watch_hub_free(struct watch_hub *hub)
+{
+	if (!hub)
+		return;
+	for (struct watch *w = hub->watches, *next; w; w = next) {
+		next = w->next;
+		free_watch(w);
+	}
+	free(hub);
+}
+
+size_t watch_count(const struct watch_hub *hub)
+{
+	return hub->count;
+}
+
+static bool same_token(const struct watch *w, const coap_session_t *session, const coap_bin_const_t *token)
+{
+	return w->session == session && w->token_length == token->length &&
+	       memcmp(w->token, token->s, token->length) == 0;
+}
+
+void watch_remove(struct watch_hub *hub, const coap_session_t *session, const coap_bin_const_t *token)
+{
+	for (struct watch **p = &hub->watches; *p; p = &(*p)->next) {
+		if (same_token(*p, session, token)) {
+			struct watch *w = *p;
+			*p = w->next;
+			hub->count--;
+			free_watch(w);
+			return;
+		}
+	}
+}
+
+void watch_remove_session(struct watch_hub *hub, const coap_session_t *session)
+{
+	struct watch **p = &hub->watches;
+	while (*p) {
+		struct watch *w = *p;
+		if (w->session == session) {
+			*p = w->next;
+			hub->count--;
+			free_watch(w);
+		} else {
+			p = &w->next;
+		}
+	}
+}
+
+int watch_add(struct watch_hub *hub, coap_session_t *session, const coap_bin_const_t *token, struct watch_spec *spec,
+              uint32_t *ret_sequence, struct error *err)
+{
+	if (token->length > WATCH_TOKEN_MAX) {
+		selector_free(spec->labels);
+		selector_free(spec->fields);
+		return error_set(err, EINVAL, "token longer than %d bytes", WATCH_TOKEN_MAX);
+	}
+	watch_remove(hub, session, token);
+	size_t mine = 0;
+	for (struct watch *w = hub->watches; w; w = w->next)
+		if (w->session == session)
+			mine++;
+	if (mine >= hub->per_session_limit) {
+		selector_free(spec->labels);
+		selector_free(spec->fields);
+		return error_set(err, EBUSY, "this client already has %zu watches (limit %zu); cancel some first", mine,
+		                 hub->per_session_limit);
+	}
+	struct watch *w = xcalloc(1, sizeof(*w));
+	w->session = coap_session_reference(session);
+	memcpy(w->token, token->s, token->length);
+	w->token_length = token->length;
+	w->spec = *spec;
+	w->spec.namespace = spec->namespace ? xstrdup(spec->namespace) : NULL;
+	w->spec.name = spec->name ? xstrdup(spec->name) : NULL;
+	w->spec.resource_key = xstrdup(spec->resource_key);
+	w->delivered = w->last_queued = spec->revision;
+	w->sequence = 2; /* 0 and 1 are reserved-looking; any start value is allowed */
+	w->next = hub->watches;
+	hub->watches = w;
+	hub->count++;
+	*ret_sequence = w->sequence;
+	return 0;
+}
+
+bool watch_spec_matches(const struct watch_spec *spec, const cJSON *object)
+{
+	if (!object)
+		return false;
+	if (spec->namespace) {
+		const char *ns = object_namespace(object);
+		if (!ns || strcmp(ns, spec->namespace) != 0)
+			return false;
+	}
+	if (spec->name) {
+		const char *name = object_name(object);
+		if (!name || strcmp(name, spec->name) != 0)
+			return false;
+	}
+	if (spec->labels && !selector_matches(spec->labels, object))
+		return false;
+	if (spec->fields && !selector_matches(spec->fields, object))
+		return false;
+	return true;
+}
+
+static void enqueue(struct watch *w, const char *type, const struct store_change *change)
+{
+	if (change->revision <= w->delivered)
+		return; /* already part of what the registration answered */
+	w->last_queued = change->revision;
+	if (w->truncated)
+		return;
+	size_t object_length = strlen(change->object);
+	size_t length = object_length + strlen(type) + 32;
+	if (w->queued_bytes + length > WATCH_QUEUE_MAX_BYTES) {
+		clear_queue(w);
+		w->truncated = true;
+		return;
+	}
+	struct queued_event *e = xmalloc(sizeof(*e) + length);
+	int n = snprintf(e->text, length, "{\"type\":\"%s\",\"object\":%s}", type, change->object);
+	e->length = (size_t)n;
+	e->next = NULL;
+	if (w->tail)
+		w->tail->next = e;
+	else
+		w->head = e;
+	w->tail = e;
+	w->queued_bytes += length;
+}
+
+void watch_on_change(const struct store_change *change, void *data)
+{
+	struct watch_hub *hub = data;
+	cJSON *object = NULL, *previous = NULL;
+	bool parsed = false;
+	for (struct watch *w = hub->watches; w; w = w->next) {
+		if (strcmp(w->spec.resource_key, change->resource) != 0)
+			continue;
+		if (!parsed) {
+			object = cJSON_Parse(change->object);
+			previous = change->previous ? cJSON_Parse(change->previous) : NULL;
+			parsed = true;
+		}
+		bool now = watch_spec_matches(&w->spec, object);
+		bool before = previous && watch_spec_matches(&w->spec, previous);
+		switch (change->type) {
+		case STORE_ADDED:
+			if (now)
+				enqueue(w, "ADDED", change);
+			break;
+		case STORE_MODIFIED:
+			if (now && (before || !change->previous))
+				enqueue(w, "MODIFIED", change);
+			else if (now)
+				enqueue(w, "ADDED", change);
+			else if (before)
+				enqueue(w, "DELETED", change);
+			break;
+		case STORE_DELETED:
+			if (now)
+				enqueue(w, "DELETED", change);
+			break;
+		}
+	}
+	cJSON_Delete(object);
+	cJSON_Delete(previous);
+}
+
+static bool send_notification(struct watch *w, const char *payload, size_t length)
+{
+	coap_pdu_t *pdu = coap_pdu_init(COAP_MESSAGE_CON, COAP_RESPONSE_CODE_CONTENT, coap_new_message_id(w->session),
+	                                coap_session_max_pdu_size(w->session));
+	if (!pdu)
+		return false;
+	uint8_t buf[4];
+	w->sequence = (w->sequence + 1) & WATCH_OBSERVE_MASK;
+	bool ok = coap_add_token(pdu, w->token_length, w->token) &&
+	          coap_add_option(pdu, COAP_OPTION_OBSERVE, coap_encode_var_safe(buf, sizeof(buf), w->sequence), buf) &&
+	          coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT,
+	                          coap_encode_var_safe(buf, sizeof(buf), COAP_MEDIATYPE_APPLICATION_JSON), buf) &&
+	          coap_add_data(pdu, length, (const uint8_t *)payload);
+	if (!ok) {
+		coap_delete_pdu(pdu);
+		return false;
+	}
+	return coap_send(w->session, pdu) != COAP_INVALID_MID;
+}
+
+size_t watch_flush(struct watch_hub *hub)
+{
+	size_t sent = 0;
+	struct buffer b = BUFFER_INIT;
+	for (struct watch *w = hub->watches; w; w = w->next) {
+		if (!w->head && !w->truncated)
+			continue;
+		buffer_reset(&b);
+		size_t room = coap_session_max_pdu_size(w->session);
+		room = room > 64 ? room - 64 : 0; /* token, options and header */
+		if (!w->truncated) {
+			buffer_printf(&b, "{\"kind\":\"WatchEvents\",\"resourceVersion\":\"%" PRIu64 "\",\"events\":[",
+			              w->last_queued);
+			for (struct queued_event *e = w->head; e; e = e->next) {
+				if (e != w->head)
+					buffer_append(&b, ",", 1);
+				buffer_append(&b, e->text, e->length);
+				if (b.length > room)
+					break;
+			}
+			buffer_append_string(&b, "]}");
+		}
+		if (w->truncated || b.length > room) {
+			buffer_reset(&b);
+			buffer_printf(&b,
+			              "{\"kind\":\"WatchEvents\",\"resourceVersion\":\"%" PRIu64
+			              "\",\"truncated\":true,\"from\":\"%" PRIu64 "\"}",
+			              w->last_queued, w->delivered);
+		}
+		if (send_notification(w, b.data, b.length)) {
+			sent++;
+			w->delivered = w->last_queued;
+			w->truncated = false;
+			clear_queue(w);
+		} else {
+			log_warnx("watch: cannot send a notification; the watch will be told to catch up");
+			clear_queue(w);
+			w->truncated = true;
+		}
+	}
+	buffer_free(&b);
+	return sent;
+}
