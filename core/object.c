@@ -1261,6 +1261,53 @@ static void default_job_spec(cJSON *spec)
 		set_member(spec, "completions", cJSON_CreateNumber(1));
 }
 
+static char *base64_encode(const char *s)
+{
+	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t length = strlen(s), n = 0;
+	char *out = xmalloc((length + 2) / 3 * 4 + 1);
+	for (size_t i = 0; i < length; i += 3) {
+		uint32_t group = (uint32_t)(unsigned char)s[i] << 16;
+		if (i + 1 < length)
+			group |= (uint32_t)(unsigned char)s[i + 1] << 8;
+		if (i + 2 < length)
+			group |= (uint32_t)(unsigned char)s[i + 2];
+		out[n++] = alphabet[(group >> 18) & 63];
+		out[n++] = alphabet[(group >> 12) & 63];
+		out[n++] = i + 1 < length ? alphabet[(group >> 6) & 63] : '=';
+		out[n++] = i + 2 < length ? alphabet[group & 63] : '=';
+	}
+	out[n] = '\0';
+	return out;
+}
+
+/* stringData is write-only in Kubernetes: its entries replace those of data, encoded, and it
+ * is never stored. Anything malformed is left for validation to report. */
+static void default_secret(cJSON *secret)
+{
+	cJSON *string_data = cJSON_GetObjectItemCaseSensitive(secret, "stringData");
+	cJSON *data = cJSON_GetObjectItemCaseSensitive(secret, "data");
+	const cJSON *item;
+	if (!cJSON_IsObject(string_data) || (data && !cJSON_IsNull(data) && !cJSON_IsObject(data)))
+		return;
+	cJSON_ArrayForEach(item, string_data)
+	{
+		if (!cJSON_IsString(item) || !valid_config_key(item->string))
+			return;
+	}
+	if (!cJSON_IsObject(data)) {
+		data = cJSON_CreateObject();
+		set_member(secret, "data", data);
+	}
+	cJSON_ArrayForEach(item, string_data)
+	{
+		char *encoded = base64_encode(item->valuestring);
+		set_member(data, item->string, cJSON_CreateString(encoded));
+		free(encoded);
+	}
+	cJSON_DeleteItemFromObjectCaseSensitive(secret, "stringData");
+}
+
 static void default_service_port(cJSON *port)
 {
 	const cJSON *number = member(port, "port");
@@ -1997,7 +2044,7 @@ static const struct field secret_kind_fields[] = {
 	STRING("type", DEFAULT("Opaque")),
 	BOOL("immutable"),
 };
-KIND_SCHEMA(secret_kind, check_secret, NULL, RULE_DNS_SUBDOMAIN);
+KIND_SCHEMA(secret_kind, check_secret, default_secret, RULE_DNS_SUBDOMAIN);
 
 /* events */
 static const struct field event_source_fields[] = { STRING("component"), STRING("host") };

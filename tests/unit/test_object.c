@@ -1028,6 +1028,20 @@ TEST(service_secret_and_hpa_defaults)
 	cJSON *secret = defaulted(SECRET, "{'type': null}");
 	CHECK_STR(object_string_at(secret, "type"), "Opaque");
 	cJSON_Delete(secret);
+	/* stringData is folded into data, encoded, as the Kubernetes API server does */
+	secret = defaulted(SECRET, "{'stringData': {'token': 'hunter2', 'user': 'ab'}, 'data': {'keep': 'YQ=='}}");
+	CHECK(!cJSON_GetObjectItem(secret, "stringData"));
+	CHECK_STR(object_string_at(secret, "data.token"), "aHVudGVyMg==");
+	CHECK_STR(object_string_at(secret, "data.user"), "YWI=");
+	CHECK_STR(object_string_at(secret, "data.keep"), "YQ==");
+	cJSON_Delete(secret);
+	secret = defaulted(
+	        "{'apiVersion': 'v1', 'kind': 'Secret', 'metadata': {'name': 's'}, 'stringData': {'a': 'abc'}}", NULL);
+	CHECK_STR(object_string_at(secret, "data.a"), "YWJj");
+	cJSON_Delete(secret);
+	secret = defaulted(SECRET, "{'stringData': {'a': 1}}");
+	CHECK(cJSON_GetObjectItem(secret, "stringData"));
+	cJSON_Delete(secret);
 	cJSON *hpa = defaulted(
 	        "{'apiVersion': 'autoscaling/v2', 'kind': 'HorizontalPodAutoscaler', 'metadata': {'name': 'h'},"
 	        " 'spec': {'scaleTargetRef': {'kind': 'Deployment', 'name': 'web'}, 'maxReplicas': 4}}",
