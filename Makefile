@@ -4,7 +4,7 @@
 #   make deps ARCH=...                     fetch, verify and build the libraries for a target
 #   make test                              unit tests here and under qemu, then integration
 #   make check                             unit tests with AddressSanitizer + UBSan
-#   make sizes | bench | fuzz | format | format-check | clean | help
+#   make sizes | bench | fuzz | fuzz-replay | format | format-check | clean | help
 
 TARGETS := x86_64 arm64 armhf armv6
 HOST_ARCH := $(patsubst aarch64,arm64,$(patsubst armv7l,armhf,$(patsubst armv6l,armv6,$(shell uname -m))))
@@ -61,7 +61,7 @@ ifneq ($(MAKECMDGOALS),deps)
 endif
 endif
 
-.PHONY: all deps unit-tests test check sizes bench fuzz format format-check clean help setup toolchain
+.PHONY: all deps unit-tests fuzz-replay test check sizes bench fuzz format format-check clean help setup toolchain
 all: $(B)/bramble
 
 toolchain:
@@ -110,11 +110,35 @@ sizes:
 bench:
 	tests/bench/run.sh
 
+# Fuzz targets tests/fuzz/fuzz_<name>.c, each with a seed corpus in tests/fuzz/corpus/<name>/.
+# fuzz-replay builds (gcc, any tree) run a corpus once; `make fuzz` runs libFuzzer (clang).
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 60
+
+$(B)/fuzz-replay-%: $(B)/obj/tests/fuzz/fuzz_%.o $(B)/obj/tests/fuzz/replay.o $(LIB_OBJS)
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(DEPS_LDFLAGS) $(DEPS_LIBS) -lm
+
+fuzz-replay: $(FUZZ_TARGETS:%=$(B)/fuzz-replay-%)
+
+fuzz: $(DEPS_MK)
+	@command -v clang >/dev/null || { echo "bramble: make fuzz needs clang and libclang-rt-14-dev: run tools/setup.sh fuzz as root" >&2; exit 1; }
+	@mkdir -p $(BUILD)/fuzz
+	@for t in $(FUZZ_TARGETS); do \
+		echo "  FUZZ    $$t ($(FUZZ_SECONDS)s)"; \
+		clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -I. -D_GNU_SOURCE \
+			-DBRAMBLE_VERSION='"$(VERSION)"' -DBRAMBLE_TARGET='"$(ARCH)"' $(DEPS_CFLAGS) \
+			-o $(BUILD)/fuzz/fuzz-$$t tests/fuzz/fuzz_$$t.c $(LIB_SRCS) $(DEPS_LDFLAGS) $(DEPS_LIBS) -lm || exit 1; \
+		mkdir -p $(BUILD)/fuzz/corpus-$$t && cp -n tests/fuzz/corpus/$$t/* $(BUILD)/fuzz/corpus-$$t/; \
+		$(BUILD)/fuzz/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/fuzz/corpus-$$t \
+			2>&1 | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|Done' ; \
+	done
+
 format:
-	clang-format -i $(LIB_SRCS) tools/main.c $(UNIT_SRCS) $(wildcard */*.h tests/unit/*.h)
+	clang-format -i $(LIB_SRCS) tools/main.c $(UNIT_SRCS) $(wildcard */*.h tests/unit/*.h tests/fuzz/*.c tests/bench/*.c)
 
 format-check:
-	clang-format --dry-run --Werror $(LIB_SRCS) tools/main.c $(UNIT_SRCS) $(wildcard */*.h tests/unit/*.h)
+	clang-format --dry-run --Werror $(LIB_SRCS) tools/main.c $(UNIT_SRCS) $(wildcard */*.h tests/unit/*.h tests/fuzz/*.c tests/bench/*.c)
 
 setup:
 	tools/setup.sh
@@ -125,4 +149,4 @@ clean:
 help:
 	@sed -n '1,9p' Makefile
 
--include $(LIB_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(B)/obj/tools/main.d
+-include $(LIB_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(B)/obj/tools/main.d $(wildcard $(B)/obj/tests/*/*.d)

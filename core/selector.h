@@ -27,7 +27,7 @@ int selector_parse_fields(const char *text, struct selector **ret_selector, stru
 /* A LabelSelector object ({"matchLabels": {...}, "matchExpressions": [...]}); errors are
  * reported against field_path ("spec.selector"). */
 int selector_from_json(const cJSON *selector, const char *field_path, struct selector **ret_selector,
-		       struct error *err);
+                       struct error *err);
 
 /* Label selectors look at object.metadata.labels, field selectors at the named fields. */
 bool selector_matches(const struct selector *selector, const cJSON *object);

@@ -29,11 +29,11 @@ struct store;
 #define STORE_DEFAULT_CHANGE_LOG_LIMIT 10000
 
 struct store_options {
-	const char *path;                                 /* the SQLite file */
-	const uint8_t *secret_key;                        /* STORE_SECRET_KEY_SIZE bytes */
-	uint64_t change_log_limit;                        /* changes kept for watch replay; 0: default */
-	bool durable;                                     /* fsync at every commit (synchronous=FULL) */
-	size_t cache_kib;                                 /* SQLite page cache; 0: 2048 */
+	const char *path;          /* the SQLite file */
+	const uint8_t *secret_key; /* STORE_SECRET_KEY_SIZE bytes */
+	uint64_t change_log_limit; /* changes kept for watch replay; 0: default */
+	bool durable;              /* fsync at every commit (synchronous=FULL) */
+	size_t cache_kib;          /* SQLite page cache; 0: 2048 */
 };
 
 enum store_event { STORE_ADDED, STORE_MODIFIED, STORE_DELETED };
@@ -41,7 +41,7 @@ enum store_event { STORE_ADDED, STORE_MODIFIED, STORE_DELETED };
 struct store_change {
 	enum store_event type;
 	uint64_t revision;
-	const char *resource; /* "pods" (group-qualified for non-core groups: "deployments.apps") */
+	const char *resource;  /* "pods" (group-qualified for non-core groups: "deployments.apps") */
 	const char *namespace; /* "" for cluster-scoped objects */
 	const char *name;
 	const char *object;   /* JSON: the new state, or the last state for STORE_DELETED */
@@ -64,14 +64,14 @@ uint64_t store_oldest_revision(const struct store *store);
 void store_set_change_hook(struct store *store, store_change_fn fn, void *data);
 
 /* -ENOENT when absent. */
-int store_get(struct store *store, const char *resource, const char *namespace, const char *name,
-	      char **ret_object, struct error *err);
+int store_get(struct store *store, const char *resource, const char *namespace, const char *name, char **ret_object,
+              struct error *err);
 
 /* Objects of a resource in (namespace, name) order; namespace NULL lists all namespaces.
  * Resumes after the key continue_from (as returned in *ret_continue) and stops after limit
  * objects (0: no limit), setting *ret_continue (NULL when the listing is complete). */
 int store_list(struct store *store, const char *resource, const char *namespace, const char *continue_from,
-	       size_t limit, store_object_fn fn, void *data, char **ret_continue, struct error *err);
+               size_t limit, store_object_fn fn, void *data, char **ret_continue, struct error *err);
 
 enum store_op { STORE_CREATE, STORE_REPLACE, STORE_DELETE };
 
@@ -87,8 +87,8 @@ struct store_request {
 /* The one mutation path. CREATE of an existing key: -EEXIST; REPLACE or DELETE of a
  * missing one: -ENOENT; expected_revision not the stored one: -ESTALE. On success the
  * stored JSON (with its new resourceVersion) is returned in *ret_object (may be NULL). */
-int store_apply(struct store *store, const struct store_request *request, char **ret_object,
-		uint64_t *ret_revision, struct error *err);
+int store_apply(struct store *store, const struct store_request *request, char **ret_object, uint64_t *ret_revision,
+                struct error *err);
 
 /* Changes applied since the last commit. */
 size_t store_pending(const struct store *store);
@@ -100,7 +100,7 @@ int store_commit(struct store *store, struct error *err);
 /* Replays committed changes of resource (NULL: all) with revision > after, in order.
  * -ERANGE when `after` is older than the change log reaches (the caller must re-list). */
 int store_changes_since(struct store *store, const char *resource, uint64_t after, store_change_fn fn, void *data,
-			struct error *err);
+                        struct error *err);
 
 /* "SQLite 3.46.1", read from the library. */
 void store_library_version(char *buf, size_t size);

@@ -11,7 +11,10 @@ struct buffer {
 	size_t capacity;
 };
 
-#define BUFFER_INIT { NULL, 0, 0 }
+#define BUFFER_INIT                                                                                                    \
+	{                                                                                                              \
+		NULL, 0, 0                                                                                             \
+	}
 
 void buffer_append(struct buffer *buffer, const void *data, size_t length);
 void buffer_append_string(struct buffer *buffer, const char *s);

@@ -27,7 +27,7 @@ int error_set_errno(struct error *err, int code, const char *fmt, ...) __attribu
 /* Like error_set, naming the input field at fault; the message is "<field>: <text>", as in
  * Kubernetes' validation errors ("spec.replicas: must be greater than or equal to 0"). */
 int error_set_field(struct error *err, int code, const char *field, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+        __attribute__((format(printf, 4, 5)));
 
 /* Prefixes context ("loading bramble.conf: ") to an error already set; returns -code. */
 int error_prefix(struct error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -2,7 +2,8 @@
 # The whole test run (`make test`, and what CI runs):
 #   1. unit tests built and run natively,
 #   2. the same unit tests cross-built for arm64, armhf and armv6 and run under qemu-user,
-#   3. the integration tests in tests/integration (real processes, real DTLS, real clients).
+#   3. each fuzz target's seed corpus, replayed under AddressSanitizer + UBSan,
+#   4. the integration tests in tests/integration (real processes, real DTLS, real clients).
 # Every stage prints its own tally; the last line is the total: "N passed, N failed".
 #
 # TARGETS="x86_64 arm64" limits stage 2; INTEGRATION=0 skips stage 3 (and says so).
@@ -59,6 +60,21 @@ for t in $targets; do
 	tail -n1 "build/logs/unit-$t.log"
 	tally "build/logs/unit-$t.log"
 done
+
+echo "== fuzz corpora replayed under AddressSanitizer + UBSan"
+if make -j"$JOBS" ARCH="$host" SANITIZE=1 fuzz-replay >build/logs/build-fuzz.log 2>&1; then
+	for corpus in tests/fuzz/corpus/*/; do
+		name=$(basename "$corpus")
+		"build/$host-sanitize/fuzz-replay-$name" "$corpus" >"build/logs/fuzz-$name.log" 2>&1
+		grep -E 'ERROR|SUMMARY' "build/logs/fuzz-$name.log" | head -n 5
+		echo "$name: $(tail -n1 "build/logs/fuzz-$name.log")"
+		tally "build/logs/fuzz-$name.log"
+	done
+else
+	tail -n 30 build/logs/build-fuzz.log
+	echo "fuzz replay build failed"
+	failed=$((failed + 1))
+fi
 
 if [ "${INTEGRATION:-1}" = 0 ]; then
 	echo "== integration tests skipped (INTEGRATION=0)"

@@ -99,7 +99,8 @@ int init_main(int argc, char **argv)
 		        conf, dir);
 		return 1;
 	}
-	char key[INIT_KEY_CHARACTERS + 1];
+	char key[INIT_KEY_CHARACTERS + 1] = "";
+	cleanup_free char *creds_text = NULL, *conf_text = NULL, *server = NULL, *admin_text = NULL;
 	if (file_mkdir_p(dir, 0700, &err) < 0 || chmod(dir, 0700) < 0 || random_key(key, &err) < 0)
 		goto fail;
 	if (force) {
@@ -110,22 +111,20 @@ int init_main(int argc, char **argv)
 			unlink(path);
 		}
 	}
-	cleanup_free char *creds_text = xasprintf("# identity key (bramble init)\nadmin %s\n", key);
-	cleanup_free char *conf_text =
-	        xasprintf("# Written by bramble init; every option: bramble agent --print-sample-config\n"
-	                  "[node]\nname = %s\nroles = server, agent\ndata-dir = %s\n\n"
-	                  "[server]\nlisten = %s\n",
-	                  node, dir, listen);
+	creds_text = xasprintf("# identity key (bramble init)\nadmin %s\n", key);
+	conf_text = xasprintf("# Written by bramble init; every option: bramble agent --print-sample-config\n"
+	                      "[node]\nname = %s\nroles = server, agent\ndata-dir = %s\n\n"
+	                      "[server]\nlisten = %s\n",
+	                      node, dir, listen);
 	/* Clients reach a server listening on every address through loopback. */
 	const char *port = strrchr(listen, ':');
-	cleanup_free char *server = strncmp(listen, "0.0.0.0", 7) == 0 || listen[0] == ':'
-	                                    ? xasprintf("coaps://127.0.0.1%s", port ? port : ":5684")
-	                            : strncmp(listen, "[::]", 4) == 0
-	                                    ? xasprintf("coaps://[::1]%s", port ? port : ":5684")
-	                                    : xasprintf("coaps://%s", listen);
-	cleanup_free char *admin_text = xasprintf("# Bramble client configuration (bramble init)\n"
-	                                          "[cluster]\nserver = %s\n\n[user]\nidentity = admin\nkey = %s\n",
-	                                          server, key);
+	server = strncmp(listen, "0.0.0.0", 7) == 0 || listen[0] == ':'
+	                 ? xasprintf("coaps://127.0.0.1%s", port ? port : ":5684")
+	         : strncmp(listen, "[::]", 4) == 0 ? xasprintf("coaps://[::1]%s", port ? port : ":5684")
+	                                           : xasprintf("coaps://%s", listen);
+	admin_text = xasprintf("# Bramble client configuration (bramble init)\n"
+	                       "[cluster]\nserver = %s\n\n[user]\nidentity = admin\nkey = %s\n",
+	                       server, key);
 	if (file_write_atomic(credentials, creds_text, strlen(creds_text), 0600, &err) < 0 ||
 	    file_write_atomic(admin, admin_text, strlen(admin_text), 0600, &err) < 0 ||
 	    file_write_atomic(conf, conf_text, strlen(conf_text), 0644, &err) < 0)

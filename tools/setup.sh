@@ -4,6 +4,7 @@
 #   tools/setup.sh build   compilers (native and the three ARM cross-compilers) and the
 #                          tools that build the dependencies from Debian source packages
 #   tools/setup.sh test    build + what the tests drive: qemu-user, coap-client, busybox
+#   tools/setup.sh fuzz    build + clang with libFuzzer (make fuzz)
 #
 # As root it runs apt-get; otherwise it prints the apt-get line to run and fails.
 set -euo pipefail
@@ -11,12 +12,14 @@ set -euo pipefail
 build_packages=(make gcc libc6-dev binutils pkg-config autoconf automake libtool cmake python3 tcl
 	bison flex gperf patch xz-utils bzip2 file apt dpkg-dev
 	gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf gcc-arm-linux-gnueabi)
-test_packages=(qemu-user-static libcoap3-bin busybox-static iproute2 procps clang-format bc)
+fuzz_packages=(clang libclang-rt-14-dev)
+test_packages=(qemu-user-static libcoap3-bin busybox-static iproute2 procps clang-format bc python3)
 
 case "${1:-build}" in
 build) wanted=("${build_packages[@]}") ;;
 test) wanted=("${build_packages[@]}" "${test_packages[@]}") ;;
-*) echo "usage: $0 [build|test]" >&2; exit 2 ;;
+fuzz) wanted=("${build_packages[@]}" "${fuzz_packages[@]}") ;;
+*) echo "usage: $0 [build|test|fuzz]" >&2; exit 2 ;;
 esac
 
 missing=()

@@ -57,7 +57,7 @@ static void send_request(struct client *c)
 {
 	coap_pdu_code_t code = strcmp(bench.mode, "get") == 0 ? COAP_REQUEST_CODE_GET : COAP_REQUEST_CODE_POST;
 	coap_pdu_t *pdu = coap_pdu_init(COAP_MESSAGE_CON, code, coap_new_message_id(c->session),
-					coap_session_max_pdu_size(c->session));
+	                                coap_session_max_pdu_size(c->session));
 	uint8_t token[8];
 	size_t token_length;
 	coap_session_new_token(c->session, &token_length, token);
@@ -66,13 +66,13 @@ static void send_request(struct client *c)
 	const char *query = strchr(path, '?');
 	coap_optlist_t *options = NULL;
 	coap_path_into_optlist((const uint8_t *)path + 1, query ? (size_t)(query - path - 1) : strlen(path + 1),
-			       COAP_OPTION_URI_PATH, &options);
+	                       COAP_OPTION_URI_PATH, &options);
 	if (query)
 		coap_query_into_optlist((const uint8_t *)query + 1, strlen(query + 1), COAP_OPTION_URI_QUERY, &options);
 	if (code == COAP_REQUEST_CODE_POST) {
 		uint8_t buf[4];
 		coap_insert_optlist(&options, coap_new_optlist(COAP_OPTION_CONTENT_FORMAT,
-							       coap_encode_var_safe(buf, sizeof(buf), 50), buf));
+		                                               coap_encode_var_safe(buf, sizeof(buf), 50), buf));
 	}
 	coap_add_optlist_pdu(pdu, &options);
 	coap_delete_optlist(options);
@@ -80,11 +80,11 @@ static void send_request(struct client *c)
 		/* libcoap keeps the body until every block is sent, then hands it back to free. */
 		char *body = xmalloc(1400);
 		int n = snprintf(body, 1400,
-				 "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"bench-%ld-%d-%llu\","
-				 "\"labels\":{\"app\":\"bench\",\"padding\":\"x\"},\"annotations\":{\"note\":\"%s\"}},"
-				 "\"spec\":{\"nodeName\":\"hollow\",\"containers\":[{\"name\":\"app\",\"image\":"
-				 "\"registry.local/bench:1.0\",\"ports\":[{\"containerPort\":8080}]}]}}",
-				 (long)getpid(), c->index, (unsigned long long)c->count, bench.pod_padding);
+		                 "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"bench-%ld-%d-%llu\","
+		                 "\"labels\":{\"app\":\"bench\",\"padding\":\"x\"},\"annotations\":{\"note\":\"%s\"}},"
+		                 "\"spec\":{\"nodeName\":\"hollow\",\"containers\":[{\"name\":\"app\",\"image\":"
+		                 "\"registry.local/bench:1.0\",\"ports\":[{\"containerPort\":8080}]}]}}",
+		                 (long)getpid(), c->index, (unsigned long long)c->count, bench.pod_padding);
 		coap_add_data_large_request(c->session, pdu, (size_t)n, (const uint8_t *)body, release_body, body);
 	}
 	c->sent_at = clock_monotonic_us();
@@ -101,7 +101,7 @@ static struct client *client_of(coap_session_t *session)
 }
 
 static coap_response_t on_response(coap_session_t *session, const coap_pdu_t *sent, const coap_pdu_t *received,
-				   const coap_mid_t id)
+                                   const coap_mid_t id)
 {
 	(void)sent;
 	(void)id;
@@ -115,7 +115,7 @@ static coap_response_t on_response(coap_session_t *session, const coap_pdu_t *se
 			if (!coap_get_data(received, &len, &data))
 				len = 0;
 			fprintf(stderr, "bench-api: first error: %d.%02d %.*s\n", coap_pdu_get_code(received) >> 5,
-				coap_pdu_get_code(received) & 31, (int)len, (const char *)data);
+			        coap_pdu_get_code(received) & 31, (int)len, (const char *)data);
 		}
 	}
 	if (bench.measuring && bench.sample_count < MAX_SAMPLES)
@@ -180,7 +180,8 @@ int main(int argc, char **argv)
 		}
 	}
 	/* One warm-up second (handshakes), then the measured run. */
-	uint64_t start = clock_monotonic_ms(), measure_from = start + 1000, end = measure_from + (uint64_t)seconds * 1000;
+	uint64_t start = clock_monotonic_ms(), measure_from = start + 1000,
+	         end = measure_from + (uint64_t)seconds * 1000;
 	uint64_t counted_from = 0, done = 0;
 	while (clock_monotonic_ms() < end && (!max_requests || done < max_requests)) {
 		done = 0;

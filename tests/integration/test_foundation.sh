@@ -46,6 +46,8 @@ check_fails_output "a tarball whose sha256 does not match is refused" "sha256 is
 	env BRAMBLE_CACHE="$bad_cache" DEPS_LOCK="$test_dir/deps.lock" tools/deps/deps.sh build x86_64 "$test_dir/deps.mk"
 check "nothing was built from the refused tarball" test ! -e "$bad_cache/deps/x86_64"
 
+check "the sources are clang-formatted (make format-check)" make -s format-check
+
 # --- configuration -------------------------------------------------------------------------
 check_output "configs/bramble.conf passes --check-config" "configuration OK" \
 	"$BRAMBLE" agent --check-config configs/bramble.conf
