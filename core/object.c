@@ -81,7 +81,7 @@ struct field {
 	enum rule rule;
 	const struct schema *child;
 	const char *const *values; /* supported values, NULL-terminated */
-	long long min, max;        /* range of a number, maximum length of a string */
+	long long min, max;        /* range of a number, maximum length of a string, maximum items of an array */
 	const char *default_string;
 	long long default_int;
 };
@@ -632,14 +632,19 @@ static int check_value(struct walk *w, const struct field *f, enum value_type ty
 	case TYPE_ARRAY: {
 		if (!cJSON_IsArray(v))
 			return wrong_type(w, v, "array");
-		if (f->required && cJSON_GetArraySize(v) == 0)
+		int count = cJSON_GetArraySize(v);
+		if (f->required && count == 0)
 			return walk_fail(w, "Required value");
+		if (f->has_max && count > f->max)
+			return walk_fail(w, "Too many: %d: must have at most %lld items", count, f->max);
+		struct field element = *f;
+		element.has_max = false;
 		const cJSON *item;
 		int index = 0, r;
 		cJSON_ArrayForEach(item, v)
 		{
 			size_t old = walk_index(w, index++);
-			if ((r = check_value(w, f, f->element, item)) < 0)
+			if ((r = check_value(w, &element, f->element, item)) < 0)
 				return r;
 			walk_pop(w, old);
 		}
@@ -1717,9 +1722,10 @@ static const struct field host_alias_fields[] = { STRING("ip", REQUIRED, RULE(RU
 SCHEMA(host_alias, NULL, NULL);
 
 static const struct field pod_spec_fields[] = {
-	LIST("containers", container, REQUIRED),
-	LIST("initContainers", container),
-	LIST("volumes", volume),
+	/* Bounded: names are checked pairwise for uniqueness, and no board runs more. */
+	LIST("containers", container, REQUIRED, MAX(64)),
+	LIST("initContainers", container, MAX(64)),
+	LIST("volumes", volume, MAX(256)),
 	STRING("restartPolicy", ONE_OF(RESTART_POLICIES)),
 	INT("terminationGracePeriodSeconds", MIN(0), DEFAULT_INT(30)),
 	INT("activeDeadlineSeconds", MIN(1)),
@@ -1973,7 +1979,7 @@ SCHEMA(session_affinity_config, NULL, NULL);
 
 static const struct field service_spec_fields[] = {
 	STRING_MAP("selector", RULE(RULE_LABELS)),
-	LIST("ports", service_port),
+	LIST("ports", service_port, MAX(256)),
 	STRING("type", ONE_OF(SERVICE_TYPES), DEFAULT("ClusterIP")),
 	STRING("clusterIP", RULE(RULE_CLUSTER_IP)),
 	STRINGS("clusterIPs", RULE(RULE_CLUSTER_IP)),

@@ -1117,6 +1117,23 @@ TEST(spec_equality)
 	cJSON_Delete(d);
 }
 
+TEST(lists_checked_pairwise_are_bounded)
+{
+	cJSON *pod = parse(POD);
+	cJSON *containers = cJSON_GetObjectItem(cJSON_GetObjectItem(pod, "spec"), "containers");
+	for (int i = 0; i < 64; i++) {
+		cJSON *c = cJSON_Duplicate(cJSON_GetArrayItem(containers, 0), true);
+		char name[16];
+		snprintf(name, sizeof(name), "c%d", i);
+		cJSON_ReplaceItemInObject(c, "name", cJSON_CreateString(name));
+		cJSON_AddItemToArray(containers, c);
+	}
+	struct error err = { 0 };
+	CHECK_INT(object_validate(kind_lookup("v1", "Pod"), pod, &err), ==, -EINVAL);
+	CHECK_STR(err.message, "spec.containers: Too many: 65: must have at most 64 items");
+	cJSON_Delete(pod);
+}
+
 TEST(errors_are_bounded_for_huge_names)
 {
 	/* A field name far longer than the error's buffers is cut, not overflowed. */
