@@ -329,7 +329,7 @@ static bool label_characters(const char *s, size_t length)
 }
 
 /* NULL when s is a valid qualified name (a label or annotation key), else why not. */
-static const char *qualified_name_problem(const char *s)
+const char *object_label_key_problem(const char *s)
 {
 	const char *slash = strchr(s, '/');
 	const char *name = s;
@@ -360,7 +360,7 @@ static const char *qualified_name_problem(const char *s)
 	return NULL;
 }
 
-static const char *label_value_problem(const char *s)
+const char *object_label_value_problem(const char *s)
 {
 	if (strlen(s) > 63)
 		return "must be no more than 63 characters";
@@ -528,7 +528,7 @@ static int check_string(struct walk *w, const struct field *f, const cJSON *v)
 			problem = DNS_SUBDOMAIN_TEXT;
 		break;
 	case RULE_QUALIFIED_NAME:
-		problem = qualified_name_problem(s);
+		problem = object_label_key_problem(s);
 		break;
 	case RULE_TIME:
 		if (!valid_time(s))
@@ -574,14 +574,14 @@ static int check_map_rule(struct walk *w, enum rule rule, const cJSON *map)
 		const char *key = item->string, *problem = NULL;
 		switch (rule) {
 		case RULE_LABELS:
-			problem = qualified_name_problem(key);
+			problem = object_label_key_problem(key);
 			if (problem)
 				return walk_fail(w, "Invalid value: \"%.64s\": %s", key, problem);
-			if (cJSON_IsString(item) && (problem = label_value_problem(item->valuestring)))
+			if (cJSON_IsString(item) && (problem = object_label_value_problem(item->valuestring)))
 				return walk_fail(w, "Invalid value: \"%.64s\": %s", item->valuestring, problem);
 			break;
 		case RULE_ANNOTATIONS:
-			if ((problem = qualified_name_problem(key)))
+			if ((problem = object_label_key_problem(key)))
 				return walk_fail(w, "Invalid value: \"%.64s\": %s", key, problem);
 			total += strlen(key) + (cJSON_IsString(item) ? strlen(item->valuestring) : 0);
 			if (total > 256 * 1024)

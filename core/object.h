@@ -69,6 +69,11 @@ int object_merge_patch(cJSON *target, const cJSON *patch, struct error *err);
 /* True when the two objects' spec subtrees are equal (generation is bumped otherwise). */
 bool object_spec_equal(const cJSON *a, const cJSON *b);
 
+/* Label syntax (keys also serve annotations): NULL when valid, else why not, in
+ * Kubernetes' words. Shared with core/selector.c. */
+const char *object_label_key_problem(const char *key);
+const char *object_label_value_problem(const char *value);
+
 /* DNS-1123 checks, shared with the rest of core. */
 bool object_valid_dns_label(const char *s);     /* [a-z0-9]([-a-z0-9]*[a-z0-9])?, <= 63 */
 bool object_valid_dns_subdomain(const char *s); /* labels joined by '.', <= 253 */

@@ -73,59 +73,6 @@ bool selector_is_empty(const struct selector *selector)
 	return !selector || (selector->count == 0 && !selector->nothing);
 }
 
-/* ---- syntax of keys and values (the same rules as metadata.labels in core/object.c) ---- */
-
-static bool is_alphanumeric(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-static bool label_characters(const char *s)
-{
-	size_t length = strlen(s);
-	if (length == 0 || !is_alphanumeric(s[0]) || !is_alphanumeric(s[length - 1]))
-		return false;
-	for (; *s; s++)
-		if (!is_alphanumeric(*s) && *s != '-' && *s != '_' && *s != '.')
-			return false;
-	return true;
-}
-
-/* NULL when key is a valid label key, else why not. */
-static const char *key_problem(const char *key)
-{
-	const char *slash = strchr(key, '/');
-	const char *name = slash ? slash + 1 : key;
-	if (slash) {
-		char prefix[254];
-		size_t length = (size_t)(slash - key);
-		if (length == 0 || length >= sizeof(prefix) || strchr(name, '/'))
-			return "prefix part must be a non-empty DNS subdomain, followed by a single '/'";
-		memcpy(prefix, key, length);
-		prefix[length] = '\0';
-		if (!object_valid_dns_subdomain(prefix))
-			return "prefix part must be a lowercase RFC 1123 subdomain";
-	}
-	if (!*name)
-		return "name part must be non-empty";
-	if (strlen(name) > 63)
-		return "name part must be no more than 63 characters";
-	if (!label_characters(name))
-		return "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
-		       "with an alphanumeric character";
-	return NULL;
-}
-
-static const char *value_problem(const char *value)
-{
-	if (strlen(value) > 63)
-		return "must be no more than 63 characters";
-	if (*value && !label_characters(value))
-		return "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
-		       "and must start and end with an alphanumeric character";
-	return NULL;
-}
-
 static struct selector *selector_new(bool fields)
 {
 	struct selector *selector = xcalloc(1, sizeof(*selector));
@@ -247,7 +194,7 @@ static int parse_value(struct error *err, struct lexer *l, size_t term_start, st
 		return term_error(err, l, term_start, "%s", "value must be no more than 63 characters");
 	memcpy(value, l->token, l->token_length);
 	value[l->token_length] = '\0';
-	const char *problem = value_problem(value);
+	const char *problem = object_label_value_problem(value);
 	if (problem)
 		return term_error(err, l, term_start, "invalid value: %s", problem);
 	if (term->value_count >= SELECTOR_MAX_VALUES)
@@ -271,7 +218,7 @@ static int parse_term(struct selector *selector, struct lexer *l, struct error *
 		return term_error(err, l, term_start, "%s", "key is too long");
 	memcpy(key, l->token, l->token_length);
 	key[l->token_length] = '\0';
-	const char *problem = key_problem(key);
+	const char *problem = object_label_key_problem(key);
 	if (problem)
 		return term_error(err, l, term_start, "invalid key: %s", problem);
 	if (selector->count >= SELECTOR_MAX_TERMS)
@@ -503,7 +450,7 @@ static int add_expression(struct selector *selector, const cJSON *expression, co
 		return field_error(err, at,
 		                   key && !cJSON_IsNull(key) ? "Invalid value: must be of type string"
 		                                             : "Required value");
-	const char *problem = key_problem(key->valuestring);
+	const char *problem = object_label_key_problem(key->valuestring);
 	if (problem)
 		return field_error(err, at, "Invalid value: \"%.64s\": %s", key->valuestring, problem);
 	snprintf(at, sizeof(at), "%s.operator", path);
@@ -538,7 +485,7 @@ static int add_expression(struct selector *selector, const cJSON *expression, co
 		snprintf(at, sizeof(at), "%s.values[%d]", path, index++);
 		if (!cJSON_IsString(item))
 			return field_error(err, at, "Invalid value: must be of type string");
-		if ((problem = value_problem(item->valuestring)))
+		if ((problem = object_label_value_problem(item->valuestring)))
 			return field_error(err, at, "Invalid value: \"%.64s\": %s", item->valuestring, problem);
 	}
 	struct term *term = add_term(selector, key->valuestring, strlen(key->valuestring), operation);
@@ -569,12 +516,12 @@ static int fill_from_json(struct selector *selector, const cJSON *json, const ch
 		return field_error(err, at, "Invalid value: must be of type object");
 	cJSON_ArrayForEach(item, labels)
 	{
-		const char *problem = key_problem(item->string);
+		const char *problem = object_label_key_problem(item->string);
 		if (problem)
 			return field_error(err, at, "Invalid value: \"%.64s\": %s", item->string, problem);
 		if (!cJSON_IsString(item))
 			return field_error(err, at, "Invalid value: \"%.64s\": must be of type string", item->string);
-		if ((problem = value_problem(item->valuestring)))
+		if ((problem = object_label_value_problem(item->valuestring)))
 			return field_error(err, at, "Invalid value: \"%.64s\": %s", item->valuestring, problem);
 		if (selector->count >= SELECTOR_MAX_TERMS)
 			return field_error(err, path, "Too many: must have at most %d terms in all",

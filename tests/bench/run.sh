@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: figures, printed, never asserted (timing on a shared machine is not a test).
 #   1. binary size per target
-#   2. the API server over DTLS: GET/s and durable creates/s with concurrent clients, p50/p99
-#   3. server memory (VmRSS) with 1,000 and 10,000 pods stored
+#   2. server memory (VmRSS) with 1,000 and 10,000 pods stored
+#   3. the API server over DTLS: GET/s and durable creates/s with concurrent clients, p50/p99
 #   4. the idle control plane: bytes written to disk and CPU used over IDLE_SECONDS
 # Environment: IDLE_SECONDS (default 60), LOAD_SECONDS (default 10), CLIENTS (default 4).
 set -euo pipefail
@@ -34,13 +34,6 @@ timeout 5 coap-client-openssl -m post -u admin -k "$key" -t json \
 	"coaps://127.0.0.1:$port/api/v1/namespaces/default/configmaps" >/dev/null
 
 echo
-echo "== API server over DTLS, $clients concurrent clients, ${load}s each (store-sync = full)"
-echo "(server and load generator share this machine's $(nproc) cores)"
-printf 'RSS at start: %s kB\n' "$(rss)"
-build/x86_64/bench-api "127.0.0.1:$port" admin "$key" get "$clients" "$load"
-build/x86_64/bench-api "127.0.0.1:$port" admin "$key" create "$clients" "$load"
-
-echo
 echo "== server memory with pods stored (each pod ~1.2 KB of JSON)"
 count_pods() {
 	local n=0 cont="" page
@@ -60,6 +53,13 @@ for want in 1000 10000; do
 	fi
 	printf '%s pods stored: server RSS %s kB\n' "$(count_pods)" "$(rss)"
 done
+
+echo
+echo "== API server over DTLS, $clients concurrent clients, ${load}s each (store-sync = full)"
+echo "(server and load generator share this machine's $(nproc) cores)"
+printf 'RSS at start: %s kB\n' "$(rss)"
+build/x86_64/bench-api "127.0.0.1:$port" admin "$key" get "$clients" "$load"
+build/x86_64/bench-api "127.0.0.1:$port" admin "$key" create "$clients" "$load"
 
 echo
 echo "== idle control plane, ${idle}s"
