@@ -21,10 +21,9 @@ enum option_type {
 	OPTION_ADDRESS,
 	OPTION_ROLES,
 	OPTION_LOG_LEVEL,
-	OPTION_LOG_TARGET,
-	OPTION_COUNT, /* a whole number within [min, max] */
-	OPTION_SIZE,  /* bytes, with an optional K or M suffix, within [min, max] */
-	OPTION_SYNC,  /* full | normal */
+	OPTION_SWITCH, /* one of two words: off_word (false) or on_word (true) */
+	OPTION_COUNT,  /* a whole number within [min, max] */
+	OPTION_SIZE,   /* bytes, with an optional K or M suffix, within [min, max] */
 };
 
 struct option {
@@ -35,45 +34,108 @@ struct option {
 	const char *default_value;
 	const char *help;
 	unsigned long min, max;
+	const char *off_word, *on_word; /* OPTION_SWITCH */
 };
 
 #define FIELD(f) offsetof(struct config, f)
 
+#define.help = (text).help = text
+
 static const struct option options[] = {
-	{ "node", "name", OPTION_STRING, FIELD(node_name), "",
-	  "This board's node name: lowercase letters, digits and '-'. Empty: the host name.", 0, 0 },
-	{ "node", "roles", OPTION_ROLES, FIELD(roles), "agent",
-	  "What this board does: 'agent' (runs pods), 'server' (hosts the control plane), or\n"
-	  "'server, agent' for both.",
-	  0, 0 },
-	{ "node", "data-dir", OPTION_PATH, FIELD(data_dir), "/var/lib/bramble",
-	  "Where Bramble keeps its state (store, credentials, images, pod cache).", 0, 0 },
-	{ "server", "listen", OPTION_ADDRESS, FIELD(listen), "0.0.0.0:5684",
-	  "Address and UDP port of the API server (CoAP over DTLS). IPv6: [::]:5684.", 0, 0 },
-	{ "server", "credentials", OPTION_PATH, FIELD(credentials), "",
-	  "File of PSK identities the API server accepts, one 'identity key' pair per line,\n"
-	  "mode 0600. Empty: <data-dir>/credentials.",
-	  0, 0 },
-	{ "server", "debug-plain-listen", OPTION_ADDRESS, FIELD(debug_plain_listen), "",
-	  "For debugging only: also answer unencrypted CoAP on this address, which must be a\n"
-	  "loopback address (127.0.0.1:5683). Empty: off.",
-	  0, 0 },
-	{ "server", "max-request-body", OPTION_SIZE, FIELD(max_request_body), "1M",
-	  "Largest request body the API server accepts (K and M suffixes); larger ones get 4.13.", 1024,
-	  64ul * 1024 * 1024 },
-	{ "server", "max-list-page", OPTION_COUNT, FIELD(max_list_page), "500",
-	  "Most objects in one list answer; clients page through the rest with 'continue'.", 1, 100000 },
-	{ "server", "max-watches-per-client", OPTION_COUNT, FIELD(max_watches_per_client), "64",
-	  "Most watches (CoAP Observe registrations) one client session may hold; more get 4.29.", 1, 10000 },
-	{ "server", "change-log", OPTION_COUNT, FIELD(change_log), "10000",
-	  "Changes kept for watches to resume from; a client further behind must re-list.", 100, 10000000 },
-	{ "server", "store-sync", OPTION_SYNC, FIELD(store_sync_full), "full",
-	  "'full': every acknowledged write survives power loss (an fsync per group of writes).\n"
-	  "'normal': it survives a crash of Bramble but maybe not of the board; fewer SD card writes.",
-	  0, 0 },
-	{ "log", "level", OPTION_LOG_LEVEL, FIELD(log_level), "info", "error, warn, info or debug.", 0, 0 },
-	{ "log", "target", OPTION_LOG_TARGET, FIELD(log_syslog), "stderr",
-	  "'stderr' (for systemd's journal or a terminal) or 'syslog'.", 0, 0 },
+	{ .section = "node",
+	  .key = "name",
+	  .type = OPTION_STRING,
+	  .offset = FIELD(node_name),
+	  .default_value = "",
+	  .help = ("This board's node name: lowercase letters, digits and '-'. Empty: the host name.") },
+	{ .section = "node",
+	  .key = "roles",
+	  .type = OPTION_ROLES,
+	  .offset = FIELD(roles),
+	  .default_value = "agent",
+	  .help = ("What this board does: 'agent' (runs pods), 'server' (hosts the control plane), or\n"
+	           "'server, agent' for both.") },
+	{ .section = "node",
+	  .key = "data-dir",
+	  .type = OPTION_PATH,
+	  .offset = FIELD(data_dir),
+	  .default_value = "/var/lib/bramble",
+	  .help = ("Where Bramble keeps its state (store, credentials, images, pod cache).") },
+	{ .section = "server",
+	  .key = "listen",
+	  .type = OPTION_ADDRESS,
+	  .offset = FIELD(listen),
+	  .default_value = "0.0.0.0:5684",
+	  .help = ("Address and UDP port of the API server (CoAP over DTLS). IPv6: [::]:5684.") },
+	{ .section = "server",
+	  .key = "credentials",
+	  .type = OPTION_PATH,
+	  .offset = FIELD(credentials),
+	  .default_value = "",
+	  .help = ("File of PSK identities the API server accepts, one 'identity key' pair per line,\n"
+	           "mode 0600. Empty: <data-dir>/credentials.") },
+	{ .section = "server",
+	  .key = "debug-plain-listen",
+	  .type = OPTION_ADDRESS,
+	  .offset = FIELD(debug_plain_listen),
+	  .default_value = "",
+	  .help = ("For debugging only: also answer unencrypted CoAP on this address, which must be a\n"
+	           "loopback address (127.0.0.1:5683). Empty: off.") },
+	{ .section = "server",
+	  .key = "max-request-body",
+	  .type = OPTION_SIZE,
+	  .offset = FIELD(max_request_body),
+	  .default_value = "1M",
+	  .min = 1024,
+	  .max = 64ul * 1024 * 1024,
+	  .help = ("Largest request body the API server accepts (K and M suffixes); larger ones get 4.13.") },
+	{ .section = "server",
+	  .key = "max-list-page",
+	  .type = OPTION_COUNT,
+	  .offset = FIELD(max_list_page),
+	  .default_value = "500",
+	  .min = 1,
+	  .max = 100000,
+	  .help = ("Most objects in one list answer; clients page through the rest with 'continue'.") },
+	{ .section = "server",
+	  .key = "max-watches-per-client",
+	  .type = OPTION_COUNT,
+	  .offset = FIELD(max_watches_per_client),
+	  .default_value = "64",
+	  .min = 1,
+	  .max = 10000,
+	  .help = ("Most watches (CoAP Observe registrations) one client session may hold; more get 4.29.") },
+	{ .section = "server",
+	  .key = "change-log",
+	  .type = OPTION_COUNT,
+	  .offset = FIELD(change_log),
+	  .default_value = "10000",
+	  .min = 100,
+	  .max = 10000000,
+	  .help = ("Changes kept for watches to resume from; a client further behind must re-list.") },
+	{ .section = "server",
+	  .key = "store-sync",
+	  .type = OPTION_SWITCH,
+	  .offset = FIELD(store_sync_full),
+	  .default_value = "full",
+	  .off_word = "normal",
+	  .on_word = "full",
+	  .help = ("'full': every acknowledged write survives power loss (an fsync per group of writes).\n"
+	           "'normal': it survives a crash of Bramble but maybe not of the board; fewer SD card writes.") },
+	{ .section = "log",
+	  .key = "level",
+	  .type = OPTION_LOG_LEVEL,
+	  .offset = FIELD(log_level),
+	  .default_value = "info",
+	  .help = ("error, warn, info or debug.") },
+	{ .section = "log",
+	  .key = "target",
+	  .type = OPTION_SWITCH,
+	  .offset = FIELD(log_syslog),
+	  .default_value = "stderr",
+	  .off_word = "stderr",
+	  .on_word = "syslog",
+	  .help = ("'stderr' (for systemd's journal or a terminal) or 'syslog'.") },
 };
 
 struct load_state {
@@ -183,21 +245,10 @@ static int option_set(const struct option *o, struct config *config, const char 
 		*(unsigned long *)field = n;
 		return 0;
 	}
-	case OPTION_SYNC:
-		if (strcmp(value, "full") == 0)
-			*(bool *)field = true;
-		else if (strcmp(value, "normal") == 0)
-			*(bool *)field = false;
-		else
-			return error_set(err, EINVAL, "unknown value '%s' (full, normal)", value);
-		return 0;
-	case OPTION_LOG_TARGET:
-		if (strcmp(value, "stderr") == 0)
-			*(bool *)field = false;
-		else if (strcmp(value, "syslog") == 0)
-			*(bool *)field = true;
-		else
-			return error_set(err, EINVAL, "unknown log target '%s' (stderr, syslog)", value);
+	case OPTION_SWITCH:
+		if (strcmp(value, o->off_word) != 0 && strcmp(value, o->on_word) != 0)
+			return error_set(err, EINVAL, "unknown value '%s' (%s, %s)", value, o->off_word, o->on_word);
+		*(bool *)field = strcmp(value, o->on_word) == 0;
 		return 0;
 	}
 	char **s = field;
