@@ -39,7 +39,6 @@ struct option {
 
 #define FIELD(f) offsetof(struct config, f)
 
-
 static const struct option options[] = {
 	{ .section = "node",
 	  .key = "name",
