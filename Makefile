@@ -67,7 +67,7 @@ ifneq ($(MAKECMDGOALS),deps)
 endif
 endif
 
-.PHONY: all deps unit-tests fuzz-replay test check sizes bench fuzz format format-check clean help setup toolchain
+.PHONY: all deps unit-tests fuzz-replay clang-check test check sizes bench fuzz format format-check clean help setup toolchain
 all: $(B)/bramble
 
 toolchain:
@@ -139,6 +139,11 @@ fuzz: $(DEPS_MK)
 		$(BUILD)/fuzz/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/fuzz/corpus-$$t \
 			2>&1 | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|Done' ; \
 	done
+
+clang-check: $(DEPS_MK)
+	@clang -std=gnu11 -fsyntax-only -Wall -Wextra -Wno-unused-parameter -Werror -I. -D_GNU_SOURCE \
+		-DBRAMBLE_VERSION='"$(VERSION)"' -DBRAMBLE_TARGET='"$(ARCH)"' $(DEPS_CFLAGS) \
+		$(LIB_SRCS) tools/main.c $(UNIT_SRCS) $(wildcard tests/fuzz/*.c tests/bench/*.c)
 
 format:
 	clang-format -i $(LIB_SRCS) tools/main.c $(UNIT_SRCS) $(wildcard */*.h tests/unit/*.h tests/fuzz/*.c tests/bench/*.c)

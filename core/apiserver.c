@@ -54,8 +54,20 @@ struct parked_answer {
 	char *body;
 };
 
+/* Heartbeats live in memory: a Lease renewal, or a Node status update that changes nothing
+ * but heartbeat times, is kept here instead of written to the store (an SD card would take
+ * a write per node every few seconds). Reads see it; the next real change to the object
+ * writes it along; a restart forgets it, and agents renew within one interval. */
+struct heartbeat {
+	struct heartbeat *next;
+	char *key;         /* resource/namespace/name */
+	uint64_t revision; /* the stored revision it stands on; stale once the store moves on */
+	char *object;      /* the object as the last heartbeat left it */
+};
+
 struct apiserver {
 	struct transport *transport;
+	struct heartbeat *heartbeats;
 	struct store *store;
 	struct apiserver_options options;
 	struct watch_hub *watches;
@@ -481,6 +493,75 @@ static int check_identity(const struct route *route, cJSON *object, struct error
 	return 0;
 }
 
+/* --- heartbeats in memory ---------------------------------------------------------------- */
+
+static bool has_heartbeats(const struct kind *kind)
+{
+	return strcmp(kind->name, "Lease") == 0 || strcmp(kind->name, "Node") == 0;
+}
+
+static char *heartbeat_key(const char *resource_key, const char *namespace, const char *name)
+{
+	return xasprintf("%s/%s/%s", resource_key, namespace ? namespace : "", name);
+}
+
+static struct heartbeat **heartbeat_slot(struct apiserver *api, const char *key)
+{
+	struct heartbeat **p = &api->heartbeats;
+	while (*p && strcmp((*p)->key, key) != 0)
+		p = &(*p)->next;
+	return p;
+}
+
+static void heartbeat_drop(struct apiserver *api, const char *key)
+{
+	struct heartbeat **p = heartbeat_slot(api, key);
+	if (*p) {
+		struct heartbeat *h = *p;
+		*p = h->next;
+		free(h->key);
+		free(h->object);
+		free(h);
+	}
+}
+
+/* The remembered object when it still stands on `revision`, else NULL. */
+static const char *heartbeat_view(struct apiserver *api, const char *key, uint64_t revision)
+{
+	struct heartbeat *h = *heartbeat_slot(api, key);
+	return h && h->revision == revision ? h->object : NULL;
+}
+
+/* Removes the fields a heartbeat changes: a Lease's spec.renewTime, a Node's
+ * status.conditions[].lastHeartbeatTime. */
+static void strip_heartbeat(const struct kind *kind, cJSON *object)
+{
+	cJSON *metadata = cJSON_GetObjectItemCaseSensitive(object, "metadata");
+	cJSON_DeleteItemFromObjectCaseSensitive(metadata, "resourceVersion");
+	cJSON_DeleteItemFromObjectCaseSensitive(metadata, "generation"); /* a renewal is no new generation */
+	if (strcmp(kind->name, "Lease") == 0) {
+		cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(object, "spec"), "renewTime");
+		return;
+	}
+	cJSON *condition;
+	cJSON_ArrayForEach(condition, cJSON_GetObjectItemCaseSensitive(
+	                                      cJSON_GetObjectItemCaseSensitive(object, "status"), "conditions"))
+	{
+		cJSON_DeleteItemFromObjectCaseSensitive(condition, "lastHeartbeatTime");
+	}
+}
+
+static bool only_heartbeat_changed(const struct kind *kind, const cJSON *before, const cJSON *after)
+{
+	cJSON *a = cJSON_Duplicate(before, 1), *b = cJSON_Duplicate(after, 1);
+	strip_heartbeat(kind, a);
+	strip_heartbeat(kind, b);
+	bool same = cJSON_Compare(a, b, true);
+	cJSON_Delete(a);
+	cJSON_Delete(b);
+	return same;
+}
+
 /* --- the API server -------------------------------------------------------------------- */
 
 struct request_context {
@@ -737,9 +818,18 @@ static int load(struct request_context *c, cJSON **ret_object, struct error *err
 		return r;
 	*ret_object = cJSON_Parse(text);
 	free(text);
-	return *ret_object
-	               ? 0
-	               : error_set(err, EIO, "stored %s \"%s\" is not JSON", c->route.kind->resource, c->route.name);
+	if (!*ret_object)
+		return error_set(err, EIO, "stored %s \"%s\" is not JSON", c->route.kind->resource, c->route.name);
+	if (has_heartbeats(c->route.kind)) {
+		cleanup_free char *key = heartbeat_key(c->route.resource_key, c->route.namespace, c->route.name);
+		const char *view = heartbeat_view(c->api, key, revision_of(*ret_object));
+		cJSON *newer = view ? cJSON_Parse(view) : NULL;
+		if (newer) {
+			cJSON_Delete(*ret_object);
+			*ret_object = newer;
+		}
+	}
+	return 0;
 }
 
 /* Writes `updated` in place of `stored`: system fields carried over, generation bumped on a
@@ -748,6 +838,7 @@ static void handle_update_with(struct request_context *c, cJSON *stored, cJSON *
 {
 	struct error err = { 0 };
 	char *result = NULL;
+	char *heartbeat = NULL;
 	int r;
 	if (c->route.status) {
 		/* /status changes only the status. */
@@ -781,6 +872,28 @@ static void handle_update_with(struct request_context *c, cJSON *stored, cJSON *
 		reply(c, COAP_RESPONSE_CODE(204), cJSON_PrintUnformatted(updated));
 		goto done;
 	}
+	uint64_t stored_revision = revision_of(stored);
+	heartbeat = has_heartbeats(c->route.kind)
+	                    ? heartbeat_key(c->route.resource_key, c->route.namespace, c->route.name)
+	                    : NULL;
+	if (heartbeat && (expected == 0 || expected == stored_revision) &&
+	    only_heartbeat_changed(c->route.kind, stored, updated)) {
+		char rv[24];
+		snprintf(rv, sizeof(rv), "%" PRIu64, stored_revision);
+		set_string(object_metadata(updated), "resourceVersion", rv);
+		carry(object_metadata(updated), cJSON_GetObjectItemCaseSensitive(stored, "metadata"), "generation");
+		heartbeat_drop(c->api, heartbeat);
+		struct heartbeat *h = xcalloc(1, sizeof(*h));
+		h->key = xstrdup(heartbeat);
+		h->revision = stored_revision;
+		h->object = cJSON_PrintUnformatted(updated);
+		h->next = c->api->heartbeats;
+		c->api->heartbeats = h;
+		reply(c, COAP_RESPONSE_CODE(204), fit_answer(c, xstrdup(h->object)));
+		goto done;
+	}
+	if (heartbeat)
+		heartbeat_drop(c->api, heartbeat);
 	/* The last finalizer removed from an object being deleted: delete it. */
 	enum store_op op = STORE_REPLACE;
 	if (object_string_at(updated, "metadata.deletionTimestamp") && !has_finalizers(updated) &&
@@ -803,6 +916,7 @@ static void handle_update_with(struct request_context *c, cJSON *stored, cJSON *
 out:
 	reply_error(c, r, &err);
 done:
+	free(heartbeat);
 	cJSON_Delete(updated);
 }
 
@@ -924,6 +1038,10 @@ static void handle_delete(struct request_context *c)
 	}
 	if ((r = load(c, &stored, &err)) < 0 || (r = authorize(c, AUTHZ_DELETE, stored, &err)) < 0)
 		goto fail;
+	if (has_heartbeats(c->route.kind)) {
+		cleanup_free char *key = heartbeat_key(c->route.resource_key, c->route.namespace, c->route.name);
+		heartbeat_drop(c->api, key);
+	}
 	cJSON *metadata = object_metadata(stored);
 	bool marked = object_string_at(stored, "metadata.deletionTimestamp") != NULL;
 	bool is_pod = strcmp(c->route.kind->name, "Pod") == 0;
@@ -976,15 +1094,30 @@ fail:
 /* --- reads ------------------------------------------------------------------------------ */
 
 struct list_state {
+	struct apiserver *api;
 	struct buffer *out;
 	const struct watch_spec *filter;
 	size_t count;
-	int parse_errors;
 };
 
 static int add_list_item(const char *text, size_t length, void *data)
 {
 	struct list_state *s = data;
+	cleanup_free char *newer = NULL;
+	if (has_heartbeats(s->filter->kind) && s->api->heartbeats) {
+		cJSON *object = cJSON_ParseWithLength(text, length);
+		const char *name = object ? object_name(object) : NULL;
+		if (name) {
+			cleanup_free char *key = heartbeat_key(s->filter->resource_key, object_namespace(object), name);
+			const char *view = heartbeat_view(s->api, key, revision_of(object));
+			if (view) {
+				newer = xstrdup(view);
+				text = newer;
+				length = strlen(newer);
+			}
+		}
+		cJSON_Delete(object);
+	}
 	if (s->filter && (s->filter->labels || s->filter->fields)) {
 		cJSON *object = cJSON_ParseWithLength(text, length);
 		bool keep = object && watch_spec_matches(s->filter, object);
@@ -1076,7 +1209,7 @@ static int list(struct request_context *c, const struct watch_spec *spec, char *
 	buffer_printf(&b, "{\"kind\":\"%s\",\"apiVersion\":\"%s\",\"metadata\":{\"resourceVersion\":\"%" PRIu64 "\"",
 	              c->route.kind->list_kind, c->route.kind->api_version, store_revision(c->api->store));
 	struct buffer items = BUFFER_INIT;
-	struct list_state state = { &items, spec, 0, 0 };
+	struct list_state state = { c->api, &items, spec, 0 };
 	char *next = NULL;
 	r = store_list(c->api->store, c->route.resource_key, spec->namespace, query_get(&c->query, "continue"),
 	               (size_t)limit, add_list_item, &state, &next, err);
@@ -1380,6 +1513,8 @@ void apiserver_free(struct apiserver *api)
 	transport_set_batch_hook(api->transport, NULL, NULL);
 	transport_set_peer_hooks(api->transport, NULL, NULL);
 	watch_hub_free(api->watches);
+	while (api->heartbeats)
+		heartbeat_drop(api, api->heartbeats->key);
 	for (struct parked_answer *p = api->parked, *next; p; p = next) {
 		next = p->next;
 		free(p->body);

@@ -133,6 +133,36 @@ check_output "node:pi-1 lists only with its own field selector" 'Forbidden' as_n
 check_output "node:pi-1 lists its pods" '"name":"p1"' as_node pi-1 "$ns/pods?fieldSelector=spec.nodeName%3Dpi-1"
 check "Secrets are not stored in plain text" bash -c "! cat '$data'/store.db* | grep -qa c2VjcmV0"
 
+# Heartbeats stay in memory: renewing a Lease changes what readers see, not the store.
+lease=/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases
+check_output "create a node Lease" '"holderIdentity":"pi-1"' coap post "$lease" -t json \
+	-e '{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"pi-1"},"spec":{"holderIdentity":"pi-1","leaseDurationSeconds":40,"renewTime":"2026-11-22T04:00:00.000000Z"}}'
+global_revision() { coap get "$ns/configmaps?limit=1" | sed -E 's/.*"metadata":\{"resourceVersion":"([0-9]+)".*/\1/'; }
+revision_before=$(global_revision)
+wal_before=$(stat -c %Y.%s "$data/store.db-wal")
+for second in 10 20 30; do
+	coap patch "$lease/pi-1" -t json -e "{\"spec\":{\"renewTime\":\"2026-11-22T04:00:$second.000000Z\"}}" >/dev/null
+done
+check_output "a renewed Lease reads back with its new renewTime" '"renewTime":"2026-11-22T04:00:30.000000Z"' \
+	coap get "$lease/pi-1"
+check_output "lists show the renewal too" '"renewTime":"2026-11-22T04:00:30.000000Z"' coap get "$lease"
+check_output "renewals took no revision" "^$revision_before$" global_revision
+check_output "renewals wrote nothing to the store" "^$wal_before$" stat -c %Y.%s "$data/store.db-wal"
+check_output "a real change to the Lease is written, renewal included" \
+	'"holderIdentity":"pi-9".*"renewTime":"2026-11-22T04:00:30.000000Z"|"renewTime":"2026-11-22T04:00:30.000000Z".*"holderIdentity":"pi-9"' \
+	bash -c "$(declare -f coap); client=$client key='$key' server='$server'; coap patch '$lease/pi-1' -t json -e '{\"spec\":{\"holderIdentity\":\"pi-9\"}}' >/dev/null; coap get '$lease/pi-1'"
+check "the real change took a revision" test "$(global_revision)" -gt "$revision_before"
+node_status() { # node_status HEARTBEAT READY
+	echo "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"pi-1\"},\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":\"$2\",\"lastHeartbeatTime\":\"$1\",\"lastTransitionTime\":\"2026-11-22T04:00:00Z\"}]}}"
+}
+coap post /api/v1/nodes -t json -e "$(node_status 2026-11-22T04:00:00Z True)" >/dev/null
+revision_before=$(global_revision)
+coap put /api/v1/nodes/pi-1/status -t json -e "$(node_status 2026-11-22T04:00:10Z True)" >/dev/null
+check_output "a Node status heartbeat reads back" '"lastHeartbeatTime":"2026-11-22T04:00:10Z"' coap get /api/v1/nodes/pi-1
+check_output "a Node status heartbeat takes no revision" "^$revision_before$" global_revision
+coap put /api/v1/nodes/pi-1/status -t json -e "$(node_status 2026-11-22T04:00:20Z False)" >/dev/null
+check "a Node condition change is written" test "$(global_revision)" -gt "$revision_before"
+
 # The GnuTLS client speaks to the mbedTLS server too.
 client=coap-client-gnutls
 check_output "coap-client-gnutls: get over DTLS" '"name":"web-config"' coap get "$ns/configmaps/web-config"
@@ -151,8 +181,7 @@ acked=$test_dir/acked
 writer=$!
 on_exit "kill $writer"
 sleep 4
-kill -9 "$agent_pid"
-wait "$agent_pid" 2>/dev/null
+{ kill -9 "$agent_pid" && wait "$agent_pid"; } 2>/dev/null
 kill "$writer" 2>/dev/null
 wait "$writer" 2>/dev/null
 check_output "creates were acknowledged before the crash" "^[1-9][0-9]*$" bash -c "wc -l <'$acked'"
