@@ -45,6 +45,14 @@ web_list_has_no_db() { ! coap get "$ns/configmaps?labelSelector=app%3Dweb" | gre
 check "list with a label selector leaves the others out" web_list_has_no_db
 check_output "list with a field selector" '"name":"db-config"' \
 	coap get "$ns/configmaps?fieldSelector=metadata.name%3Ddb-config"
+check_output "a list page stops at limit and says where to continue" '"continue":"[^"]+".*"items":\[\{[^]]*"name":"db-config"' \
+	coap get "$ns/configmaps?limit=1"
+next_page() {
+	local token
+	token=$(coap get "$ns/configmaps?limit=1" | sed -nE 's/.*"continue":"([^"]+)".*/\1/p')
+	coap get "$ns/configmaps?limit=1&continue=$token"
+}
+check_output "the next page continues after it" '"items":\[\{[^]]*"name":"web-config"' next_page
 check_output "create of an existing name is refused (4.09)" 'AlreadyExists|already exists' \
 	coap post "$ns/configmaps" -t json -e "$cm"
 

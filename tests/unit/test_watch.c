@@ -1,0 +1,223 @@
+#include "core/watch.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/object.h"
+#include "core/selector.h"
+#include "core/store.h"
+#include "core/transport.h"
+#include "platform/error.h"
+#include "platform/loop.h"
+#include "platform/memory.h"
+#include "tests/unit/unit.h"
+
+/* A watcher: a UDP socket standing in for the client, and a libcoap session towards it. */
+struct fixture {
+	struct loop *loop;
+	struct transport *transport;
+	coap_session_t *session;
+	int client_fd;
+	struct watch_hub *hub;
+};
+
+static void start(struct fixture *f, size_t per_session)
+{
+	struct error err;
+	CHECK_OK(loop_new(&f->loop));
+	CHECK_OK(transport_new(f->loop, &f->transport, &err));
+	f->client_fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sin);
+	CHECK_OK(bind(f->client_fd, (struct sockaddr *)&sin, sizeof(sin)));
+	CHECK_OK(getsockname(f->client_fd, (struct sockaddr *)&sin, &len));
+	coap_address_t dst;
+	char address[32];
+	snprintf(address, sizeof(address), "127.0.0.1:%u", ntohs(sin.sin_port));
+	CHECK_OK(transport_parse_address(address, 0, &dst, &err));
+	f->session = coap_new_client_session(transport_context(f->transport), NULL, &dst, COAP_PROTO_UDP);
+	CHECK(f->session != NULL);
+	f->hub = watch_hub_new(per_session);
+}
+
+static void stop(struct fixture *f)
+{
+	watch_hub_free(f->hub);
+	coap_session_release(f->session);
+	transport_free(f->transport);
+	loop_free(f->loop);
+	close(f->client_fd);
+}
+
+static int add(struct fixture *f, uint8_t token_byte, const char *labels)
+{
+	uint8_t token_bytes[2] = { 0xab, token_byte };
+	coap_bin_const_t token = { sizeof(token_bytes), token_bytes };
+	struct watch_spec spec = {
+		.kind = kind_lookup("v1", "ConfigMap"),
+		.resource_key = "configmaps",
+		.namespace = "default",
+	};
+	struct error err;
+	if (labels)
+		CHECK_OK(selector_parse_labels(labels, &spec.labels, &err));
+	uint32_t sequence;
+	return watch_add(f->hub, f->session, &token, &spec, &sequence, &err);
+}
+
+static void change(struct fixture *f, enum store_event type, uint64_t revision, const char *name, const char *app,
+                   const char *previous_app)
+{
+	char object[256], previous[256];
+	snprintf(object, sizeof(object),
+	         "{\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"%s\",\"namespace\":\"default\",\"labels\":{\"app\":"
+	         "\"%s\"},\"resourceVersion\":\"%llu\"}}",
+	         name, app, (unsigned long long)revision);
+	snprintf(previous, sizeof(previous),
+	         "{\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"%s\",\"namespace\":\"default\",\"labels\":{\"app\":"
+	         "\"%s\"}}}",
+	         name, previous_app ? previous_app : "");
+	struct store_change c = {
+		type, revision, "configmaps", "default", name, object, previous_app ? previous : NULL
+	};
+	watch_on_change(&c, f->hub);
+}
+
+/* Sends an empty ACK back to libcoap's socket (the sender of what we received). */
+static struct sockaddr_in last_sender;
+
+static ssize_t send_ack(struct fixture *f, const uint8_t ack[4])
+{
+	return sendto(f->client_fd, ack, 4, 0, (struct sockaddr *)&last_sender, sizeof(last_sender));
+}
+
+/* The next datagram the watcher received (its payload starts at the JSON). */
+static char *receive(struct fixture *f)
+{
+	/* libcoap sends from its own descriptor once the loop runs. */
+	for (int i = 0; i < 20; i++)
+		loop_run_once(f->loop, 5);
+	struct pollfd p = { .fd = f->client_fd, .events = POLLIN };
+	if (poll(&p, 1, 2000) <= 0)
+		return NULL;
+	static char datagram[2048];
+	socklen_t sender_len = sizeof(last_sender);
+	ssize_t n =
+	        recvfrom(f->client_fd, datagram, sizeof(datagram) - 1, 0, (struct sockaddr *)&last_sender, &sender_len);
+	if (n <= 0)
+		return NULL;
+	datagram[n] = '\0';
+	/* Acknowledge it as a client would: libcoap holds further confirmable messages to this
+	 * peer until then (NSTART = 1). */
+	uint8_t ack[4] = { 0x60, 0, (uint8_t)datagram[2], (uint8_t)datagram[3] };
+	CHECK_INT(send_ack(f, ack), ==, 4);
+	char *json = memmem(datagram, (size_t)n, "{\"kind\"", 7);
+	CHECK(json != NULL);
+	CHECK_INT(datagram[1], ==, COAP_RESPONSE_CODE_CONTENT); /* a 2.05 notification */
+	return json;
+}
+
+/* Positions of each needle in order: all present and increasing. */
+static void check_in_order(const char *text, const char *const needles[], size_t count)
+{
+	const char *at = text;
+	for (size_t i = 0; i < count; i++) {
+		const char *found = strstr(at, needles[i]);
+		if (!found)
+			unit_fail(__FILE__, __LINE__, "expected %s after offset %zu in %s", needles[i],
+			          (size_t)(at - text), text);
+		at = found + strlen(needles[i]);
+	}
+}
+
+TEST(selector_transitions_become_added_and_deleted)
+{
+	struct fixture f;
+	start(&f, 4);
+	CHECK_OK(add(&f, 1, "app=web"));
+	change(&f, STORE_ADDED, 11, "a", "web", NULL);     /* matches: ADDED */
+	change(&f, STORE_ADDED, 12, "b", "db", NULL);      /* never matches */
+	change(&f, STORE_MODIFIED, 13, "a", "db", "web");  /* leaves the selector: DELETED */
+	change(&f, STORE_MODIFIED, 14, "b", "web", "db");  /* enters it: ADDED */
+	change(&f, STORE_MODIFIED, 15, "b", "web", "web"); /* stays: MODIFIED */
+	change(&f, STORE_DELETED, 16, "b", "web", "web");  /* DELETED */
+	CHECK_INT(watch_flush(f.hub), ==, 1);
+	char *json = receive(&f);
+	CHECK(json != NULL);
+	static const char *const order[] = {
+		"\"resourceVersion\":\"16\"",
+		"\"type\":\"ADDED\",\"object\":{\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"a\"",
+		"\"type\":\"DELETED\",\"object\":{\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"a\"",
+		"\"type\":\"ADDED\",\"object\":{\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"b\"",
+		"\"type\":\"MODIFIED\",\"object\":{\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"b\"",
+		"\"type\":\"DELETED\",\"object\":{\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"b\"",
+	};
+	check_in_order(json, order, ARRAY_SIZE(order));
+	CHECK(strstr(json, "\"resourceVersion\":\"12\"") == NULL); /* b as db never sent */
+	CHECK_INT(watch_flush(f.hub), ==, 0);                      /* nothing new */
+	stop(&f);
+}
+
+TEST(other_namespaces_and_resources_are_not_sent)
+{
+	struct fixture f;
+	start(&f, 4);
+	CHECK_OK(add(&f, 1, NULL));
+	struct store_change other_ns = { STORE_ADDED,  5,
+		                         "configmaps", "kube-system",
+		                         "x",          "{\"metadata\":{\"name\":\"x\",\"namespace\":\"kube-system\"}}",
+		                         NULL };
+	struct store_change other_kind = { STORE_ADDED, 6,
+		                           "secrets",   "default",
+		                           "x",         "{\"metadata\":{\"name\":\"x\",\"namespace\":\"default\"}}",
+		                           NULL };
+	watch_on_change(&other_ns, f.hub);
+	watch_on_change(&other_kind, f.hub);
+	CHECK_INT(watch_flush(f.hub), ==, 0);
+	stop(&f);
+}
+
+TEST(per_session_limit_and_replacement_by_token)
+{
+	struct fixture f;
+	start(&f, 2);
+	CHECK_OK(add(&f, 1, NULL));
+	CHECK_OK(add(&f, 2, NULL));
+	CHECK_INT(add(&f, 3, NULL), ==, -EBUSY);
+	CHECK_OK(add(&f, 2, "app=web")); /* same token: replaces, does not count twice */
+	CHECK_INT(watch_count(f.hub), ==, 2);
+	uint8_t token_bytes[2] = { 0xab, 1 };
+	coap_bin_const_t token = { 2, token_bytes };
+	watch_remove(f.hub, f.session, &token);
+	CHECK_INT(watch_count(f.hub), ==, 1);
+	watch_remove_session(f.hub, f.session);
+	CHECK_INT(watch_count(f.hub), ==, 0);
+	stop(&f);
+}
+
+TEST(a_batch_too_large_for_a_datagram_is_sent_truncated)
+{
+	struct fixture f;
+	start(&f, 4);
+	CHECK_OK(add(&f, 1, NULL));
+	for (int i = 0; i < 40; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "n%d", i);
+		change(&f, STORE_ADDED, (uint64_t)(100 + i), name, "web", NULL);
+	}
+	CHECK_INT(watch_flush(f.hub), ==, 1);
+	char *json = receive(&f);
+	CHECK(json != NULL);
+	CHECK_STR(json, "{\"kind\":\"WatchEvents\",\"resourceVersion\":\"139\",\"truncated\":true,\"from\":\"0\"}");
+	/* After it, the watch continues from 139. */
+	change(&f, STORE_ADDED, 140, "later", "web", NULL);
+	CHECK_INT(watch_flush(f.hub), ==, 1);
+	json = receive(&f);
+	CHECK(json != NULL);
+	CHECK_CONTAINS(json, "\"resourceVersion\":\"140\",\"events\":[{\"type\":\"ADDED\"");
+	stop(&f);
+}
