@@ -4,5 +4,6 @@
 
 int version_main(int argc, char **argv);
 int init_main(int argc, char **argv);
+int run_main(int argc, char **argv);
 
 #endif

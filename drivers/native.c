@@ -1,0 +1,757 @@
+/* The native runtime driver: real containers. See runtime.h for the lifecycle.
+ *
+ * A sandbox is the pod's network, IPC and UTS namespaces. A short-lived child unshares
+ * them, sets the hostname and brings up loopback; the agent keeps a descriptor of each and
+ * pins them with bind mounts in the sandbox's state directory, so they outlive both that
+ * child and (for adoption after a restart) the agent. No pause process.
+ *
+ * A container is cloned with new mount and PID namespaces and talks to its parent over a
+ * SOCK_SEQPACKET pair (close-on-exec, so a successful exec closes it):
+ *
+ *   parent (create)                     child
+ *   clone ---------------------------->  reset signals, wait for "attached"
+ *   attach(pid) to cgroups, send 'A' ->  join the sandbox's namespaces, new cgroup namespace,
+ *                                        assemble the root (overlay, /proc, /dev, /sys,
+ *                                        volumes), pivot_root, mask /proc paths
+ *   wait for "ok" or "error: ..."   <--  send "ok", wait for "start"
+ *   (start) send 'S' ----------------->  user and groups, capabilities, no_new_privs,
+ *                                        seccomp, close every descriptor but 0-2, chdir,
+ *                                        exec
+ *   EOF: running; "error: ..." <-------  (only if exec failed)
+ *
+ * Invariant: no user code runs before the process is in its cgroups, in its own root,
+ * with its reduced privileges.
+ */
+#include "drivers/runtime.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <net/if.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "platform/buffer.h"
+#include "platform/error.h"
+#include "platform/file.h"
+#include "platform/memory.h"
+
+#define CHILD_STACK_SIZE (256 * 1024)
+#define MESSAGE_MAX 512
+
+enum { NS_NET, NS_IPC, NS_UTS, NS_COUNT };
+static const char *const namespace_names[NS_COUNT] = { "net", "ipc", "uts" };
+static const int namespace_flags[NS_COUNT] = { CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS };
+
+struct runtime_sandbox {
+	int fds[NS_COUNT]; /* -1: the board's own namespace */
+	char *state_dir;
+};
+
+struct runtime_container {
+	pid_t pid;
+	int sync_fd;
+	bool started;
+};
+
+/* --- capabilities --------------------------------------------------------------------- */
+
+static const char *const capability_names[] = {
+	"CHOWN",
+	"DAC_OVERRIDE",
+	"DAC_READ_SEARCH",
+	"FOWNER",
+	"FSETID",
+	"KILL",
+	"SETGID",
+	"SETUID",
+	"SETPCAP",
+	"LINUX_IMMUTABLE",
+	"NET_BIND_SERVICE",
+	"NET_BROADCAST",
+	"NET_ADMIN",
+	"NET_RAW",
+	"IPC_LOCK",
+	"IPC_OWNER",
+	"SYS_MODULE",
+	"SYS_RAWIO",
+	"SYS_CHROOT",
+	"SYS_PTRACE",
+	"SYS_PACCT",
+	"SYS_ADMIN",
+	"SYS_BOOT",
+	"SYS_NICE",
+	"SYS_RESOURCE",
+	"SYS_TIME",
+	"SYS_TTY_CONFIG",
+	"MKNOD",
+	"LEASE",
+	"AUDIT_WRITE",
+	"AUDIT_CONTROL",
+	"SETFCAP",
+	"MAC_OVERRIDE",
+	"MAC_ADMIN",
+	"SYSLOG",
+	"WAKE_ALARM",
+	"BLOCK_SUSPEND",
+	"AUDIT_READ",
+	"PERFMON",
+	"BPF",
+	"CHECKPOINT_RESTORE",
+};
+
+int runtime_capability_from_name(const char *name)
+{
+	if (strncmp(name, "CAP_", 4) == 0)
+		name += 4;
+	for (size_t i = 0; i < ARRAY_SIZE(capability_names); i++)
+		if (strcasecmp(capability_names[i], name) == 0)
+			return (int)i;
+	return -EINVAL;
+}
+
+uint64_t runtime_default_capabilities(void)
+{
+	static const int defaults[] = { CAP_CHOWN,   CAP_DAC_OVERRIDE,     CAP_FOWNER,    CAP_FSETID,
+		                        CAP_KILL,    CAP_NET_BIND_SERVICE, CAP_SETFCAP,   CAP_SETGID,
+		                        CAP_SETPCAP, CAP_SETUID,           CAP_SYS_CHROOT };
+	uint64_t set = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(defaults); i++)
+		set |= 1ull << defaults[i];
+	return set;
+}
+
+/* --- messages between parent and child -------------------------------------------------- */
+
+static void child_report(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void child_report(int fd, const char *fmt, ...)
+{
+	char message[MESSAGE_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	if (n > 0 && send(fd, message, strnlen(message, sizeof(message)), MSG_NOSIGNAL) < 0)
+		_exit(126);
+}
+
+/* Reports "error: <what>: <strerror>" and ends the child. */
+static void __attribute__((noreturn)) child_fail(int fd, const char *what)
+{
+	child_report(fd, "error: %s: %s", what, strerror(errno));
+	_exit(127);
+}
+
+static int wait_byte(int fd, char want)
+{
+	char c;
+	ssize_t n;
+	while ((n = recv(fd, &c, 1, 0)) < 0 && errno == EINTR)
+		;
+	return n == 1 && c == want ? 0 : -1;
+}
+
+/* Reads the child's answer: 0 for "ok" or end of file (an exec closed the socket). */
+static int read_answer(int fd, const char *stage, struct error *err)
+{
+	char message[MESSAGE_MAX + 1];
+	ssize_t n;
+	while ((n = recv(fd, message, MESSAGE_MAX, 0)) < 0 && errno == EINTR)
+		;
+	if (n < 0)
+		return error_set_errno(err, errno, "%s: reading the container's answer", stage);
+	if (n == 0 || (n == 2 && memcmp(message, "ok", 2) == 0))
+		return 0;
+	message[n] = '\0';
+	return error_set(err, EINVAL, "%s: %s", stage, strncmp(message, "error: ", 7) == 0 ? message + 7 : message);
+}
+
+/* --- sandboxes ---------------------------------------------------------------------------- */
+
+static void bring_up_loopback(void)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	strcpy(ifr.ifr_name, "lo");
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
+		ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+		ioctl(fd, SIOCSIFFLAGS, &ifr);
+	}
+	close(fd);
+}
+
+static void pin_namespace(struct runtime_sandbox *s, pid_t pid, int index)
+{
+	if (!s->state_dir)
+		return;
+	char source[64];
+	cleanup_free char *target = xasprintf("%s/%s", s->state_dir, namespace_names[index]);
+	snprintf(source, sizeof(source), "/proc/%d/ns/%s", (int)pid, namespace_names[index]);
+	int fd = open(target, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
+	mount(source, target, NULL, MS_BIND, NULL); /* best effort: the descriptor keeps it alive */
+}
+
+static void native_sandbox_destroy(struct runtime_sandbox *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < NS_COUNT; i++) {
+		if (s->fds[i] >= 0)
+			close(s->fds[i]);
+		if (s->state_dir && s->fds[i] >= 0) {
+			cleanup_free char *pinned = xasprintf("%s/%s", s->state_dir, namespace_names[i]);
+			umount2(pinned, MNT_DETACH);
+			unlink(pinned);
+		}
+	}
+	free(s->state_dir);
+	free(s);
+}
+
+static int native_sandbox_create(const struct sandbox_spec *spec, struct runtime_sandbox **ret_sandbox,
+                                 struct error *err)
+{
+	struct runtime_sandbox *s = xcalloc(1, sizeof(*s));
+	for (int i = 0; i < NS_COUNT; i++)
+		s->fds[i] = -1;
+	int flags = CLONE_NEWIPC | (spec->host_network ? 0 : CLONE_NEWNET | CLONE_NEWUTS);
+	if (spec->state_dir) {
+		int r = file_mkdir_p(spec->state_dir, 0700, err);
+		if (r < 0) {
+			free(s);
+			return r;
+		}
+		s->state_dir = xstrdup(spec->state_dir);
+	}
+	int pair[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
+		native_sandbox_destroy(s);
+		return error_set_errno(err, errno, "socketpair");
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(pair[0]);
+		close(pair[1]);
+		native_sandbox_destroy(s);
+		return error_set_errno(err, errno, "fork for the sandbox of %s", spec->name);
+	}
+	if (pid == 0) {
+		close(pair[0]);
+		if (unshare(flags) < 0)
+			child_fail(pair[1], "unshare the pod's namespaces");
+		if (!spec->host_network) {
+			if (sethostname(spec->name, strlen(spec->name)) < 0)
+				child_fail(pair[1], "sethostname");
+			bring_up_loopback();
+		}
+		child_report(pair[1], "ok");
+		wait_byte(pair[1], 'x'); /* stay until the parent holds the namespaces */
+		_exit(0);
+	}
+	close(pair[1]);
+	int r = read_answer(pair[0], "creating the pod sandbox", err);
+	for (int i = 0; r == 0 && i < NS_COUNT; i++) {
+		if (!(flags & namespace_flags[i]))
+			continue;
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)pid, namespace_names[i]);
+		s->fds[i] = open(path, O_RDONLY | O_CLOEXEC);
+		if (s->fds[i] < 0)
+			r = error_set_errno(err, errno, "open %s", path);
+		else
+			pin_namespace(s, pid, i);
+	}
+	send(pair[0], "x", 1, MSG_NOSIGNAL);
+	close(pair[0]);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	if (r < 0) {
+		native_sandbox_destroy(s);
+		return r;
+	}
+	*ret_sandbox = s;
+	return 0;
+}
+
+/* --- the container's root ---------------------------------------------------------------- */
+
+/* Creates path (absolute, inside the current root) component by component, never
+ * following a symbolic link, so a volume target cannot be redirected out of the root. */
+static int make_path_in_root(const char *root, const char *path, bool directory)
+{
+	int dir = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0)
+		return -errno;
+	char buf[4096];
+	if (strlen(path) >= sizeof(buf)) {
+		close(dir);
+		return -ENAMETOOLONG;
+	}
+	strcpy(buf, path);
+	char *save = NULL;
+	int r = 0;
+	for (char *part = strtok_r(buf, "/", &save); part; part = strtok_r(NULL, "/", &save)) {
+		bool last = save == NULL || *save == '\0';
+		if (strcmp(part, "..") == 0 || strcmp(part, ".") == 0) {
+			r = -EINVAL;
+			break;
+		}
+		if (last && !directory) {
+			int fd = openat(dir, part, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+			if (fd < 0 && errno != EISDIR)
+				r = -errno;
+			if (fd >= 0)
+				close(fd);
+			break;
+		}
+		if (mkdirat(dir, part, 0755) < 0 && errno != EEXIST) {
+			r = -errno;
+			break;
+		}
+		int next = openat(dir, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0) {
+			r = errno == ELOOP || errno == ENOTDIR ? -ELOOP : -errno;
+			break;
+		}
+		close(dir);
+		dir = next;
+	}
+	close(dir);
+	return r;
+}
+
+static void mount_root(int fd, const struct container_spec *spec)
+{
+	const char *root = spec->rootfs_mountpoint;
+	if (spec->layer_count == 0)
+		child_report(fd, "error: no root filesystem"), _exit(127);
+	if (spec->layer_count == 1 && (spec->read_only_root || !spec->upper_dir)) {
+		if (mount(spec->layers[0], root, NULL, MS_BIND | MS_REC, NULL) < 0)
+			child_fail(fd, "bind the root filesystem");
+	} else {
+		struct buffer options = BUFFER_INIT;
+		buffer_append_string(&options, "lowerdir=");
+		for (size_t i = 0; i < spec->layer_count; i++)
+			buffer_printf(&options, "%s%s", i ? ":" : "", spec->layers[i]);
+		if (!spec->read_only_root && spec->upper_dir)
+			buffer_printf(&options, ",upperdir=%s,workdir=%s", spec->upper_dir, spec->work_dir);
+		/* The kernel takes mount options of at most a page. */
+		if (options.length >= 4096)
+			child_report(fd, "error: too many image layers for one overlay mount"), _exit(127);
+		if (mount("overlay", root, "overlay", 0, options.data) < 0)
+			child_fail(fd, "mount the overlay root filesystem");
+	}
+}
+
+static void mount_dev(int fd, const char *root)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/dev", root);
+	if (make_path_in_root(root, "/dev", true) < 0 ||
+	    mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k") < 0)
+		child_fail(fd, "mount /dev");
+	static const char *const devices[] = { "null", "zero", "full", "random", "urandom", "tty" };
+	for (size_t i = 0; i < ARRAY_SIZE(devices); i++) {
+		char source[32], relative[32];
+		snprintf(source, sizeof(source), "/dev/%s", devices[i]);
+		snprintf(relative, sizeof(relative), "/dev/%s", devices[i]);
+		snprintf(path, sizeof(path), "%s/dev/%s", root, devices[i]);
+		if (make_path_in_root(root, relative, false) < 0 || mount(source, path, NULL, MS_BIND, NULL) < 0)
+			child_fail(fd, source);
+	}
+	snprintf(path, sizeof(path), "%s/dev/pts", root);
+	if (make_path_in_root(root, "/dev/pts", true) < 0 ||
+	    mount("devpts", path, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") < 0)
+		child_fail(fd, "mount /dev/pts");
+	snprintf(path, sizeof(path), "%s/dev/shm", root);
+	if (make_path_in_root(root, "/dev/shm", true) < 0 ||
+	    mount("shm", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k") < 0)
+		child_fail(fd, "mount /dev/shm");
+	static const char *const links[][2] = { { "pts/ptmx", "ptmx" },
+		                                { "/proc/self/fd", "fd" },
+		                                { "/proc/self/fd/0", "stdin" },
+		                                { "/proc/self/fd/1", "stdout" },
+		                                { "/proc/self/fd/2", "stderr" } };
+	for (size_t i = 0; i < ARRAY_SIZE(links); i++) {
+		snprintf(path, sizeof(path), "%s/dev/%s", root, links[i][1]);
+		if (symlink(links[i][0], path) < 0 && errno != EEXIST)
+			child_fail(fd, "populate /dev");
+	}
+}
+
+static void mount_volumes(int fd, const struct container_spec *spec)
+{
+	const char *root = spec->rootfs_mountpoint;
+	for (size_t i = 0; i < spec->mount_count; i++) {
+		const struct runtime_mount *m = &spec->mounts[i];
+		struct stat st;
+		if (stat(m->source, &st) < 0)
+			child_fail(fd, m->source);
+		int r = m->target[0] == '/' ? make_path_in_root(root, m->target, S_ISDIR(st.st_mode)) : -EINVAL;
+		if (r < 0) {
+			errno = -r;
+			child_report(fd, "error: volume target %s: %s", m->target,
+			             r == -ELOOP ? "a symbolic link is in the way" : strerror(-r));
+			_exit(127);
+		}
+		char target[4096];
+		snprintf(target, sizeof(target), "%s%s", root, m->target);
+		if (mount(m->source, target, NULL, MS_BIND | MS_REC, NULL) < 0)
+			child_fail(fd, m->target);
+		if (m->read_only && mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, NULL) < 0)
+			child_fail(fd, m->target);
+	}
+}
+
+/* Paths of /proc and /sys that leak the host or let a container hurt it (the same lists
+ * as Podman's defaults). */
+static const char *const masked_paths[] = { "/proc/acpi",          "/proc/kcore",      "/proc/keys",
+	                                    "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+	                                    "/proc/sched_debug",   "/proc/scsi",       "/sys/firmware",
+	                                    "/sys/dev/block",      "/sys/fs/selinux",  "/proc/interrupts" };
+static const char *const read_only_paths[] = { "/proc/asound", "/proc/bus", "/proc/fs",
+	                                       "/proc/irq",    "/proc/sys", "/proc/sysrq-trigger" };
+
+static void protect_paths(int fd)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(masked_paths); i++) {
+		struct stat st;
+		if (stat(masked_paths[i], &st) < 0)
+			continue;
+		int r = S_ISDIR(st.st_mode) ? mount("tmpfs", masked_paths[i], "tmpfs", MS_RDONLY, "size=0")
+		                            : mount("/dev/null", masked_paths[i], NULL, MS_BIND, NULL);
+		if (r < 0)
+			child_fail(fd, masked_paths[i]);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(read_only_paths); i++) {
+		if (access(read_only_paths[i], F_OK) < 0)
+			continue;
+		if (mount(read_only_paths[i], read_only_paths[i], NULL, MS_BIND | MS_REC, NULL) < 0 ||
+		    mount(NULL, read_only_paths[i], NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, NULL) < 0)
+			child_fail(fd, read_only_paths[i]);
+	}
+}
+
+static void assemble_root(int fd, const struct container_spec *spec, bool own_network)
+{
+	const char *root = spec->rootfs_mountpoint;
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		child_fail(fd, "make mounts private");
+	mount_root(fd, spec);
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/proc", root);
+	if (make_path_in_root(root, "/proc", true) < 0 ||
+	    mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		child_fail(fd, "mount /proc");
+	mount_dev(fd, root);
+	snprintf(path, sizeof(path), "%s/sys", root);
+	if (make_path_in_root(root, "/sys", true) < 0)
+		child_fail(fd, "create /sys");
+	if (own_network) {
+		if (mount("sysfs", path, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+			child_fail(fd, "mount /sys");
+	} else if (mount("/sys", path, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+	           mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, NULL) < 0) {
+		child_fail(fd, "bind /sys");
+	}
+	mount_volumes(fd, spec);
+	/* pivot_root with new and old root the same directory, then detach the old one (as
+	 * crun does): no directory of the host stays reachable. */
+	if (chdir(root) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
+		child_fail(fd, "pivot_root");
+	protect_paths(fd);
+	if (spec->read_only_root && mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+		child_fail(fd, "make the root read-only");
+}
+
+/* --- privileges --------------------------------------------------------------------------- */
+
+/* Kernel modules, mounts, keyrings, tracing, BPF, rebooting, swap, clocks and namespaces:
+ * what a container has no business doing (Docker's and Podman's default profiles refuse
+ * these too). */
+static const char *const denied_syscalls[] = {
+	"init_module",
+	"finit_module",
+	"delete_module",
+	"mount",
+	"umount2",
+	"umount",
+	"pivot_root",
+	"keyctl",
+	"add_key",
+	"request_key",
+	"ptrace",
+	"bpf",
+	"reboot",
+	"swapon",
+	"swapoff",
+	"kexec_load",
+	"kexec_file_load",
+	"open_by_handle_at",
+	"name_to_handle_at",
+	"unshare",
+	"setns",
+	"perf_event_open",
+	"userfaultfd",
+	"acct",
+	"quotactl",
+	"lookup_dcookie",
+	"iopl",
+	"ioperm",
+	"clock_settime",
+	"clock_adjtime",
+	"settimeofday",
+	"adjtimex",
+	"syslog",
+	"process_vm_readv",
+	"process_vm_writev",
+	"kcmp",
+	"fsopen",
+	"fsconfig",
+	"fsmount",
+	"move_mount",
+	"open_tree",
+	"fspick",
+	"mount_setattr",
+	"nfsservctl",
+	"vhangup",
+	"uselib",
+	"_sysctl",
+	"stime",
+	"create_module",
+	"get_kernel_syms",
+	"query_module",
+};
+
+static int load_seccomp(void)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	if (!ctx)
+		return -ENOMEM;
+	int r = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(denied_syscalls) && r == 0; i++) {
+		int nr = seccomp_syscall_resolve_name(denied_syscalls[i]);
+		if (nr == __NR_SCMP_ERROR)
+			continue; /* not a syscall on this architecture */
+		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
+	}
+	/* clone may not make namespaces; clone3 (whose flags live in memory a filter cannot
+	 * read) answers "not implemented", and libc falls back to clone. */
+	static const unsigned long namespace_clone_flags[] = { CLONE_NEWNS,    CLONE_NEWUTS, CLONE_NEWIPC,
+		                                               CLONE_NEWUSER,  CLONE_NEWPID, CLONE_NEWNET,
+		                                               CLONE_NEWCGROUP };
+	for (size_t i = 0; i < ARRAY_SIZE(namespace_clone_flags) && r == 0; i++)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
+		                     SCMP_A0(SCMP_CMP_MASKED_EQ, namespace_clone_flags[i], namespace_clone_flags[i]));
+	int clone3 = seccomp_syscall_resolve_name("clone3");
+	if (r == 0 && clone3 != __NR_SCMP_ERROR)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), clone3, 0);
+	if (r == 0)
+		r = seccomp_load(ctx);
+	seccomp_release(ctx);
+	return r;
+}
+
+static void drop_privileges(int fd, const struct container_spec *spec)
+{
+	uint64_t caps = (runtime_default_capabilities() | spec->capabilities_add) & ~spec->capabilities_drop;
+	for (int cap = 0; cap <= 63; cap++) {
+		if (caps & (1ull << cap))
+			continue;
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+			child_fail(fd, "drop a capability from the bounding set");
+	}
+	if (setgroups(0, NULL) < 0 || setresgid(spec->gid, spec->gid, spec->gid) < 0 ||
+	    setresuid(spec->uid, spec->uid, spec->uid) < 0)
+		child_fail(fd, "set the user and group");
+	/* A non-root user keeps no capabilities, as in Kubernetes. */
+	if (spec->uid != 0)
+		caps = 0;
+	struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+	memset(data, 0, sizeof(data));
+	for (int i = 0; i < 2; i++)
+		data[i].effective = data[i].permitted = data[i].inheritable = (uint32_t)(caps >> (32 * i));
+	if (syscall(SYS_capset, &header, data) < 0)
+		child_fail(fd, "set capabilities");
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		child_fail(fd, "set no_new_privs");
+}
+
+/* --- the container's process --------------------------------------------------------------- */
+
+struct child_args {
+	const struct container_spec *spec;
+	const struct runtime_sandbox *sandbox;
+	int sync_fd;
+};
+
+static int child_main(void *data)
+{
+	struct child_args *a = data;
+	const struct container_spec *spec = a->spec;
+	int fd = a->sync_fd;
+	/* The agent blocks signals for its event loop; the container starts clean. */
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (wait_byte(fd, 'A') < 0)
+		_exit(127);
+	for (int i = 0; i < NS_COUNT; i++)
+		if (a->sandbox && a->sandbox->fds[i] >= 0 && setns(a->sandbox->fds[i], namespace_flags[i]) < 0)
+			child_fail(fd, "join the pod's namespaces");
+	if (unshare(CLONE_NEWCGROUP) < 0 && errno != EINVAL)
+		child_fail(fd, "new cgroup namespace");
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null < 0 || dup2(spec->stdout_fd >= 0 ? spec->stdout_fd : null, 1) < 0 ||
+	    dup2(spec->stderr_fd >= 0 ? spec->stderr_fd : null, 2) < 0)
+		child_fail(fd, "set up standard output");
+	close(null);
+	assemble_root(fd, spec, a->sandbox && a->sandbox->fds[NS_NET] >= 0);
+	/* Standard input is the container's own /dev/null, opened inside its root. */
+	null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null < 0 || dup2(null, 0) < 0)
+		child_fail(fd, "set up standard input");
+	close(null);
+	child_report(fd, "ok");
+	if (wait_byte(fd, 'S') < 0)
+		_exit(127);
+
+	if (spec->cwd && spec->cwd[0] != '/')
+		child_report(fd, "error: working directory %s is not absolute", spec->cwd), _exit(127);
+	if (chdir(spec->cwd ? spec->cwd : "/") < 0)
+		child_fail(fd, spec->cwd);
+	/* After pivot_root every reachable path is inside the root; a working directory that is
+	 * not (an inherited descriptor's directory) shows as "(unreachable)". */
+	char cwd[4096];
+	if (!getcwd(cwd, sizeof(cwd)) || cwd[0] != '/')
+		child_report(fd, "error: working directory is outside the container"), _exit(127);
+	drop_privileges(fd, spec);
+	/* Every descriptor but 0-2 and our socket (close-on-exec) goes now. */
+	if (syscall(SYS_close_range, 3, (unsigned)fd - 1, 0) < 0 || syscall(SYS_close_range, fd + 1, ~0u, 0) < 0) {
+		for (int i = 3; i < 65536; i++)
+			if (i != fd)
+				close(i);
+	}
+	if (load_seccomp() < 0)
+		child_report(fd, "error: cannot load the seccomp filter"), _exit(127);
+	extern char **environ;
+	environ = (char **)spec->env;
+	execvp(spec->argv[0], (char *const *)spec->argv);
+	child_report(fd, "error: exec \"%s\": %s", spec->argv[0],
+	             errno == ENOENT ? "no such file in the container's PATH" : strerror(errno));
+	_exit(127);
+}
+
+static int native_create(struct runtime_sandbox *sandbox, const struct container_spec *spec,
+                         struct runtime_container **ret_container, struct error *err)
+{
+	if (!spec->argv || !spec->argv[0])
+		return error_set(err, EINVAL, "container %s: no command to run", spec->name);
+	int pair[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
+		return error_set_errno(err, errno, "socketpair");
+	struct child_args args = { spec, sandbox, pair[1] };
+	char *stack = xmalloc(CHILD_STACK_SIZE);
+	pid_t pid = clone(child_main, stack + CHILD_STACK_SIZE, CLONE_NEWNS | CLONE_NEWPID | SIGCHLD, &args);
+	int saved = errno;
+	free(stack); /* the child has its own copy (no CLONE_VM) */
+	close(pair[1]);
+	if (pid < 0) {
+		close(pair[0]);
+		return error_set_errno(err, saved, "clone the container %s", spec->name);
+	}
+	struct runtime_container *c = xcalloc(1, sizeof(*c));
+	c->pid = pid;
+	c->sync_fd = pair[0];
+	int r = spec->attach ? spec->attach(pid, spec->attach_data, err) : 0;
+	if (r == 0 && send(c->sync_fd, "A", 1, MSG_NOSIGNAL) != 1)
+		r = error_set_errno(err, errno, "container %s", spec->name);
+	if (r == 0)
+		r = read_answer(c->sync_fd, spec->name, err);
+	if (r < 0) {
+		kill(pid, SIGKILL);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		close(c->sync_fd);
+		free(c);
+		return r;
+	}
+	*ret_container = c;
+	return 0;
+}
+
+static int native_start(struct runtime_container *c, struct error *err)
+{
+	if (c->started)
+		return error_set(err, EINVAL, "container already started");
+	c->started = true;
+	if (send(c->sync_fd, "S", 1, MSG_NOSIGNAL) != 1)
+		return error_set_errno(err, errno, "start the container");
+	int r = read_answer(c->sync_fd, "starting the container", err);
+	close(c->sync_fd);
+	c->sync_fd = -1;
+	return r;
+}
+
+static int native_signal(struct runtime_container *c, int signo)
+{
+	return kill(c->pid, signo) < 0 ? -errno : 0;
+}
+
+static void native_remove(struct runtime_container *c)
+{
+	if (!c)
+		return;
+	if (c->sync_fd >= 0)
+		close(c->sync_fd);
+	free(c);
+}
+
+pid_t runtime_container_pid(const struct runtime_container *container)
+{
+	return container->pid;
+}
+
+const struct runtime_ops runtime_native = {
+	.name = "native",
+	.sandbox_create = native_sandbox_create,
+	.sandbox_destroy = native_sandbox_destroy,
+	.create = native_create,
+	.start = native_start,
+	.signal = native_signal,
+	.remove = native_remove,
+};
+
+const struct runtime_ops *runtime_by_name(const char *name)
+{
+	if (strcmp(name, runtime_native.name) == 0)
+		return &runtime_native;
+	return NULL;
+}

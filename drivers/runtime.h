@@ -1,0 +1,97 @@
+/* Runtime drivers: how a container becomes a process, behind one small ops table.
+ *
+ *   native   a real container: new mount, PID and cgroup namespaces inside the pod's shared
+ *            network/IPC/UTS namespaces, an overlayfs root with pivot_root, a minimal /dev,
+ *            masked and read-only /proc paths, reduced capabilities, no_new_privs, a default
+ *            seccomp filter, every descriptor but 0-2 closed (drivers/native.c)
+ *   process  a supervised host process with cgroup limits only, for board services that
+ *            need no image (drivers/process.c)
+ *
+ * The lifecycle follows OCI runtimes: sandbox_create holds the pod's namespaces;
+ * create prepares a container up to the point of running user code (the process exists,
+ * is in its cgroups, has its root filesystem) and waits; start lets it exec; signal, then
+ * the caller reaps it (loop_watch_child on runtime_container_pid) and removes it.
+ * Placing the process in its cgroups is the caller's attach callback, run by the parent
+ * between create's clone and the start barrier: no user code runs outside its cgroups.
+ */
+#ifndef BRAMBLE_DRIVERS_RUNTIME_H
+#define BRAMBLE_DRIVERS_RUNTIME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct error;
+struct runtime_sandbox;
+struct runtime_container;
+
+#define RUNTIME_MAX_LAYERS 64
+#define RUNTIME_MAX_MOUNTS 64
+
+struct sandbox_spec {
+	const char *name;      /* the pod's name: the hostname inside */
+	bool host_network;     /* share the board's network (and UTS) namespace */
+	const char *state_dir; /* where the namespaces are pinned (survives an agent restart) */
+};
+
+struct runtime_mount {
+	const char *source; /* a host path (a volume's directory or file) */
+	const char *target; /* an absolute path in the container */
+	bool read_only;
+};
+
+struct container_spec {
+	const char *name;
+	/* The root filesystem: image layers (top first) under a writable upper directory, or a
+	 * single directory used as it is. */
+	const char *const *layers;
+	size_t layer_count;
+	const char *upper_dir; /* NULL with read_only_root */
+	const char *work_dir;  /* overlayfs' work directory, on the same filesystem as upper_dir */
+	bool read_only_root;
+	const char *rootfs_mountpoint; /* an empty directory the root is assembled on */
+
+	const char *const *argv; /* argv[0] is looked up in the container's PATH */
+	const char *const *env;  /* NAME=value, NULL-terminated */
+	const char *cwd;         /* NULL: / */
+	uid_t uid;
+	gid_t gid;
+	uint64_t capabilities_add;  /* bits of CAP_* beyond the default set */
+	uint64_t capabilities_drop; /* bits of CAP_* removed from it */
+	const struct runtime_mount *mounts;
+	size_t mount_count;
+
+	int stdout_fd; /* become the container's 1 and 2; -1: /dev/null */
+	int stderr_fd;
+
+	/* Runs in the parent with the container's host pid, before it may exec. */
+	int (*attach)(pid_t pid, void *data, struct error *err);
+	void *attach_data;
+};
+
+struct runtime_ops {
+	const char *name;
+	int (*sandbox_create)(const struct sandbox_spec *spec, struct runtime_sandbox **ret_sandbox, struct error *err);
+	void (*sandbox_destroy)(struct runtime_sandbox *sandbox);
+	int (*create)(struct runtime_sandbox *sandbox, const struct container_spec *spec,
+	              struct runtime_container **ret_container, struct error *err);
+	/* Lets the container exec its command; a failed exec (missing command) is reported here. */
+	int (*start)(struct runtime_container *container, struct error *err);
+	int (*signal)(struct runtime_container *container, int signo);
+	/* Frees what create made (the process must have been reaped). */
+	void (*remove)(struct runtime_container *container);
+};
+
+extern const struct runtime_ops runtime_native;
+
+const struct runtime_ops *runtime_by_name(const char *name);
+pid_t runtime_container_pid(const struct runtime_container *container);
+
+/* The default capabilities, no wider than Podman's: CHOWN, DAC_OVERRIDE, FOWNER, FSETID,
+ * KILL, NET_BIND_SERVICE, SETFCAP, SETGID, SETPCAP, SETUID, SYS_CHROOT. */
+uint64_t runtime_default_capabilities(void);
+/* "NET_ADMIN" or "CAP_NET_ADMIN" -> its bit number; -EINVAL when unknown. */
+int runtime_capability_from_name(const char *name);
+
+#endif

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The native runtime driver through `bramble run`, on real namespaces (needs root, as CI
+# is): exit codes, environment, working directory, user; and the escape suite: only
+# descriptors 0-2, no working directory outside the root, masked and read-only /proc paths,
+# no_new_privs, seccomp, capabilities no wider than the default set, mount/unshare/keyctl/
+# ptrace refused, volumes that cannot be redirected out of the root.
+cd "$(dirname "$0")/../.."
+. tests/integration/lib.sh
+
+check "running as root (containers need it)" test "$(id -u)" = 0
+rootfs=$test_dir/rootfs
+mkdir -p "$rootfs"/{bin,etc,tmp,data}
+cp /bin/busybox "$rootfs/bin/"
+for c in sh ls cat id echo pwd hostname grep wc touch sleep; do ln -s busybox "$rootfs/bin/$c"; done
+gcc -static -O1 -o "$rootfs/bin/probe" tests/runtime/probe.c
+ln -s /etc "$rootfs/escape" # a symbolic link out of the root, for the volume test
+run_id=$$
+n=0
+run() { # run [OPTIONS] -- COMMAND...: a uniquely named, removed container
+	n=$((n + 1))
+	"$BRAMBLE" run --rm --name "t$run_id-$n" --rootfs "$rootfs" "$@"
+}
+exit_code() { run "$@" >/dev/null 2>&1; echo $?; }
+
+check_output "the command's output comes through" "^hello$" run -- echo hello
+check_output "the exit code is the container's" "^3$" exit_code -- sh -c 'exit 3'
+check_output "environment variables are set" "^bar$" run -e FOO=bar -- sh -c 'echo $FOO'
+check_output "the working directory is set" "^/tmp$" run -w /tmp -- pwd
+check_output "the user and group are set" "uid=1000 gid=2000" run -u 1000:2000 -- id
+check_output "the hostname is the container's name" "^t$run_id-[0-9]+$" run -- hostname
+check_fails_output "a missing command is a clear error" "exec \"nonexistent\": no such file in the container's PATH" \
+	run -- nonexistent
+
+# --- the escape suite ---
+check_output "only descriptors 0-2 are open" "^0 1 2 $" run -- probe fds
+exec 7</
+check_fails_output "a working directory through an inherited descriptor is refused" "outside the container|No such file" \
+	run -w /proc/self/fd/7 -- pwd
+exec 7<&-
+sum_before=$(sha256sum "$BRAMBLE" | cut -d' ' -f1)
+run -- sh -c 'echo overwritten > /proc/self/exe; echo overwritten > /proc/1/exe' >/dev/null 2>&1
+check_output "the runtime's binary cannot be written from inside" "^$sum_before$" \
+	bash -c "sha256sum '$BRAMBLE' | cut -d' ' -f1"
+check_output "/proc/kcore is masked" "^0$" run -- sh -c 'cat /proc/kcore 2>/dev/null | wc -c'
+check_output "/proc/keys is masked" "^0$" run -- sh -c 'cat /proc/keys 2>/dev/null | wc -c'
+check_output "/proc/timer_list is masked" "^0$" run -- sh -c 'cat /proc/timer_list 2>/dev/null | wc -c'
+check_fails_output "/proc/sysrq-trigger cannot be written" "can't create /proc/sysrq-trigger" \
+	run -- sh -c 'echo h > /proc/sysrq-trigger'
+check_fails_output "/proc/sys is read-only" "Read-only file system" run -- sh -c 'echo 1 > /proc/sys/kernel/panic'
+check_fails_output "/sys is read-only" "Read-only file system" run -- sh -c 'touch /sys/x'
+check_output "no_new_privs is set" "NoNewPrivs:[[:space:]]+1" run -- cat /proc/self/status
+check_output "a seccomp filter is on" "Seccomp:[[:space:]]+2" run -- cat /proc/self/status
+check_output "effective capabilities are the default set" "CapEff:[[:space:]]+00000000800405fb" \
+	run -- cat /proc/self/status
+check_output "the bounding set is the default set" "CapBnd:[[:space:]]+00000000800405fb" run -- cat /proc/self/status
+check_output "--cap-drop removes one" "CapEff:[[:space:]]+00000000800405fa" run --cap-drop CHOWN -- cat /proc/self/status
+check_output "--cap-add adds one" "CapEff:[[:space:]]+00000000800415fb" run --cap-add NET_ADMIN -- cat /proc/self/status
+check_output "a non-root user has no capabilities" "CapEff:[[:space:]]+0000000000000000" \
+	run -u 1000 -- cat /proc/self/status
+for call in mount unshare keyctl ptrace setns bpf reboot swapon init_module clone_newuser; do
+	check_output "$call fails with EPERM" "^$call EPERM$" bash -c "'$BRAMBLE' run --rm --name t$run_id-p$call --rootfs '$rootfs' -- probe syscalls | grep '^$call '"
+done
+check_output "the container has its own network: only loopback" "^lo$" run -- ls /sys/class/net
+check_fails_output "a read-only root refuses writes" "Read-only file system" run --read-only -- touch /x
+echo "from the host" >"$test_dir/volume.txt"
+check_output "a volume is mounted" "^from the host$" run -v "$test_dir/volume.txt:/data/v.txt:ro" -- cat /data/v.txt
+check_fails_output "a read-only volume refuses writes" "Read-only file system" \
+	run -v "$test_dir/volume.txt:/data/v.txt:ro" -- sh -c 'echo x > /data/v.txt'
+check_fails_output "a volume target through a symbolic link out of the root is refused" \
+	"a symbolic link is in the way" run -v "$test_dir/volume.txt:/escape/pwned" -- true
+check "nothing was written through the link" test ! -e /etc/pwned
+check "removed containers leave no state" bash -c "! ls /run/bramble/run/ 2>/dev/null | grep -q '^t$run_id-'"
+check "removed containers leave no mounts" bash -c "! grep -q 't$run_id-' /proc/mounts"

@@ -1,0 +1,245 @@
+/* `bramble run`: one container in the foreground, like `crun run` or `docker run`, through
+ * the native runtime driver. Returns the container's exit code (128 + signal when killed).
+ *
+ * State lives in /run/bramble/run/<name>: the root's mountpoint, and the writable layer
+ * (upper, work) unless --read-only. --rm removes it afterwards.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "drivers/runtime.h"
+#include "platform/error.h"
+#include "platform/file.h"
+#include "platform/memory.h"
+#include "tools/verbs.h"
+
+#define RUN_MAX_ENV 256
+
+static void usage(FILE *out)
+{
+	fputs("usage: bramble run [OPTIONS] --rootfs DIR [--] COMMAND [ARG...]\n"
+	      "\n"
+	      "Runs one container in the foreground and exits with its exit code.\n"
+	      "  --rootfs DIR        the root filesystem (a directory, used as the image's layer)\n"
+	      "  --rm                remove the container's writable layer afterwards\n"
+	      "  --name NAME         container and host name (default: run-<random>)\n"
+	      "  --read-only         no writable layer: the root is mounted read-only\n"
+	      "  -e, --env K=V       set an environment variable (repeatable)\n"
+	      "  -w, --workdir DIR   working directory inside the container\n"
+	      "  -u, --user UID[:GID]\n"
+	      "  --cap-add CAP, --cap-drop CAP   change the default capabilities (repeatable)\n"
+	      "  --net host          use the board's network instead of a new namespace\n"
+	      "  -v, --volume SRC:DST[:ro]       bind a host path into the container (repeatable)\n",
+	      out);
+}
+
+static pid_t forwarded_pid;
+
+static void forward_signal(int signo)
+{
+	if (forwarded_pid > 0)
+		kill(forwarded_pid, signo);
+}
+
+static int remove_tree(const char *path)
+{
+	/* Our own state directory: nothing in it is a mount point any more (the root was
+	 * assembled in the container's mount namespace, which is gone). */
+	char *argv[] = { "rm", "-rf", (char *)path, NULL };
+	pid_t pid = fork();
+	if (pid == 0) {
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	int status = 0;
+	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+int run_main(int argc, char **argv)
+{
+	static const struct option long_options[] = {
+		{ "rootfs", required_argument, NULL, 'r' },
+		{ "rm", no_argument, NULL, 'R' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "read-only", no_argument, NULL, 'o' },
+		{ "env", required_argument, NULL, 'e' },
+		{ "workdir", required_argument, NULL, 'w' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "cap-add", required_argument, NULL, 'A' },
+		{ "cap-drop", required_argument, NULL, 'D' },
+		{ "net", required_argument, NULL, 'N' },
+		{ "volume", required_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *rootfs = NULL, *name = NULL, *workdir = NULL;
+	bool remove = false, read_only = false, host_network = false;
+	const char *env[RUN_MAX_ENV + 2] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" };
+	size_t env_count = 1;
+	struct runtime_mount mounts[RUNTIME_MAX_MOUNTS];
+	size_t mount_count = 0;
+	uid_t uid = 0;
+	gid_t gid = 0;
+	uint64_t cap_add = 0, cap_drop = 0;
+	int opt;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "+e:w:u:v:h", long_options, NULL)) != -1) {
+		switch (opt) {
+		case 'r':
+			rootfs = optarg;
+			break;
+		case 'R':
+			remove = true;
+			break;
+		case 'n':
+			name = optarg;
+			break;
+		case 'o':
+			read_only = true;
+			break;
+		case 'e':
+			if (!strchr(optarg, '=') || env_count == RUN_MAX_ENV) {
+				fprintf(stderr, "bramble run: --env %s: expected NAME=value (at most %d)\n", optarg,
+				        RUN_MAX_ENV);
+				return 2;
+			}
+			env[env_count++] = optarg;
+			break;
+		case 'w':
+			workdir = optarg;
+			break;
+		case 'u': {
+			char *end;
+			uid = (uid_t)strtoul(optarg, &end, 10);
+			gid = *end == ':' ? (gid_t)strtoul(end + 1, &end, 10) : uid;
+			if (*end != '\0') {
+				fprintf(stderr, "bramble run: --user %s: expected UID or UID:GID\n", optarg);
+				return 2;
+			}
+			break;
+		}
+		case 'A':
+		case 'D': {
+			int cap = runtime_capability_from_name(optarg);
+			if (cap < 0) {
+				fprintf(stderr, "bramble run: unknown capability %s\n", optarg);
+				return 2;
+			}
+			*(opt == 'A' ? &cap_add : &cap_drop) |= 1ull << cap;
+			break;
+		}
+		case 'N':
+			if (strcmp(optarg, "host") != 0) {
+				fprintf(stderr, "bramble run: --net takes only 'host'\n");
+				return 2;
+			}
+			host_network = true;
+			break;
+		case 'v': {
+			char *copy = xstrdup(optarg); /* lives until exit */
+			char *target = strchr(copy, ':');
+			if (!target || mount_count == RUNTIME_MAX_MOUNTS) {
+				fprintf(stderr, "bramble run: --volume %s: expected SOURCE:TARGET[:ro]\n", optarg);
+				return 2;
+			}
+			*target++ = '\0';
+			char *mode = strchr(target, ':');
+			if (mode)
+				*mode++ = '\0';
+			mounts[mount_count++] = (struct runtime_mount){ copy, target, mode && strcmp(mode, "ro") == 0 };
+			break;
+		}
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!rootfs || optind >= argc) {
+		fprintf(stderr, "bramble run: %s\n", !rootfs ? "--rootfs DIR is required" : "no command given");
+		usage(stderr);
+		return 2;
+	}
+	char generated[32];
+	if (!name) {
+		uint32_t r = 0;
+		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+			r = (uint32_t)getpid();
+		snprintf(generated, sizeof(generated), "run-%08x", r);
+		name = generated;
+	}
+	struct error err = { 0 };
+	cleanup_free char *state = xasprintf("/run/bramble/run/%s", name);
+	cleanup_free char *mountpoint = xasprintf("%s/rootfs", state);
+	cleanup_free char *upper = xasprintf("%s/upper", state);
+	cleanup_free char *work = xasprintf("%s/work", state);
+	cleanup_free char *namespaces = xasprintf("%s/ns", state);
+	struct runtime_sandbox *sandbox = NULL;
+	struct runtime_container *container = NULL;
+	int exit_code = 125, r;
+	if (access(state, F_OK) == 0) {
+		fprintf(stderr, "bramble run: a container named %s exists (%s)\n", name, state);
+		return 125;
+	}
+	if ((r = file_mkdir_p(mountpoint, 0700, &err)) < 0 || (r = file_mkdir_p(upper, 0755, &err)) < 0 ||
+	    (r = file_mkdir_p(work, 0700, &err)) < 0)
+		goto out;
+	const char *layers[] = { rootfs };
+	struct sandbox_spec sandbox_spec = { name, host_network, namespaces };
+	if ((r = runtime_native.sandbox_create(&sandbox_spec, &sandbox, &err)) < 0)
+		goto out;
+	struct container_spec spec = {
+		.name = name,
+		.layers = layers,
+		.layer_count = 1,
+		.upper_dir = read_only ? NULL : upper,
+		.work_dir = work,
+		.read_only_root = read_only,
+		.rootfs_mountpoint = mountpoint,
+		.argv = (const char *const *)argv + optind,
+		.env = env,
+		.cwd = workdir,
+		.uid = uid,
+		.gid = gid,
+		.capabilities_add = cap_add,
+		.capabilities_drop = cap_drop,
+		.mounts = mounts,
+		.mount_count = mount_count,
+		.stdout_fd = STDOUT_FILENO,
+		.stderr_fd = STDERR_FILENO,
+	};
+	if ((r = runtime_native.create(sandbox, &spec, &container, &err)) < 0)
+		goto out;
+	forwarded_pid = runtime_container_pid(container);
+	signal(SIGINT, forward_signal);
+	signal(SIGTERM, forward_signal);
+	if ((r = runtime_native.start(container, &err)) < 0) {
+		runtime_native.signal(container, SIGKILL);
+	}
+	int status;
+	while (waitpid(forwarded_pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (r == 0)
+		exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+out:
+	if (r < 0)
+		fprintf(stderr, "bramble run: %s\n", err.message);
+	runtime_native.remove(container);
+	runtime_native.sandbox_destroy(sandbox);
+	if (remove || r < 0)
+		remove_tree(state);
+	return exit_code;
+}
