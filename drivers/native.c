@@ -22,7 +22,7 @@
  * Invariant: no user code runs before the process is in its cgroups, in its own root,
  * with its reduced privileges.
  */
-#include "drivers/runtime.h"
+#include "drivers/runtime_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -52,135 +52,9 @@
 #include "platform/memory.h"
 
 #define CHILD_STACK_SIZE (256 * 1024)
-#define MESSAGE_MAX 512
 
-enum { NS_NET, NS_IPC, NS_UTS, NS_COUNT };
 static const char *const namespace_names[NS_COUNT] = { "net", "ipc", "uts" };
 static const int namespace_flags[NS_COUNT] = { CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS };
-
-struct runtime_sandbox {
-	int fds[NS_COUNT]; /* -1: the board's own namespace */
-	char *state_dir;
-};
-
-struct runtime_container {
-	pid_t pid;
-	int sync_fd;
-	bool started;
-};
-
-/* --- capabilities --------------------------------------------------------------------- */
-
-static const char *const capability_names[] = {
-	"CHOWN",
-	"DAC_OVERRIDE",
-	"DAC_READ_SEARCH",
-	"FOWNER",
-	"FSETID",
-	"KILL",
-	"SETGID",
-	"SETUID",
-	"SETPCAP",
-	"LINUX_IMMUTABLE",
-	"NET_BIND_SERVICE",
-	"NET_BROADCAST",
-	"NET_ADMIN",
-	"NET_RAW",
-	"IPC_LOCK",
-	"IPC_OWNER",
-	"SYS_MODULE",
-	"SYS_RAWIO",
-	"SYS_CHROOT",
-	"SYS_PTRACE",
-	"SYS_PACCT",
-	"SYS_ADMIN",
-	"SYS_BOOT",
-	"SYS_NICE",
-	"SYS_RESOURCE",
-	"SYS_TIME",
-	"SYS_TTY_CONFIG",
-	"MKNOD",
-	"LEASE",
-	"AUDIT_WRITE",
-	"AUDIT_CONTROL",
-	"SETFCAP",
-	"MAC_OVERRIDE",
-	"MAC_ADMIN",
-	"SYSLOG",
-	"WAKE_ALARM",
-	"BLOCK_SUSPEND",
-	"AUDIT_READ",
-	"PERFMON",
-	"BPF",
-	"CHECKPOINT_RESTORE",
-};
-
-int runtime_capability_from_name(const char *name)
-{
-	if (strncmp(name, "CAP_", 4) == 0)
-		name += 4;
-	for (size_t i = 0; i < ARRAY_SIZE(capability_names); i++)
-		if (strcasecmp(capability_names[i], name) == 0)
-			return (int)i;
-	return -EINVAL;
-}
-
-uint64_t runtime_default_capabilities(void)
-{
-	static const int defaults[] = { CAP_CHOWN,   CAP_DAC_OVERRIDE,     CAP_FOWNER,    CAP_FSETID,
-		                        CAP_KILL,    CAP_NET_BIND_SERVICE, CAP_SETFCAP,   CAP_SETGID,
-		                        CAP_SETPCAP, CAP_SETUID,           CAP_SYS_CHROOT };
-	uint64_t set = 0;
-	for (size_t i = 0; i < ARRAY_SIZE(defaults); i++)
-		set |= 1ull << defaults[i];
-	return set;
-}
-
-/* --- messages between parent and child -------------------------------------------------- */
-
-static void child_report(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void child_report(int fd, const char *fmt, ...)
-{
-	char message[MESSAGE_MAX];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(message, sizeof(message), fmt, ap);
-	va_end(ap);
-	if (n > 0 && send(fd, message, strnlen(message, sizeof(message)), MSG_NOSIGNAL) < 0)
-		_exit(126);
-}
-
-/* Reports "error: <what>: <strerror>" and ends the child. */
-static void __attribute__((noreturn)) child_fail(int fd, const char *what)
-{
-	child_report(fd, "error: %s: %s", what, strerror(errno));
-	_exit(127);
-}
-
-static int wait_byte(int fd, char want)
-{
-	char c;
-	ssize_t n;
-	while ((n = recv(fd, &c, 1, 0)) < 0 && errno == EINTR)
-		;
-	return n == 1 && c == want ? 0 : -1;
-}
-
-/* Reads the child's answer: 0 for "ok" or end of file (an exec closed the socket). */
-static int read_answer(int fd, const char *stage, struct error *err)
-{
-	char message[MESSAGE_MAX + 1];
-	ssize_t n;
-	while ((n = recv(fd, message, MESSAGE_MAX, 0)) < 0 && errno == EINTR)
-		;
-	if (n < 0)
-		return error_set_errno(err, errno, "%s: reading the container's answer", stage);
-	if (n == 0 || (n == 2 && memcmp(message, "ok", 2) == 0))
-		return 0;
-	message[n] = '\0';
-	return error_set(err, EINVAL, "%s: %s", stage, strncmp(message, "error: ", 7) == 0 ? message + 7 : message);
-}
 
 /* --- sandboxes ---------------------------------------------------------------------------- */
 
@@ -259,18 +133,18 @@ static int native_sandbox_create(const struct sandbox_spec *spec, struct runtime
 	if (pid == 0) {
 		close(pair[0]);
 		if (unshare(flags) < 0)
-			child_fail(pair[1], "unshare the pod's namespaces");
+			runtime_child_fail(pair[1], "unshare the pod's namespaces");
 		if (!spec->host_network) {
 			if (sethostname(spec->name, strlen(spec->name)) < 0)
-				child_fail(pair[1], "sethostname");
+				runtime_child_fail(pair[1], "sethostname");
 			bring_up_loopback();
 		}
-		child_report(pair[1], "ok");
-		wait_byte(pair[1], 'x'); /* stay until the parent holds the namespaces */
+		runtime_child_report(pair[1], "ok");
+		runtime_wait_byte(pair[1], 'x'); /* stay until the parent holds the namespaces */
 		_exit(0);
 	}
 	close(pair[1]);
-	int r = read_answer(pair[0], "creating the pod sandbox", err);
+	int r = runtime_read_answer(pair[0], "creating the pod sandbox", err);
 	for (int i = 0; r == 0 && i < NS_COUNT; i++) {
 		if (!(flags & namespace_flags[i]))
 			continue;
@@ -345,10 +219,10 @@ static void mount_root(int fd, const struct container_spec *spec)
 {
 	const char *root = spec->rootfs_mountpoint;
 	if (spec->layer_count == 0)
-		child_report(fd, "error: no root filesystem"), _exit(127);
+		runtime_child_report(fd, "error: no root filesystem"), _exit(127);
 	if (spec->layer_count == 1 && (spec->read_only_root || !spec->upper_dir)) {
 		if (mount(spec->layers[0], root, NULL, MS_BIND | MS_REC, NULL) < 0)
-			child_fail(fd, "bind the root filesystem");
+			runtime_child_fail(fd, "bind the root filesystem");
 	} else {
 		struct buffer options = BUFFER_INIT;
 		buffer_append_string(&options, "lowerdir=");
@@ -358,9 +232,9 @@ static void mount_root(int fd, const struct container_spec *spec)
 			buffer_printf(&options, ",upperdir=%s,workdir=%s", spec->upper_dir, spec->work_dir);
 		/* The kernel takes mount options of at most a page. */
 		if (options.length >= 4096)
-			child_report(fd, "error: too many image layers for one overlay mount"), _exit(127);
+			runtime_child_report(fd, "error: too many image layers for one overlay mount"), _exit(127);
 		if (mount("overlay", root, "overlay", 0, options.data) < 0)
-			child_fail(fd, "mount the overlay root filesystem");
+			runtime_child_fail(fd, "mount the overlay root filesystem");
 	}
 }
 
@@ -370,7 +244,7 @@ static void mount_dev(int fd, const char *root)
 	snprintf(path, sizeof(path), "%s/dev", root);
 	if (make_path_in_root(root, "/dev", true) < 0 ||
 	    mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k") < 0)
-		child_fail(fd, "mount /dev");
+		runtime_child_fail(fd, "mount /dev");
 	static const char *const devices[] = { "null", "zero", "full", "random", "urandom", "tty" };
 	for (size_t i = 0; i < ARRAY_SIZE(devices); i++) {
 		char source[32], relative[32];
@@ -378,16 +252,16 @@ static void mount_dev(int fd, const char *root)
 		snprintf(relative, sizeof(relative), "/dev/%s", devices[i]);
 		snprintf(path, sizeof(path), "%s/dev/%s", root, devices[i]);
 		if (make_path_in_root(root, relative, false) < 0 || mount(source, path, NULL, MS_BIND, NULL) < 0)
-			child_fail(fd, source);
+			runtime_child_fail(fd, source);
 	}
 	snprintf(path, sizeof(path), "%s/dev/pts", root);
 	if (make_path_in_root(root, "/dev/pts", true) < 0 ||
 	    mount("devpts", path, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") < 0)
-		child_fail(fd, "mount /dev/pts");
+		runtime_child_fail(fd, "mount /dev/pts");
 	snprintf(path, sizeof(path), "%s/dev/shm", root);
 	if (make_path_in_root(root, "/dev/shm", true) < 0 ||
 	    mount("shm", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k") < 0)
-		child_fail(fd, "mount /dev/shm");
+		runtime_child_fail(fd, "mount /dev/shm");
 	static const char *const links[][2] = { { "pts/ptmx", "ptmx" },
 		                                { "/proc/self/fd", "fd" },
 		                                { "/proc/self/fd/0", "stdin" },
@@ -396,7 +270,7 @@ static void mount_dev(int fd, const char *root)
 	for (size_t i = 0; i < ARRAY_SIZE(links); i++) {
 		snprintf(path, sizeof(path), "%s/dev/%s", root, links[i][1]);
 		if (symlink(links[i][0], path) < 0 && errno != EEXIST)
-			child_fail(fd, "populate /dev");
+			runtime_child_fail(fd, "populate /dev");
 	}
 }
 
@@ -407,20 +281,20 @@ static void mount_volumes(int fd, const struct container_spec *spec)
 		const struct runtime_mount *m = &spec->mounts[i];
 		struct stat st;
 		if (stat(m->source, &st) < 0)
-			child_fail(fd, m->source);
+			runtime_child_fail(fd, m->source);
 		int r = m->target[0] == '/' ? make_path_in_root(root, m->target, S_ISDIR(st.st_mode)) : -EINVAL;
 		if (r < 0) {
 			errno = -r;
-			child_report(fd, "error: volume target %s: %s", m->target,
-			             r == -ELOOP ? "a symbolic link is in the way" : strerror(-r));
+			runtime_child_report(fd, "error: volume target %s: %s", m->target,
+			                     r == -ELOOP ? "a symbolic link is in the way" : strerror(-r));
 			_exit(127);
 		}
 		char target[4096];
 		snprintf(target, sizeof(target), "%s%s", root, m->target);
 		if (mount(m->source, target, NULL, MS_BIND | MS_REC, NULL) < 0)
-			child_fail(fd, m->target);
+			runtime_child_fail(fd, m->target);
 		if (m->read_only && mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, NULL) < 0)
-			child_fail(fd, m->target);
+			runtime_child_fail(fd, m->target);
 	}
 }
 
@@ -442,14 +316,14 @@ static void protect_paths(int fd)
 		int r = S_ISDIR(st.st_mode) ? mount("tmpfs", masked_paths[i], "tmpfs", MS_RDONLY, "size=0")
 		                            : mount("/dev/null", masked_paths[i], NULL, MS_BIND, NULL);
 		if (r < 0)
-			child_fail(fd, masked_paths[i]);
+			runtime_child_fail(fd, masked_paths[i]);
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(read_only_paths); i++) {
 		if (access(read_only_paths[i], F_OK) < 0)
 			continue;
 		if (mount(read_only_paths[i], read_only_paths[i], NULL, MS_BIND | MS_REC, NULL) < 0 ||
 		    mount(NULL, read_only_paths[i], NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, NULL) < 0)
-			child_fail(fd, read_only_paths[i]);
+			runtime_child_fail(fd, read_only_paths[i]);
 	}
 }
 
@@ -457,32 +331,32 @@ static void assemble_root(int fd, const struct container_spec *spec, bool own_ne
 {
 	const char *root = spec->rootfs_mountpoint;
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		child_fail(fd, "make mounts private");
+		runtime_child_fail(fd, "make mounts private");
 	mount_root(fd, spec);
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/proc", root);
 	if (make_path_in_root(root, "/proc", true) < 0 ||
 	    mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-		child_fail(fd, "mount /proc");
+		runtime_child_fail(fd, "mount /proc");
 	mount_dev(fd, root);
 	snprintf(path, sizeof(path), "%s/sys", root);
 	if (make_path_in_root(root, "/sys", true) < 0)
-		child_fail(fd, "create /sys");
+		runtime_child_fail(fd, "create /sys");
 	if (own_network) {
 		if (mount("sysfs", path, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-			child_fail(fd, "mount /sys");
+			runtime_child_fail(fd, "mount /sys");
 	} else if (mount("/sys", path, NULL, MS_BIND | MS_REC, NULL) < 0 ||
 	           mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, NULL) < 0) {
-		child_fail(fd, "bind /sys");
+		runtime_child_fail(fd, "bind /sys");
 	}
 	mount_volumes(fd, spec);
 	/* pivot_root with new and old root the same directory, then detach the old one (as
 	 * crun does): no directory of the host stays reachable. */
 	if (chdir(root) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
-		child_fail(fd, "pivot_root");
+		runtime_child_fail(fd, "pivot_root");
 	protect_paths(fd);
 	if (spec->read_only_root && mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
-		child_fail(fd, "make the root read-only");
+		runtime_child_fail(fd, "make the root read-only");
 }
 
 /* --- privileges --------------------------------------------------------------------------- */
@@ -580,11 +454,11 @@ static void drop_privileges(int fd, const struct container_spec *spec)
 		if (caps & (1ull << cap))
 			continue;
 		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
-			child_fail(fd, "drop a capability from the bounding set");
+			runtime_child_fail(fd, "drop a capability from the bounding set");
 	}
 	if (setgroups(0, NULL) < 0 || setresgid(spec->gid, spec->gid, spec->gid) < 0 ||
 	    setresuid(spec->uid, spec->uid, spec->uid) < 0)
-		child_fail(fd, "set the user and group");
+		runtime_child_fail(fd, "set the user and group");
 	/* A non-root user keeps no capabilities, as in Kubernetes. */
 	if (spec->uid != 0)
 		caps = 0;
@@ -594,10 +468,10 @@ static void drop_privileges(int fd, const struct container_spec *spec)
 	for (int i = 0; i < 2; i++)
 		data[i].effective = data[i].permitted = data[i].inheritable = (uint32_t)(caps >> (32 * i));
 	if (syscall(SYS_capset, &header, data) < 0)
-		child_fail(fd, "set capabilities");
+		runtime_child_fail(fd, "set capabilities");
 	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		child_fail(fd, "set no_new_privs");
+		runtime_child_fail(fd, "set no_new_privs");
 }
 
 /* --- the container's process --------------------------------------------------------------- */
@@ -613,59 +487,45 @@ static int child_main(void *data)
 	struct child_args *a = data;
 	const struct container_spec *spec = a->spec;
 	int fd = a->sync_fd;
-	/* The agent blocks signals for its event loop; the container starts clean. */
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	for (int sig = 1; sig < NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			signal(sig, SIG_DFL);
+	runtime_child_reset_signals();
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-	if (wait_byte(fd, 'A') < 0)
+	if (runtime_wait_byte(fd, 'A') < 0)
 		_exit(127);
 	for (int i = 0; i < NS_COUNT; i++)
 		if (a->sandbox && a->sandbox->fds[i] >= 0 && setns(a->sandbox->fds[i], namespace_flags[i]) < 0)
-			child_fail(fd, "join the pod's namespaces");
+			runtime_child_fail(fd, "join the pod's namespaces");
 	if (unshare(CLONE_NEWCGROUP) < 0 && errno != EINVAL)
-		child_fail(fd, "new cgroup namespace");
-	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (null < 0 || dup2(spec->stdout_fd >= 0 ? spec->stdout_fd : null, 1) < 0 ||
-	    dup2(spec->stderr_fd >= 0 ? spec->stderr_fd : null, 2) < 0)
-		child_fail(fd, "set up standard output");
-	close(null);
+		runtime_child_fail(fd, "new cgroup namespace");
+	runtime_child_set_output(fd, spec);
 	assemble_root(fd, spec, a->sandbox && a->sandbox->fds[NS_NET] >= 0);
 	/* Standard input is the container's own /dev/null, opened inside its root. */
-	null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null < 0 || dup2(null, 0) < 0)
-		child_fail(fd, "set up standard input");
+		runtime_child_fail(fd, "set up standard input");
 	close(null);
-	child_report(fd, "ok");
-	if (wait_byte(fd, 'S') < 0)
+	runtime_child_report(fd, "ok");
+	if (runtime_wait_byte(fd, 'S') < 0)
 		_exit(127);
 
 	if (spec->cwd && spec->cwd[0] != '/')
-		child_report(fd, "error: working directory %s is not absolute", spec->cwd), _exit(127);
+		runtime_child_report(fd, "error: working directory %s is not absolute", spec->cwd), _exit(127);
 	if (chdir(spec->cwd ? spec->cwd : "/") < 0)
-		child_fail(fd, spec->cwd);
+		runtime_child_fail(fd, spec->cwd);
 	/* After pivot_root every reachable path is inside the root; a working directory that is
 	 * not (an inherited descriptor's directory) shows as "(unreachable)". */
 	char cwd[4096];
 	if (!getcwd(cwd, sizeof(cwd)) || cwd[0] != '/')
-		child_report(fd, "error: working directory is outside the container"), _exit(127);
+		runtime_child_report(fd, "error: working directory is outside the container"), _exit(127);
 	drop_privileges(fd, spec);
 	/* Every descriptor but 0-2 and our socket (close-on-exec) goes now. */
-	if (syscall(SYS_close_range, 3, (unsigned)fd - 1, 0) < 0 || syscall(SYS_close_range, fd + 1, ~0u, 0) < 0) {
-		for (int i = 3; i < 65536; i++)
-			if (i != fd)
-				close(i);
-	}
+	runtime_child_close_descriptors(fd);
 	if (load_seccomp() < 0)
-		child_report(fd, "error: cannot load the seccomp filter"), _exit(127);
+		runtime_child_report(fd, "error: cannot load the seccomp filter"), _exit(127);
 	extern char **environ;
 	environ = (char **)spec->env;
 	execvp(spec->argv[0], (char *const *)spec->argv);
-	child_report(fd, "error: exec \"%s\": %s", spec->argv[0],
-	             errno == ENOENT ? "no such file in the container's PATH" : strerror(errno));
+	runtime_child_report(fd, "error: exec \"%s\": %s", spec->argv[0],
+	                     errno == ENOENT ? "no such file in the container's PATH" : strerror(errno));
 	_exit(127);
 }
 
@@ -687,56 +547,7 @@ static int native_create(struct runtime_sandbox *sandbox, const struct container
 		close(pair[0]);
 		return error_set_errno(err, saved, "clone the container %s", spec->name);
 	}
-	struct runtime_container *c = xcalloc(1, sizeof(*c));
-	c->pid = pid;
-	c->sync_fd = pair[0];
-	int r = spec->attach ? spec->attach(pid, spec->attach_data, err) : 0;
-	if (r == 0 && send(c->sync_fd, "A", 1, MSG_NOSIGNAL) != 1)
-		r = error_set_errno(err, errno, "container %s", spec->name);
-	if (r == 0)
-		r = read_answer(c->sync_fd, spec->name, err);
-	if (r < 0) {
-		kill(pid, SIGKILL);
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
-		close(c->sync_fd);
-		free(c);
-		return r;
-	}
-	*ret_container = c;
-	return 0;
-}
-
-static int native_start(struct runtime_container *c, struct error *err)
-{
-	if (c->started)
-		return error_set(err, EINVAL, "container already started");
-	c->started = true;
-	if (send(c->sync_fd, "S", 1, MSG_NOSIGNAL) != 1)
-		return error_set_errno(err, errno, "start the container");
-	int r = read_answer(c->sync_fd, "starting the container", err);
-	close(c->sync_fd);
-	c->sync_fd = -1;
-	return r;
-}
-
-static int native_signal(struct runtime_container *c, int signo)
-{
-	return kill(c->pid, signo) < 0 ? -errno : 0;
-}
-
-static void native_remove(struct runtime_container *c)
-{
-	if (!c)
-		return;
-	if (c->sync_fd >= 0)
-		close(c->sync_fd);
-	free(c);
-}
-
-pid_t runtime_container_pid(const struct runtime_container *container)
-{
-	return container->pid;
+	return runtime_finish_create(pid, pair[0], spec, ret_container, err);
 }
 
 const struct runtime_ops runtime_native = {
@@ -744,14 +555,7 @@ const struct runtime_ops runtime_native = {
 	.sandbox_create = native_sandbox_create,
 	.sandbox_destroy = native_sandbox_destroy,
 	.create = native_create,
-	.start = native_start,
-	.signal = native_signal,
-	.remove = native_remove,
+	.start = runtime_start,
+	.signal = runtime_signal,
+	.remove = runtime_remove,
 };
-
-const struct runtime_ops *runtime_by_name(const char *name)
-{
-	if (strcmp(name, runtime_native.name) == 0)
-		return &runtime_native;
-	return NULL;
-}

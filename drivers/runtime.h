@@ -84,6 +84,7 @@ struct runtime_ops {
 };
 
 extern const struct runtime_ops runtime_native;
+extern const struct runtime_ops runtime_process;
 
 const struct runtime_ops *runtime_by_name(const char *name);
 pid_t runtime_container_pid(const struct runtime_container *container);

@@ -27,9 +27,12 @@
 static void usage(FILE *out)
 {
 	fputs("usage: bramble run [OPTIONS] --rootfs DIR [--] COMMAND [ARG...]\n"
+	      "       bramble run --driver process [OPTIONS] [--] COMMAND [ARG...]\n"
 	      "\n"
 	      "Runs one container in the foreground and exits with its exit code.\n"
 	      "  --rootfs DIR        the root filesystem (a directory, used as the image's layer)\n"
+	      "  --driver NAME       native (a container, the default) or process (a host process\n"
+	      "                      with limits only)\n"
 	      "  --rm                remove the container's writable layer afterwards\n"
 	      "  --name NAME         container and host name (default: run-<random>)\n"
 	      "  --read-only         no writable layer: the root is mounted read-only\n"
@@ -69,21 +72,16 @@ static int remove_tree(const char *path)
 int run_main(int argc, char **argv)
 {
 	static const struct option long_options[] = {
-		{ "rootfs", required_argument, NULL, 'r' },
-		{ "rm", no_argument, NULL, 'R' },
-		{ "name", required_argument, NULL, 'n' },
-		{ "read-only", no_argument, NULL, 'o' },
-		{ "env", required_argument, NULL, 'e' },
-		{ "workdir", required_argument, NULL, 'w' },
-		{ "user", required_argument, NULL, 'u' },
-		{ "cap-add", required_argument, NULL, 'A' },
-		{ "cap-drop", required_argument, NULL, 'D' },
-		{ "net", required_argument, NULL, 'N' },
-		{ "volume", required_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{ "rootfs", required_argument, NULL, 'r' },   { "rm", no_argument, NULL, 'R' },
+		{ "name", required_argument, NULL, 'n' },     { "read-only", no_argument, NULL, 'o' },
+		{ "env", required_argument, NULL, 'e' },      { "workdir", required_argument, NULL, 'w' },
+		{ "user", required_argument, NULL, 'u' },     { "cap-add", required_argument, NULL, 'A' },
+		{ "cap-drop", required_argument, NULL, 'D' }, { "net", required_argument, NULL, 'N' },
+		{ "volume", required_argument, NULL, 'v' },   { "driver", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },           { NULL, 0, NULL, 0 },
 	};
 	const char *rootfs = NULL, *name = NULL, *workdir = NULL;
+	const struct runtime_ops *driver = &runtime_native;
 	bool remove = false, read_only = false, host_network = false;
 	const char *env[RUN_MAX_ENV + 2] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" };
 	size_t env_count = 1;
@@ -160,6 +158,13 @@ int run_main(int argc, char **argv)
 			mounts[mount_count++] = (struct runtime_mount){ copy, target, mode && strcmp(mode, "ro") == 0 };
 			break;
 		}
+		case 'd':
+			driver = runtime_by_name(optarg);
+			if (!driver) {
+				fprintf(stderr, "bramble run: unknown driver %s (native, process)\n", optarg);
+				return 2;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -168,8 +173,9 @@ int run_main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!rootfs || optind >= argc) {
-		fprintf(stderr, "bramble run: %s\n", !rootfs ? "--rootfs DIR is required" : "no command given");
+	bool native = driver == &runtime_native;
+	if ((native && !rootfs) || optind >= argc) {
+		fprintf(stderr, "bramble run: %s\n", optind >= argc ? "no command given" : "--rootfs DIR is required");
 		usage(stderr);
 		return 2;
 	}
@@ -199,12 +205,12 @@ int run_main(int argc, char **argv)
 		goto out;
 	const char *layers[] = { rootfs };
 	struct sandbox_spec sandbox_spec = { name, host_network, namespaces };
-	if ((r = runtime_native.sandbox_create(&sandbox_spec, &sandbox, &err)) < 0)
+	if ((r = driver->sandbox_create(&sandbox_spec, &sandbox, &err)) < 0)
 		goto out;
 	struct container_spec spec = {
 		.name = name,
 		.layers = layers,
-		.layer_count = 1,
+		.layer_count = rootfs ? 1 : 0,
 		.upper_dir = read_only ? NULL : upper,
 		.work_dir = work,
 		.read_only_root = read_only,
@@ -221,24 +227,24 @@ int run_main(int argc, char **argv)
 		.stdout_fd = STDOUT_FILENO,
 		.stderr_fd = STDERR_FILENO,
 	};
-	if ((r = runtime_native.create(sandbox, &spec, &container, &err)) < 0)
+	if ((r = driver->create(sandbox, &spec, &container, &err)) < 0)
 		goto out;
 	forwarded_pid = runtime_container_pid(container);
 	signal(SIGINT, forward_signal);
 	signal(SIGTERM, forward_signal);
-	if ((r = runtime_native.start(container, &err)) < 0) {
-		runtime_native.signal(container, SIGKILL);
-	}
+	bool started = (r = driver->start(container, &err)) == 0;
+	if (!started)
+		driver->signal(container, SIGKILL);
 	int status;
 	while (waitpid(forwarded_pid, &status, 0) < 0 && errno == EINTR)
 		;
-	if (r == 0)
-		exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	/* As docker run: the command's own code, 128 + signal, or 127 when it could not run. */
+	exit_code = started ? (WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)) : 127;
 out:
 	if (r < 0)
 		fprintf(stderr, "bramble run: %s\n", err.message);
-	runtime_native.remove(container);
-	runtime_native.sandbox_destroy(sandbox);
+	driver->remove(container);
+	driver->sandbox_destroy(sandbox);
 	if (remove || r < 0)
 		remove_tree(state);
 	return exit_code;

@@ -71,3 +71,17 @@ check_fails_output "a volume target through a symbolic link out of the root is r
 check "nothing was written through the link" test ! -e /etc/pwned
 check "removed containers leave no state" bash -c "! ls /run/bramble/run/ 2>/dev/null | grep -q '^t$run_id-'"
 check "removed containers leave no mounts" bash -c "! grep -q 't$run_id-' /proc/mounts"
+
+# The process driver: a host process with the same create/start protocol.
+check_output "process driver: output, environment, working directory" "^1 /tmp$" \
+	"$BRAMBLE" run --rm --driver process -e X=1 -w /tmp -- sh -c 'echo $X $(pwd)'
+check_output "process driver: the exit code is the process's" "^5$" \
+	bash -c "'$BRAMBLE' run --rm --driver process -- sh -c 'exit 5'; echo \$?"
+check_output "process driver: only descriptors 0-2 (and ls's own)" "^0 1 2 3 $" \
+	bash -c "exec 9</; '$BRAMBLE' run --rm --driver process -- ls /proc/self/fd | tr '\n' ' '"
+check_output "process driver: no_new_privs" "NoNewPrivs:[[:space:]]+1" \
+	"$BRAMBLE" run --rm --driver process -- cat /proc/self/status
+check_output "a command that cannot run exits 127 with the reason" "^127 .*exec \"nonexistent\": no such file" \
+	bash -c "out=\$('$BRAMBLE' run --rm --driver process -- nonexistent 2>&1); echo \"\$? \$out\""
+check_fails_output "process driver refuses an image" "no image, volumes or added capabilities" \
+	"$BRAMBLE" run --rm --driver process --rootfs "$rootfs" -- true

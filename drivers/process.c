@@ -1,0 +1,105 @@
+/* The process runtime driver: a supervised host process, for board services that need no
+ * image (a sensor reader, a GPIO daemon). It shares the board's namespaces and root
+ * filesystem and gets cgroup limits (through the attach callback), its user and group,
+ * no_new_privs, its environment and working directory, and only descriptors 0-2; the
+ * create/start protocol is the native driver's (runtime_internal.h). Layers, mounts and
+ * capabilities of the spec do not apply and are refused when given, not ignored.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "drivers/runtime_internal.h"
+#include "platform/error.h"
+#include "platform/memory.h"
+
+static int process_sandbox_create(const struct sandbox_spec *spec, struct runtime_sandbox **ret_sandbox,
+                                  struct error *err)
+{
+	(void)spec;
+	(void)err;
+	struct runtime_sandbox *s = xcalloc(1, sizeof(*s));
+	for (int i = 0; i < NS_COUNT; i++)
+		s->fds[i] = -1; /* a process shares the board's namespaces */
+	*ret_sandbox = s;
+	return 0;
+}
+
+static void process_sandbox_destroy(struct runtime_sandbox *sandbox)
+{
+	free(sandbox);
+}
+
+static void __attribute__((noreturn)) child(int fd, const struct container_spec *spec)
+{
+	runtime_child_reset_signals();
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (runtime_wait_byte(fd, 'A') < 0)
+		_exit(127);
+	runtime_child_set_output(fd, spec);
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (null < 0 || dup2(null, 0) < 0)
+		runtime_child_fail(fd, "set up standard input");
+	close(null);
+	runtime_child_report(fd, "ok");
+	if (runtime_wait_byte(fd, 'S') < 0)
+		_exit(127);
+	if (chdir(spec->cwd ? spec->cwd : "/") < 0)
+		runtime_child_fail(fd, spec->cwd ? spec->cwd : "/");
+	if (setgroups(0, NULL) < 0 || setresgid(spec->gid, spec->gid, spec->gid) < 0 ||
+	    setresuid(spec->uid, spec->uid, spec->uid) < 0)
+		runtime_child_fail(fd, "set the user and group");
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		runtime_child_fail(fd, "set no_new_privs");
+	runtime_child_close_descriptors(fd);
+	extern char **environ;
+	environ = (char **)spec->env;
+	execvp(spec->argv[0], (char *const *)spec->argv);
+	runtime_child_report(fd, "error: exec \"%s\": %s", spec->argv[0],
+	                     errno == ENOENT ? "no such file in PATH" : strerror(errno));
+	_exit(127);
+}
+
+static int process_create(struct runtime_sandbox *sandbox, const struct container_spec *spec,
+                          struct runtime_container **ret_container, struct error *err)
+{
+	(void)sandbox;
+	if (!spec->argv || !spec->argv[0])
+		return error_set(err, EINVAL, "process %s: no command to run", spec->name);
+	if (spec->layer_count || spec->mount_count || spec->capabilities_add)
+		return error_set(err, EINVAL,
+		                 "process %s: the process driver runs on the board itself: no image, volumes or "
+		                 "added capabilities",
+		                 spec->name);
+	int pair[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
+		return error_set_errno(err, errno, "socketpair");
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(pair[0]);
+		close(pair[1]);
+		return error_set_errno(err, errno, "fork process %s", spec->name);
+	}
+	if (pid == 0) {
+		close(pair[0]);
+		child(pair[1], spec);
+	}
+	close(pair[1]);
+	return runtime_finish_create(pid, pair[0], spec, ret_container, err);
+}
+
+const struct runtime_ops runtime_process = {
+	.name = "process",
+	.sandbox_create = process_sandbox_create,
+	.sandbox_destroy = process_sandbox_destroy,
+	.create = process_create,
+	.start = runtime_start,
+	.signal = runtime_signal,
+	.remove = runtime_remove,
+};

@@ -1,0 +1,223 @@
+/* What both runtime drivers share: capabilities, the parent/child protocol of
+ * runtime_internal.h, and the ops that do not depend on the driver. */
+#include "drivers/runtime_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "platform/error.h"
+#include "platform/memory.h"
+
+/* --- capabilities --------------------------------------------------------------------- */
+
+static const char *const capability_names[] = {
+	"CHOWN",
+	"DAC_OVERRIDE",
+	"DAC_READ_SEARCH",
+	"FOWNER",
+	"FSETID",
+	"KILL",
+	"SETGID",
+	"SETUID",
+	"SETPCAP",
+	"LINUX_IMMUTABLE",
+	"NET_BIND_SERVICE",
+	"NET_BROADCAST",
+	"NET_ADMIN",
+	"NET_RAW",
+	"IPC_LOCK",
+	"IPC_OWNER",
+	"SYS_MODULE",
+	"SYS_RAWIO",
+	"SYS_CHROOT",
+	"SYS_PTRACE",
+	"SYS_PACCT",
+	"SYS_ADMIN",
+	"SYS_BOOT",
+	"SYS_NICE",
+	"SYS_RESOURCE",
+	"SYS_TIME",
+	"SYS_TTY_CONFIG",
+	"MKNOD",
+	"LEASE",
+	"AUDIT_WRITE",
+	"AUDIT_CONTROL",
+	"SETFCAP",
+	"MAC_OVERRIDE",
+	"MAC_ADMIN",
+	"SYSLOG",
+	"WAKE_ALARM",
+	"BLOCK_SUSPEND",
+	"AUDIT_READ",
+	"PERFMON",
+	"BPF",
+	"CHECKPOINT_RESTORE",
+};
+
+int runtime_capability_from_name(const char *name)
+{
+	if (strncmp(name, "CAP_", 4) == 0)
+		name += 4;
+	for (size_t i = 0; i < ARRAY_SIZE(capability_names); i++)
+		if (strcasecmp(capability_names[i], name) == 0)
+			return (int)i;
+	return -EINVAL;
+}
+
+uint64_t runtime_default_capabilities(void)
+{
+	static const int defaults[] = { CAP_CHOWN,   CAP_DAC_OVERRIDE,     CAP_FOWNER,    CAP_FSETID,
+		                        CAP_KILL,    CAP_NET_BIND_SERVICE, CAP_SETFCAP,   CAP_SETGID,
+		                        CAP_SETPCAP, CAP_SETUID,           CAP_SYS_CHROOT };
+	uint64_t set = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(defaults); i++)
+		set |= 1ull << defaults[i];
+	return set;
+}
+
+/* --- messages between parent and child -------------------------------------------------- */
+
+void runtime_child_report(int fd, const char *fmt, ...)
+{
+	char message[RUNTIME_MESSAGE_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	if (n > 0 && send(fd, message, strnlen(message, sizeof(message)), MSG_NOSIGNAL) < 0)
+		_exit(126);
+}
+
+/* Reports "error: <what>: <strerror>" and ends the child. */
+void runtime_child_fail(int fd, const char *what)
+{
+	runtime_child_report(fd, "error: %s: %s", what, strerror(errno));
+	_exit(127);
+}
+
+int runtime_wait_byte(int fd, char want)
+{
+	char c;
+	ssize_t n;
+	while ((n = recv(fd, &c, 1, 0)) < 0 && errno == EINTR)
+		;
+	return n == 1 && c == want ? 0 : -1;
+}
+
+/* Reads the child's answer: 0 for "ok" or end of file (an exec closed the socket). */
+int runtime_read_answer(int fd, const char *stage, struct error *err)
+{
+	char message[RUNTIME_MESSAGE_MAX + 1];
+	ssize_t n;
+	while ((n = recv(fd, message, RUNTIME_MESSAGE_MAX, 0)) < 0 && errno == EINTR)
+		;
+	if (n < 0)
+		return error_set_errno(err, errno, "%s: reading the container's answer", stage);
+	if (n == 0 || (n == 2 && memcmp(message, "ok", 2) == 0))
+		return 0;
+	message[n] = '\0';
+	return error_set(err, EINVAL, "%s: %s", stage, strncmp(message, "error: ", 7) == 0 ? message + 7 : message);
+}
+
+void runtime_child_reset_signals(void)
+{
+	/* The agent blocks signals for its event loop; a container starts clean. */
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
+}
+
+void runtime_child_set_output(int fd, const struct container_spec *spec)
+{
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null < 0 || dup2(spec->stdout_fd >= 0 ? spec->stdout_fd : null, 1) < 0 ||
+	    dup2(spec->stderr_fd >= 0 ? spec->stderr_fd : null, 2) < 0)
+		runtime_child_fail(fd, "set up standard output");
+	close(null);
+}
+
+void runtime_child_close_descriptors(int keep)
+{
+	if (syscall(SYS_close_range, 3, (unsigned)keep - 1, 0) < 0 || syscall(SYS_close_range, keep + 1, ~0u, 0) < 0) {
+		for (int i = 3; i < 65536; i++)
+			if (i != keep)
+				close(i);
+	}
+}
+
+int runtime_finish_create(pid_t pid, int sync_fd, const struct container_spec *spec,
+                          struct runtime_container **ret_container, struct error *err)
+{
+	int r = spec->attach ? spec->attach(pid, spec->attach_data, err) : 0;
+	if (r == 0 && send(sync_fd, "A", 1, MSG_NOSIGNAL) != 1)
+		r = error_set_errno(err, errno, "container %s", spec->name);
+	if (r == 0)
+		r = runtime_read_answer(sync_fd, spec->name, err);
+	if (r < 0) {
+		kill(pid, SIGKILL);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		close(sync_fd);
+		return r;
+	}
+	struct runtime_container *c = xcalloc(1, sizeof(*c));
+	c->pid = pid;
+	c->sync_fd = sync_fd;
+	*ret_container = c;
+	return 0;
+}
+
+int runtime_start(struct runtime_container *c, struct error *err)
+{
+	if (c->started)
+		return error_set(err, EINVAL, "container already started");
+	c->started = true;
+	if (send(c->sync_fd, "S", 1, MSG_NOSIGNAL) != 1)
+		return error_set_errno(err, errno, "start the container");
+	int r = runtime_read_answer(c->sync_fd, "starting the container", err);
+	close(c->sync_fd);
+	c->sync_fd = -1;
+	return r;
+}
+
+int runtime_signal(struct runtime_container *c, int signo)
+{
+	return kill(c->pid, signo) < 0 ? -errno : 0;
+}
+
+void runtime_remove(struct runtime_container *c)
+{
+	if (!c)
+		return;
+	if (c->sync_fd >= 0)
+		close(c->sync_fd);
+	free(c);
+}
+
+pid_t runtime_container_pid(const struct runtime_container *container)
+{
+	return container->pid;
+}
+
+const struct runtime_ops *runtime_by_name(const char *name)
+{
+	static const struct runtime_ops *const drivers[] = { &runtime_native, &runtime_process };
+	for (size_t i = 0; i < ARRAY_SIZE(drivers); i++)
+		if (strcmp(name, drivers[i]->name) == 0)
+			return drivers[i];
+	return NULL;
+}

@@ -1,0 +1,55 @@
+/* What the runtime drivers share (drivers/runtime.c): the container handle, and the small
+ * protocol a parent and its not-yet-exec'd child speak over a SOCK_SEQPACKET pair:
+ *   parent -> child  'A' (the child is in its cgroups), 'S' (start: exec now)
+ *   child -> parent  "ok" (ready), "error: <what>" (then it exits 127); end of file once the
+ *                    exec succeeded (the socket is close-on-exec)
+ */
+#ifndef BRAMBLE_DRIVERS_RUNTIME_INTERNAL_H
+#define BRAMBLE_DRIVERS_RUNTIME_INTERNAL_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "drivers/runtime.h"
+
+#define RUNTIME_MESSAGE_MAX 512
+
+enum { NS_NET, NS_IPC, NS_UTS, NS_COUNT };
+
+/* A pod's shared namespaces; -1 where the pod uses the board's own (host network, and the
+ * process driver's sandboxes, which hold none). */
+struct runtime_sandbox {
+	int fds[NS_COUNT];
+	char *state_dir;
+};
+
+struct runtime_container {
+	pid_t pid;
+	int sync_fd; /* -1 once started */
+	bool started;
+};
+
+/* In the child. */
+void runtime_child_report(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void runtime_child_fail(int fd, const char *what) __attribute__((noreturn));
+void runtime_child_reset_signals(void);
+/* In the child: dup2 the spec's output descriptors onto 1 and 2 (/dev/null when -1). */
+void runtime_child_set_output(int fd, const struct container_spec *spec);
+/* In the child: every descriptor from 3 up closed, except keep. */
+void runtime_child_close_descriptors(int keep);
+/* Waits for byte want; 0 when it came. */
+int runtime_wait_byte(int fd, char want);
+/* Reads the child's answer: 0 for "ok" or end of file, else the child's error. */
+int runtime_read_answer(int fd, const char *stage, struct error *err);
+
+/* The parent's half of create: attach, send 'A', read the answer; kills and reaps the child
+ * on failure. Takes ownership of sync_fd. */
+int runtime_finish_create(pid_t pid, int sync_fd, const struct container_spec *spec,
+                          struct runtime_container **ret_container, struct error *err);
+
+/* The ops every driver shares. */
+int runtime_start(struct runtime_container *container, struct error *err);
+int runtime_signal(struct runtime_container *container, int signo);
+void runtime_remove(struct runtime_container *container);
+
+#endif
