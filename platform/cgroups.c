@@ -564,7 +564,7 @@ static int kill_listed(struct cgroups_group *group, const char *name, int depth,
 		signalled += r;
 	}
 	cgroups_pods_free(children, child_count);
-	pid_t pids[256];
+	pid_t pids[256]; /* per pass: remove_tree() kills again while the group is busy */
 	for (int i = 0; i < cg->controller_count; i++) {
 		if (!cg->controllers[i].procs)
 			continue;
@@ -690,7 +690,6 @@ int cgroups_open(const char *parent, struct cgroups **ret, struct error *err)
 	cg->version = cg->backend->version;
 
 	for (const char *const *name = cg->backend->controllers; *name; name++) {
-		/* memory first in the message order users care about: checked for every name. */
 		r = cgroups_controller_check(cg, *name, err);
 		if (r < 0)
 			goto fail;
