@@ -15,6 +15,7 @@ struct verb {
 static const struct verb verbs[] = {
 	{ "agent", agent_main, "run this board's agent (and control plane, on a server)" },
 	{ "init", init_main, "create a new cluster with this board as its server" },
+	{ "image", image_main, "import, list and remove container images on this board" },
 	{ "run", run_main, "run one container in the foreground" },
 	{ "version", version_main, "print the version, target and linked libraries" },
 };
