@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "drivers/runtime.h"
+#include "platform/cgroups.h"
 #include "platform/error.h"
 #include "platform/file.h"
 #include "platform/memory.h"
@@ -41,8 +42,17 @@ static void usage(FILE *out)
 	      "  -u, --user UID[:GID]\n"
 	      "  --cap-add CAP, --cap-drop CAP   change the default capabilities (repeatable)\n"
 	      "  --net host          use the board's network instead of a new namespace\n"
-	      "  -v, --volume SRC:DST[:ro]       bind a host path into the container (repeatable)\n",
+	      "  -v, --volume SRC:DST[:ro]       bind a host path into the container (repeatable)\n"
+	      "  --memory SIZE       memory limit (K, M, G suffixes); exceeding it is OOMKilled\n"
+	      "  --cpus N            cpu limit in cores (0.5 = half a core)\n"
+	      "  --pids-limit N      most processes at once\n"
+	      "  --cgroup-parent NAME  the cgroup the container's goes under (default bramble)\n",
 	      out);
+}
+
+static int attach_to_cgroup(pid_t pid, void *data, struct error *err)
+{
+	return cgroups_attach(data, pid, err);
 }
 
 static pid_t forwarded_pid;
@@ -72,16 +82,29 @@ static int remove_tree(const char *path)
 int run_main(int argc, char **argv)
 {
 	static const struct option long_options[] = {
-		{ "rootfs", required_argument, NULL, 'r' },   { "rm", no_argument, NULL, 'R' },
-		{ "name", required_argument, NULL, 'n' },     { "read-only", no_argument, NULL, 'o' },
-		{ "env", required_argument, NULL, 'e' },      { "workdir", required_argument, NULL, 'w' },
-		{ "user", required_argument, NULL, 'u' },     { "cap-add", required_argument, NULL, 'A' },
-		{ "cap-drop", required_argument, NULL, 'D' }, { "net", required_argument, NULL, 'N' },
-		{ "volume", required_argument, NULL, 'v' },   { "driver", required_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },           { NULL, 0, NULL, 0 },
+		{ "rootfs", required_argument, NULL, 'r' },
+		{ "rm", no_argument, NULL, 'R' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "read-only", no_argument, NULL, 'o' },
+		{ "env", required_argument, NULL, 'e' },
+		{ "workdir", required_argument, NULL, 'w' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "cap-add", required_argument, NULL, 'A' },
+		{ "cap-drop", required_argument, NULL, 'D' },
+		{ "net", required_argument, NULL, 'N' },
+		{ "volume", required_argument, NULL, 'v' },
+		{ "driver", required_argument, NULL, 'd' },
+		{ "memory", required_argument, NULL, 'm' },
+		{ "cpus", required_argument, NULL, 'c' },
+		{ "pids-limit", required_argument, NULL, 'p' },
+		{ "cgroup-parent", required_argument, NULL, 'g' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
 	const char *rootfs = NULL, *name = NULL, *workdir = NULL;
 	const struct runtime_ops *driver = &runtime_native;
+	const char *cgroup_parent = "bramble";
+	struct cgroups_limits limits = { 0 };
 	bool remove = false, read_only = false, host_network = false;
 	const char *env[RUN_MAX_ENV + 2] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" };
 	size_t env_count = 1;
@@ -165,6 +188,44 @@ int run_main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'm': {
+			char *end;
+			double v = strtod(optarg, &end);
+			double unit = *end == 'K' || *end == 'k'   ? 1024.0
+			              : *end == 'M' || *end == 'm' ? 1024.0 * 1024
+			              : *end == 'G' || *end == 'g' ? 1024.0 * 1024 * 1024
+			                                           : 1.0;
+			if (unit > 1.0)
+				end++;
+			if (*end != '\0' || v <= 0) {
+				fprintf(stderr, "bramble run: --memory %s: expected a size such as 64M\n", optarg);
+				return 2;
+			}
+			limits.memory_limit_bytes = (uint64_t)(v * unit);
+			break;
+		}
+		case 'c': {
+			char *end;
+			double v = strtod(optarg, &end);
+			if (*end != '\0' || v <= 0 || v > 1024) {
+				fprintf(stderr, "bramble run: --cpus %s: expected a number of cores such as 0.5\n",
+				        optarg);
+				return 2;
+			}
+			limits.cpu_limit_millicores = (uint32_t)(v * 1000 + 0.5);
+			limits.cpu_request_millicores = limits.cpu_limit_millicores;
+			break;
+		}
+		case 'p':
+			limits.pids_limit = (uint32_t)strtoul(optarg, NULL, 10);
+			if (limits.pids_limit == 0) {
+				fprintf(stderr, "bramble run: --pids-limit %s: expected a positive number\n", optarg);
+				return 2;
+			}
+			break;
+		case 'g':
+			cgroup_parent = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -195,6 +256,8 @@ int run_main(int argc, char **argv)
 	cleanup_free char *namespaces = xasprintf("%s/ns", state);
 	struct runtime_sandbox *sandbox = NULL;
 	struct runtime_container *container = NULL;
+	struct cgroups *cgroups = NULL;
+	struct cgroups_group *pod = NULL, *group = NULL;
 	int exit_code = 125, r;
 	if (access(state, F_OK) == 0) {
 		fprintf(stderr, "bramble run: a container named %s exists (%s)\n", name, state);
@@ -202,6 +265,11 @@ int run_main(int argc, char **argv)
 	}
 	if ((r = file_mkdir_p(mountpoint, 0700, &err)) < 0 || (r = file_mkdir_p(upper, 0755, &err)) < 0 ||
 	    (r = file_mkdir_p(work, 0700, &err)) < 0)
+		goto out;
+	/* One cgroup for the run (as for a pod) with the container's under it, like the kubelet. */
+	if ((r = cgroups_open(cgroup_parent, &cgroups, &err)) < 0 ||
+	    (r = cgroups_pod_create(cgroups, name, &(struct cgroups_limits){ 0 }, &pod, &err)) < 0 ||
+	    (r = cgroups_container_create(pod, "main", &limits, &group, &err)) < 0)
 		goto out;
 	const char *layers[] = { rootfs };
 	struct sandbox_spec sandbox_spec = { name, host_network, namespaces };
@@ -226,6 +294,8 @@ int run_main(int argc, char **argv)
 		.mount_count = mount_count,
 		.stdout_fd = STDOUT_FILENO,
 		.stderr_fd = STDERR_FILENO,
+		.attach = attach_to_cgroup,
+		.attach_data = group,
 	};
 	if ((r = driver->create(sandbox, &spec, &container, &err)) < 0)
 		goto out;
@@ -240,11 +310,21 @@ int run_main(int argc, char **argv)
 		;
 	/* As docker run: the command's own code, 128 + signal, or 127 when it could not run. */
 	exit_code = started ? (WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)) : 127;
+	struct cgroups_usage used;
+	if (cgroups_usage(group, &used, &err) == 0 && used.oom_kills > 0)
+		fprintf(stderr, "bramble run: OOMKilled: the container exceeded its memory limit of %llu bytes\n",
+		        (unsigned long long)limits.memory_limit_bytes);
 out:
 	if (r < 0)
 		fprintf(stderr, "bramble run: %s\n", err.message);
 	driver->remove(container);
 	driver->sandbox_destroy(sandbox);
+	struct error cleanup_err;
+	if (pod && cgroups_remove(pod, CGROUPS_REMOVE_KILL, &cleanup_err) < 0)
+		fprintf(stderr, "bramble run: %s\n", cleanup_err.message);
+	cgroups_group_free(group);
+	cgroups_group_free(pod);
+	cgroups_close(cgroups);
 	if (remove || r < 0)
 		remove_tree(state);
 	return exit_code;

@@ -16,9 +16,11 @@ gcc -static -O1 -o "$rootfs/bin/probe" tests/runtime/probe.c
 ln -s /etc "$rootfs/escape" # a symbolic link out of the root, for the volume test
 run_id=$$
 n=0
+parent=bramble-test-$run_id
+on_exit "find /sys/fs/cgroup -maxdepth 3 -depth -type d -name '$parent' -exec rmdir {} +"
 run() { # run [OPTIONS] -- COMMAND...: a uniquely named, removed container
 	n=$((n + 1))
-	"$BRAMBLE" run --rm --name "t$run_id-$n" --rootfs "$rootfs" "$@"
+	"$BRAMBLE" run --rm --name "t$run_id-$n" --rootfs "$rootfs" --cgroup-parent "$parent" "$@"
 }
 exit_code() { run "$@" >/dev/null 2>&1; echo $?; }
 
@@ -58,7 +60,7 @@ check_output "--cap-add adds one" "CapEff:[[:space:]]+00000000800415fb" run --ca
 check_output "a non-root user has no capabilities" "CapEff:[[:space:]]+0000000000000000" \
 	run -u 1000 -- cat /proc/self/status
 for call in mount unshare keyctl ptrace setns bpf reboot swapon init_module clone_newuser; do
-	check_output "$call fails with EPERM" "^$call EPERM$" bash -c "'$BRAMBLE' run --rm --name t$run_id-p$call --rootfs '$rootfs' -- probe syscalls | grep '^$call '"
+	check_output "$call fails with EPERM" "^$call EPERM$" bash -c "'$BRAMBLE' run --rm --name t$run_id-p$call --cgroup-parent '$parent' --rootfs '$rootfs' -- probe syscalls | grep '^$call '"
 done
 check_output "the container has its own network: only loopback" "^lo$" run -- ls /sys/class/net
 check_fails_output "a read-only root refuses writes" "Read-only file system" run --read-only -- touch /x
@@ -72,16 +74,27 @@ check "nothing was written through the link" test ! -e /etc/pwned
 check "removed containers leave no state" bash -c "! ls /run/bramble/run/ 2>/dev/null | grep -q '^t$run_id-'"
 check "removed containers leave no mounts" bash -c "! grep -q 't$run_id-' /proc/mounts"
 
+# Limits through cgroups.
+check_output "a container sees its own cgroup as the root (cgroup namespace)" ":memory:/$" run -- cat /proc/1/cgroup
+oom() { run --memory 32M -- probe hog 128 2>&1 | tr '\n' ' '; echo "exit ${PIPESTATUS[0]}"; }
+check_output "exceeding the memory limit is OOMKilled (exit 137)" "OOMKilled.*exit 137" oom
+check_output "within the memory limit it runs" "^survived$" run --memory 64M -- probe hog 16
+check_output "the pids limit stops a fork bomb" "^[1-9]$" run --pids-limit 10 -- probe forks
+cpu_share() { run --cpus 0.2 -- probe burn 1000; }
+throttled() { [ "$(cpu_share)" -lt 50 ]; }
+check "a cpu limit of 0.2 cores visibly throttles (under half of a core used)" throttled
+check "no pod cgroup is left behind" bash -c "! find /sys/fs/cgroup -path '*$parent/pod-*' | grep -q ."
+
 # The process driver: a host process with the same create/start protocol.
 check_output "process driver: output, environment, working directory" "^1 /tmp$" \
-	"$BRAMBLE" run --rm --driver process -e X=1 -w /tmp -- sh -c 'echo $X $(pwd)'
+	"$BRAMBLE" run --rm --cgroup-parent "$parent" --driver process -e X=1 -w /tmp -- sh -c 'echo $X $(pwd)'
 check_output "process driver: the exit code is the process's" "^5$" \
-	bash -c "'$BRAMBLE' run --rm --driver process -- sh -c 'exit 5'; echo \$?"
+	bash -c "'$BRAMBLE' run --rm --cgroup-parent '$parent' --driver process -- sh -c 'exit 5'; echo \$?"
 check_output "process driver: only descriptors 0-2 (and ls's own)" "^0 1 2 3 $" \
-	bash -c "exec 9</; '$BRAMBLE' run --rm --driver process -- ls /proc/self/fd | tr '\n' ' '"
+	bash -c "exec 9</; '$BRAMBLE' run --rm --cgroup-parent '$parent' --driver process -- ls /proc/self/fd | tr '\n' ' '"
 check_output "process driver: no_new_privs" "NoNewPrivs:[[:space:]]+1" \
-	"$BRAMBLE" run --rm --driver process -- cat /proc/self/status
+	"$BRAMBLE" run --rm --cgroup-parent "$parent" --driver process -- cat /proc/self/status
 check_output "a command that cannot run exits 127 with the reason" "^127 .*exec \"nonexistent\": no such file" \
-	bash -c "out=\$('$BRAMBLE' run --rm --driver process -- nonexistent 2>&1); echo \"\$? \$out\""
+	bash -c "out=\$('$BRAMBLE' run --rm --cgroup-parent '$parent' --driver process -- nonexistent 2>&1); echo \"\$? \$out\""
 check_fails_output "process driver refuses an image" "no image, volumes or added capabilities" \
-	"$BRAMBLE" run --rm --driver process --rootfs "$rootfs" -- true
+	"$BRAMBLE" run --rm --cgroup-parent "$parent" --driver process --rootfs "$rootfs" -- true
