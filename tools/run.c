@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent/images.h"
 #include "drivers/runtime.h"
 #include "platform/cgroups.h"
 #include "platform/error.h"
@@ -27,11 +28,15 @@
 
 static void usage(FILE *out)
 {
-	fputs("usage: bramble run [OPTIONS] --rootfs DIR [--] COMMAND [ARG...]\n"
+	fputs("usage: bramble run [OPTIONS] IMAGE [COMMAND [ARG...]]\n"
+	      "       bramble run [OPTIONS] --rootfs DIR [--] COMMAND [ARG...]\n"
 	      "       bramble run --driver process [OPTIONS] [--] COMMAND [ARG...]\n"
 	      "\n"
 	      "Runs one container in the foreground and exits with its exit code.\n"
-	      "  --rootfs DIR        the root filesystem (a directory, used as the image's layer)\n"
+	      "  IMAGE               an imported image (bramble image import): its layers, and its\n"
+	      "                      Entrypoint, Cmd, Env, WorkingDir and User as defaults\n"
+	      "  --data-dir DIR      where the images are (default /var/lib/bramble)\n"
+	      "  --rootfs DIR        a root filesystem directory instead of an image\n"
 	      "  --driver NAME       native (a container, the default) or process (a host process\n"
 	      "                      with limits only)\n"
 	      "  --rm                remove the container's writable layer afterwards\n"
@@ -48,6 +53,70 @@ static void usage(FILE *out)
 	      "  --pids-limit N      most processes at once\n"
 	      "  --cgroup-parent NAME  the cgroup the container's goes under (default bramble)\n",
 	      out);
+}
+
+/* An image's configuration as defaults, as docker run takes it: the command is the
+ * Entrypoint followed by the arguments given (or the image's Cmd); -e overrides the image's
+ * Env; -w and -u override WorkingDir and User. Layers become overlayfs' order, top first. */
+static int apply_image(const struct images_image *image, char **args, const char *const *env, const char **workdir,
+                       bool user_given, uid_t *uid, gid_t *gid, const char ***ret_layers, size_t *ret_layer_count,
+                       const char *const **ret_command, const char *const **ret_env, struct error *err)
+{
+	size_t n = 0, count = 0;
+	for (char **p = image->entrypoint; p && *p; p++)
+		count++;
+	char **tail = args && *args ? args : image->cmd;
+	for (char **p = tail; p && *p; p++)
+		count++;
+	if (count == 0)
+		return error_set(err, EINVAL, "the image has no Entrypoint or Cmd: give a command after the image");
+	const char **command = xcalloc(count + 1, sizeof(*command));
+	for (char **p = image->entrypoint; p && *p; p++)
+		command[n++] = *p;
+	for (char **p = tail; p && *p; p++)
+		command[n++] = *p;
+
+	size_t env_count = 0, given = 0;
+	for (char **p = image->env; p && *p; p++)
+		env_count++;
+	for (const char *const *p = env; *p; p++)
+		given++;
+	const char **merged = xcalloc(env_count + given + 1, sizeof(*merged));
+	size_t m = 0;
+	for (char **p = image->env; p && *p; p++)
+		merged[m++] = *p;
+	/* env[0] is the default PATH: it yields to the image's own. */
+	bool image_has_path = false;
+	for (size_t i = 0; i < m; i++)
+		image_has_path = image_has_path || strncmp(merged[i], "PATH=", 5) == 0;
+	for (const char *const *p = image_has_path ? env + 1 : env; *p; p++) {
+		size_t key = strcspn(*p, "=") + 1;
+		size_t i;
+		for (i = 0; i < m && strncmp(merged[i], *p, key) != 0; i++)
+			;
+		merged[i == m ? m++ : i] = *p; /* PATH and -e replace the image's value */
+	}
+	if (!*workdir && image->working_dir && image->working_dir[0])
+		*workdir = image->working_dir;
+	if (!user_given && image->user && image->user[0]) {
+		char *end;
+		*uid = (uid_t)strtoul(image->user, &end, 10);
+		*gid = *end == ':' ? (gid_t)strtoul(end + 1, &end, 10) : *uid;
+		if (end == image->user || *end != '\0') {
+			free(command);
+			free(merged);
+			return error_set(err, ENOTSUP, "the image's User \"%s\" is a name: give -u UID[:GID]",
+			                 image->user);
+		}
+	}
+	const char **layers = xcalloc(image->layer_count + 1, sizeof(*layers));
+	for (size_t i = 0; i < image->layer_count; i++)
+		layers[i] = image->layers[image->layer_count - 1 - i];
+	*ret_layers = layers;
+	*ret_layer_count = image->layer_count;
+	*ret_command = command;
+	*ret_env = merged;
+	return 0;
 }
 
 static int attach_to_cgroup(pid_t pid, void *data, struct error *err)
@@ -98,12 +167,15 @@ int run_main(int argc, char **argv)
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "pids-limit", required_argument, NULL, 'p' },
 		{ "cgroup-parent", required_argument, NULL, 'g' },
+		{ "data-dir", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *rootfs = NULL, *name = NULL, *workdir = NULL;
 	const struct runtime_ops *driver = &runtime_native;
 	const char *cgroup_parent = "bramble";
+	const char *data_dir = "/var/lib/bramble";
+	bool user_given = false;
 	struct cgroups_limits limits = { 0 };
 	bool remove = false, read_only = false, host_network = false;
 	const char *env[RUN_MAX_ENV + 2] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" };
@@ -144,6 +216,7 @@ int run_main(int argc, char **argv)
 			char *end;
 			uid = (uid_t)strtoul(optarg, &end, 10);
 			gid = *end == ':' ? (gid_t)strtoul(end + 1, &end, 10) : uid;
+			user_given = true;
 			if (*end != '\0') {
 				fprintf(stderr, "bramble run: --user %s: expected UID or UID:GID\n", optarg);
 				return 2;
@@ -226,6 +299,9 @@ int run_main(int argc, char **argv)
 		case 'g':
 			cgroup_parent = optarg;
 			break;
+		case 'P':
+			data_dir = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -235,8 +311,13 @@ int run_main(int argc, char **argv)
 		}
 	}
 	bool native = driver == &runtime_native;
-	if ((native && !rootfs) || optind >= argc) {
-		fprintf(stderr, "bramble run: %s\n", optind >= argc ? "no command given" : "--rootfs DIR is required");
+	const char *image_reference = NULL;
+	if (native && !rootfs && optind < argc)
+		image_reference = argv[optind++];
+	if ((native && !rootfs && !image_reference) || (!image_reference && optind >= argc)) {
+		fprintf(stderr, "bramble run: %s\n",
+		        native && !rootfs && !image_reference ? "an IMAGE or --rootfs DIR is required"
+		                                              : "no command given");
 		usage(stderr);
 		return 2;
 	}
@@ -258,6 +339,13 @@ int run_main(int argc, char **argv)
 	struct runtime_container *container = NULL;
 	struct cgroups *cgroups = NULL;
 	struct cgroups_group *pod = NULL, *group = NULL;
+	struct images_store images = { 0 };
+	struct images_image image = { 0 };
+	const char *single_layer[] = { rootfs };
+	const char **layers = single_layer;
+	size_t layer_count = rootfs ? 1 : 0;
+	const char *const *command = (const char *const *)argv + optind;
+	const char *const *environment = env;
 	int exit_code = 125, r;
 	if (access(state, F_OK) == 0) {
 		fprintf(stderr, "bramble run: a container named %s exists (%s)\n", name, state);
@@ -271,20 +359,27 @@ int run_main(int argc, char **argv)
 	    (r = cgroups_pod_create(cgroups, name, &(struct cgroups_limits){ 0 }, &pod, &err)) < 0 ||
 	    (r = cgroups_container_create(pod, "main", &limits, &group, &err)) < 0)
 		goto out;
-	const char *layers[] = { rootfs };
+	if (image_reference) {
+		cleanup_free char *store_dir = xasprintf("%s/images", data_dir);
+		if ((r = images_open(&images, store_dir, 0, NULL, NULL, &err)) < 0 ||
+		    (r = images_resolve(&images, image_reference, &image, &err)) < 0 ||
+		    (r = apply_image(&image, argv + optind, env, &workdir, user_given, &uid, &gid, &layers,
+		                     &layer_count, &command, &environment, &err)) < 0)
+			goto out;
+	}
 	struct sandbox_spec sandbox_spec = { name, host_network, namespaces };
 	if ((r = driver->sandbox_create(&sandbox_spec, &sandbox, &err)) < 0)
 		goto out;
 	struct container_spec spec = {
 		.name = name,
 		.layers = layers,
-		.layer_count = rootfs ? 1 : 0,
+		.layer_count = layer_count,
 		.upper_dir = read_only ? NULL : upper,
 		.work_dir = work,
 		.read_only_root = read_only,
 		.rootfs_mountpoint = mountpoint,
-		.argv = (const char *const *)argv + optind,
-		.env = env,
+		.argv = command,
+		.env = environment,
 		.cwd = workdir,
 		.uid = uid,
 		.gid = gid,
@@ -325,6 +420,17 @@ out:
 	cgroups_group_free(group);
 	cgroups_group_free(pod);
 	cgroups_close(cgroups);
+	if (image_reference) {
+		if (layers != single_layer)
+			free(layers);
+		if (command != (const char *const *)argv + optind)
+			free((void *)command);
+		if (environment != env)
+			free((void *)environment);
+		images_image_free(&image);
+		if (images.dir)
+			images_close(&images);
+	}
 	if (remove || r < 0)
 		remove_tree(state);
 	return exit_code;

@@ -85,6 +85,27 @@ throttled() { [ "$(cpu_share)" -lt 50 ]; }
 check "a cpu limit of 0.2 cores visibly throttles (under half of a core used)" throttled
 check "no pod cgroup is left behind" bash -c "! find /sys/fs/cgroup -path '*$parent/pod-*' | grep -q ."
 
+# Images: bramble run IMAGE takes its layers and its configuration as defaults.
+images=$test_dir/images
+data=$test_dir/data
+bash tests/images/make-images.sh "$images" >/dev/null
+"$BRAMBLE" image import --data-dir "$data" "$images/busybox-oci.tar" >/dev/null
+check_output "an imported image runs" "^hello from an image$" \
+	"$BRAMBLE" run --rm --data-dir "$data" --cgroup-parent "$parent" busybox:1.36 echo hello from an image
+check_output "the image's Env is the default environment" "^/usr/sbin:/usr/bin:/sbin:/bin$" \
+	"$BRAMBLE" run --rm --data-dir "$data" --cgroup-parent "$parent" busybox:1.36 sh -c 'echo $PATH'
+check_output "-e overrides the image's Env" "^/bin$" \
+	"$BRAMBLE" run --rm --data-dir "$data" --cgroup-parent "$parent" -e PATH=/bin busybox:1.36 sh -c 'echo $PATH'
+check "the image's Cmd runs when no command is given" \
+	"$BRAMBLE" run --rm --data-dir "$data" --cgroup-parent "$parent" busybox:1.36
+writes_stay_in_the_container() {
+	"$BRAMBLE" run --rm --data-dir "$data" --cgroup-parent "$parent" busybox:1.36 sh -c 'echo x > /bin/written' &&
+		! find "$data/images" -name written | grep -q .
+}
+check "writes go to the container's layer, not the image's" writes_stay_in_the_container
+check_fails_output "an image that is not there is named" "no image nosuch:latest in the store" \
+	"$BRAMBLE" run --rm --data-dir "$data" --cgroup-parent "$parent" nosuch
+
 # The process driver: a host process with the same create/start protocol.
 check_output "process driver: output, environment, working directory" "^1 /tmp$" \
 	"$BRAMBLE" run --rm --cgroup-parent "$parent" --driver process -e X=1 -w /tmp -- sh -c 'echo $X $(pwd)'
