@@ -334,7 +334,6 @@ int run_main(int argc, char **argv)
 	cleanup_free char *mountpoint = xasprintf("%s/rootfs", state);
 	cleanup_free char *upper = xasprintf("%s/upper", state);
 	cleanup_free char *work = xasprintf("%s/work", state);
-	cleanup_free char *namespaces = xasprintf("%s/ns", state);
 	struct runtime_sandbox *sandbox = NULL;
 	struct runtime_container *container = NULL;
 	struct cgroups *cgroups = NULL;
@@ -367,7 +366,8 @@ int run_main(int argc, char **argv)
 		                     &layer_count, &command, &environment, &err)) < 0)
 			goto out;
 	}
-	struct sandbox_spec sandbox_spec = { name, host_network, namespaces };
+	/* A foreground run is never adopted after a restart: its namespaces need no pinning. */
+	struct sandbox_spec sandbox_spec = { name, host_network, NULL };
 	if ((r = driver->sandbox_create(&sandbox_spec, &sandbox, &err)) < 0)
 		goto out;
 	struct container_spec spec = {

@@ -4,6 +4,7 @@
 #   2. server memory (VmRSS) with 1,000 and 10,000 pods stored
 #   3. the API server over DTLS: GET/s and durable creates/s with concurrent clients, p50/p99
 #   4. the idle control plane: bytes written to disk and CPU used over IDLE_SECONDS
+#   5. container start latency, bramble run against crun (tests/bench/start_latency.sh)
 # Environment: IDLE_SECONDS (default 60), LOAD_SECONDS (default 10), CLIENTS (default 4).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -74,3 +75,7 @@ printf 'bytes written to disk while idle: %d (write_bytes of /proc/%s/io)\n' $((
 printf 'CPU while idle: %d ticks in %ds = %.3f%% of a core\n' $((t1 - t0)) "$idle" \
 	"$(echo "($t1 - $t0) / $hz / $idle * 100" | bc -l)"
 printf 'RSS: %s kB\n' "$(rss)"
+
+echo
+echo "== container start latency (tests/bench/start_latency.sh, RUNS=${RUNS:-100})"
+tests/bench/start_latency.sh build/x86_64/bramble
