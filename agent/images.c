@@ -1355,6 +1355,15 @@ static int commit(struct import *imp, struct accepted *accepted, size_t count, s
 		return r;
 	for (size_t i = 0; i < count; i++) {
 		struct candidate *c = accepted[i].candidate;
+		/* An image already here (the same config, maybe compressed differently) keeps its
+		 * blobs: only its names are added. */
+		bool known = cJSON_GetObjectItemCaseSensitive(index_images(index), c->config) != NULL;
+		for (size_t n = 0; n < c->reference_count; n++) {
+			cJSON_DeleteItemFromObjectCaseSensitive(index_references(index), c->references[n]);
+			cJSON_AddStringToObject(index_references(index), c->references[n], c->config);
+		}
+		if (known)
+			continue;
 		if (*c->manifest && (r = move_blob(imp, c->manifest, err)) < 0)
 			return r;
 		if ((r = move_blob(imp, c->config, err)) < 0)
@@ -1374,12 +1383,7 @@ static int commit(struct import *imp, struct accepted *accepted, size_t count, s
 		cJSON_AddItemToObject(record, "diffIds", string_array(accepted[i].diff_ids, c->layer_count));
 		cJSON_AddStringToObject(record, "architecture", accepted[i].architecture);
 		cJSON_AddNumberToObject(record, "size", (double)accepted[i].size);
-		cJSON_DeleteItemFromObjectCaseSensitive(index_images(index), c->config);
 		cJSON_AddItemToObject(index_images(index), c->config, record);
-		for (size_t n = 0; n < c->reference_count; n++) {
-			cJSON_DeleteItemFromObjectCaseSensitive(index_references(index), c->references[n]);
-			cJSON_AddStringToObject(index_references(index), c->references[n], c->config);
-		}
 	}
 	return index_save(imp->store, index, err);
 }

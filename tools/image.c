@@ -93,8 +93,8 @@ int image_main(int argc, char **argv)
 	const char *data_dir = "/var/lib/bramble";
 	uint64_t limit = 0;
 	int opt;
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+h", long_options, NULL)) != -1) {
+	optind = 0; /* reinitialise getopt: options may come before or after the command */
+	while ((opt = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
 		switch (opt) {
 		case 'd':
 			data_dir = optarg;
@@ -114,39 +114,13 @@ int image_main(int argc, char **argv)
 			return 2;
 		}
 	}
-	/* Options may also follow the subcommand and its argument: parse the rest the same way. */
 	if (optind >= argc) {
 		usage(stderr);
 		return 2;
 	}
 	const char *command = argv[optind];
-	const char *operand = NULL;
-	int rest_argc = argc - optind;
-	char **rest = argv + optind;
-	optind = 1;
-	while ((opt = getopt_long(rest_argc, rest, "h", long_options, NULL)) != -1) {
-		switch (opt) {
-		case 'd':
-			data_dir = optarg;
-			break;
-		case 'l':
-			if (parse_size(optarg, &limit) < 0) {
-				fprintf(stderr, "bramble image: --limit '%s' is not a size (bytes, or with K, M, G)\n",
-				        optarg);
-				return 2;
-			}
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	int operands = rest_argc - optind;
-	if (operands > 0)
-		operand = rest[optind];
+	int operands = argc - optind - 1;
+	const char *operand = operands > 0 ? argv[optind + 1] : NULL;
 	bool needs_operand = strcmp(command, "import") == 0 || strcmp(command, "rm") == 0;
 	bool known = needs_operand || strcmp(command, "ls") == 0 || strcmp(command, "gc") == 0;
 	if (!known) {
