@@ -33,6 +33,10 @@
  * Any failure before the index update removes tmp/import-XXXXXX and whatever this import had
  * renamed into place, so the store is as it was.
  */
+/* 64-bit offsets and inode numbers on 32-bit boards too: layers may hold files over 2 GiB, and
+ * readdir would fail with EOVERFLOW on 64-bit directory cookies (ext4 under qemu-user). */
+#define _FILE_OFFSET_BITS 64
+
 #include "agent/images.h"
 
 #include <archive.h>
@@ -1691,7 +1695,14 @@ static int sweep(struct images_store *store, cJSON *index, const char *subdir, c
 		return errno == ENOENT ? 0 : error_set_errno(err, errno, "%s", path);
 	int r = 0;
 	struct dirent *entry;
-	while ((entry = readdir(dir))) {
+	for (;;) {
+		errno = 0;
+		entry = readdir(dir);
+		if (!entry) {
+			if (errno && r == 0)
+				r = error_set_errno(err, errno, "reading %s", path);
+			break;
+		}
 		if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
 			continue;
 		if (key && strlen(entry->d_name) == HEX_LENGTH && referenced(index, key, entry->d_name))

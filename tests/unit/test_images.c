@@ -1,3 +1,7 @@
+/* 64-bit offsets and inode numbers on 32-bit boards too: layers may hold files over 2 GiB, and
+ * readdir would fail with EOVERFLOW on 64-bit directory cookies (ext4 under qemu-user). */
+#define _FILE_OFFSET_BITS 64
+
 #include "agent/images.h"
 
 #include <archive.h>
