@@ -46,7 +46,7 @@ DEPS_MK := build/$(ARCH)/deps.mk
 
 WARNINGS := -Wall -Wextra -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter -Wno-format-truncation -Werror
 CFLAGS := -std=gnu11 $(OPT) $(WARNINGS) $(ARCH_CFLAGS_$(ARCH)) -I. -MMD -MP \
-	-DBRAMBLE_VERSION='"$(VERSION)"' -DBRAMBLE_TARGET='"$(ARCH)"' -D_GNU_SOURCE
+	-DBRAMBLE_VERSION='"$(VERSION)"' -DBRAMBLE_TARGET='"$(ARCH)"' -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64
 LDFLAGS := $(LINK_MODE) -Wl,-z,noexecstack -Wl,-z,relro -Wl,-z,now
 # glibc warns that NSS functions in a static binary need its shared plugins at run time.
 # Bramble never calls them (libcgroup's rules parser and libcoap's resolver reference them);

@@ -1,5 +1,6 @@
 #include "platform/error.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -61,7 +62,7 @@ int error_set_field(struct error *err, int code, const char *field, const char *
 int error_prefix(struct error *err, const char *fmt, ...)
 {
 	if (!err)
-		return -1;
+		return -EIO;
 	char prefix[ERROR_MESSAGE_MAX], old[ERROR_MESSAGE_MAX];
 	va_list ap;
 	va_start(ap, fmt);

@@ -29,7 +29,8 @@ int error_set_errno(struct error *err, int code, const char *fmt, ...) __attribu
 int error_set_field(struct error *err, int code, const char *field, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
 
-/* Prefixes context ("loading bramble.conf: ") to an error already set; returns -code. */
+/* Prefixes context ("loading bramble.conf: ") to an error already set; returns -code
+ * (-EIO for a NULL err, which carries no code: keep the code you got and return that). */
 int error_prefix(struct error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 void error_clear(struct error *err);
