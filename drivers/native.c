@@ -521,12 +521,7 @@ static int child_main(void *data)
 	runtime_child_close_descriptors(fd);
 	if (load_seccomp() < 0)
 		runtime_child_report(fd, "error: cannot load the seccomp filter"), _exit(127);
-	extern char **environ;
-	environ = (char **)spec->env;
-	execvp(spec->argv[0], (char *const *)spec->argv);
-	runtime_child_report(fd, "error: exec \"%s\": %s", spec->argv[0],
-	                     errno == ENOENT ? "no such file in the container's PATH" : strerror(errno));
-	_exit(127);
+	runtime_child_exec(fd, spec, "no such file in the container's PATH");
 }
 
 static int native_create(struct runtime_sandbox *sandbox, const struct container_spec *spec,

@@ -58,12 +58,7 @@ static void __attribute__((noreturn)) child(int fd, const struct container_spec 
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		runtime_child_fail(fd, "set no_new_privs");
 	runtime_child_close_descriptors(fd);
-	extern char **environ;
-	environ = (char **)spec->env;
-	execvp(spec->argv[0], (char *const *)spec->argv);
-	runtime_child_report(fd, "error: exec \"%s\": %s", spec->argv[0],
-	                     errno == ENOENT ? "no such file in PATH" : strerror(errno));
-	_exit(127);
+	runtime_child_exec(fd, spec, "no such file in PATH");
 }
 
 static int process_create(struct runtime_sandbox *sandbox, const struct container_spec *spec,

@@ -159,6 +159,16 @@ void runtime_child_close_descriptors(int keep)
 	}
 }
 
+void runtime_child_exec(int fd, const struct container_spec *spec, const char *not_found)
+{
+	extern char **environ;
+	environ = (char **)spec->env;
+	execvp(spec->argv[0], (char *const *)spec->argv);
+	runtime_child_report(fd, "error: exec \"%s\": %s", spec->argv[0],
+	                     errno == ENOENT ? not_found : strerror(errno));
+	_exit(127);
+}
+
 int runtime_finish_create(pid_t pid, int sync_fd, const struct container_spec *spec,
                           struct runtime_container **ret_container, struct error *err)
 {

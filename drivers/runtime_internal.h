@@ -37,6 +37,9 @@ void runtime_child_reset_signals(void);
 void runtime_child_set_output(int fd, const struct container_spec *spec);
 /* In the child: every descriptor from 3 up closed, except keep. */
 void runtime_child_close_descriptors(int keep);
+/* In the child: execs the spec's command in its environment; on failure reports it, naming
+ * `where` the command was not found, and exits 127. */
+void runtime_child_exec(int fd, const struct container_spec *spec, const char *not_found) __attribute__((noreturn));
 /* Waits for byte want; 0 when it came. */
 int runtime_wait_byte(int fd, char want);
 /* Reads the child's answer: 0 for "ok" or end of file, else the child's error. */
