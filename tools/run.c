@@ -5,6 +5,7 @@
  * (upper, work) unless --read-only. --rm removes it afterwards.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,11 +17,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent/container_log.h"
 #include "agent/images.h"
 #include "drivers/runtime.h"
 #include "platform/cgroups.h"
 #include "platform/error.h"
 #include "platform/file.h"
+#include "platform/loop.h"
 #include "platform/memory.h"
 #include "tools/verbs.h"
 
@@ -51,7 +54,10 @@ static void usage(FILE *out)
 	      "  --memory SIZE       memory limit (K, M, G suffixes); exceeding it is OOMKilled\n"
 	      "  --cpus N            cpu limit in cores (0.5 = half a core)\n"
 	      "  --pids-limit N      most processes at once\n"
-	      "  --cgroup-parent NAME  the cgroup the container's goes under (default bramble)\n",
+	      "  --cgroup-parent NAME  the cgroup the container's goes under (default bramble)\n"
+	      "  --log-file PATH     write stdout and stderr there (CRI format) instead of here\n"
+	      "  --log-max-size SIZE rotate the log file at this size (default 1M)\n"
+	      "  --log-max-files N   log files kept, the current one included (default 2)\n",
 	      out);
 }
 
@@ -124,6 +130,20 @@ static int attach_to_cgroup(pid_t pid, void *data, struct error *err)
 	return cgroups_attach(data, pid, err);
 }
 
+struct exit_watch {
+	bool done;
+	int status;
+};
+
+static void on_container_exit(struct loop *loop, pid_t pid, int status, void *data)
+{
+	(void)loop;
+	(void)pid;
+	struct exit_watch *w = data;
+	w->done = true;
+	w->status = status;
+}
+
 static pid_t forwarded_pid;
 
 static void forward_signal(int signo)
@@ -168,6 +188,9 @@ int run_main(int argc, char **argv)
 		{ "pids-limit", required_argument, NULL, 'p' },
 		{ "cgroup-parent", required_argument, NULL, 'g' },
 		{ "data-dir", required_argument, NULL, 'P' },
+		{ "log-file", required_argument, NULL, 'L' },
+		{ "log-max-size", required_argument, NULL, 'M' },
+		{ "log-max-files", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -175,6 +198,9 @@ int run_main(int argc, char **argv)
 	const struct runtime_ops *driver = &runtime_native;
 	const char *cgroup_parent = "bramble";
 	const char *data_dir = "/var/lib/bramble";
+	const char *log_file = NULL;
+	size_t log_max_bytes = 0;
+	unsigned log_max_files = 0;
 	bool user_given = false;
 	struct cgroups_limits limits = { 0 };
 	bool remove = false, read_only = false, host_network = false;
@@ -302,6 +328,27 @@ int run_main(int argc, char **argv)
 		case 'P':
 			data_dir = optarg;
 			break;
+		case 'L':
+			log_file = optarg;
+			break;
+		case 'M': {
+			char *end;
+			unsigned long long v = strtoull(optarg, &end, 10);
+			v *= *end == 'K' || *end == 'k' ? 1024ull : *end == 'M' || *end == 'm' ? 1048576ull : 1ull;
+			if (v < 1024) {
+				fprintf(stderr, "bramble run: --log-max-size %s: at least 1K\n", optarg);
+				return 2;
+			}
+			log_max_bytes = (size_t)v;
+			break;
+		}
+		case 'F':
+			log_max_files = (unsigned)strtoul(optarg, NULL, 10);
+			if (log_max_files < 1 || log_max_files > 100) {
+				fprintf(stderr, "bramble run: --log-max-files %s: 1 to 100\n", optarg);
+				return 2;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -340,6 +387,9 @@ int run_main(int argc, char **argv)
 	struct cgroups_group *pod = NULL, *group = NULL;
 	struct images_store images = { 0 };
 	struct images_image image = { 0 };
+	struct container_log *log = NULL;
+	struct loop *loop = NULL;
+	int out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 };
 	const char *single_layer[] = { rootfs };
 	const char **layers = single_layer;
 	size_t layer_count = rootfs ? 1 : 0;
@@ -392,7 +442,23 @@ int run_main(int argc, char **argv)
 		.attach = attach_to_cgroup,
 		.attach_data = group,
 	};
-	if ((r = driver->create(sandbox, &spec, &container, &err)) < 0)
+	if (log_file) {
+		if ((r = container_log_open(log_file, log_max_bytes, log_max_files, &log, &err)) < 0)
+			goto out;
+		if (pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0) {
+			r = error_set_errno(&err, errno, "pipes for the container's output");
+			goto out;
+		}
+		spec.stdout_fd = out_pipe[1];
+		spec.stderr_fd = err_pipe[1];
+	}
+	r = driver->create(sandbox, &spec, &container, &err);
+	/* The container holds its own copies of the write ends: ours must go for EOF to come. */
+	if (out_pipe[1] >= 0)
+		close(out_pipe[1]), out_pipe[1] = -1;
+	if (err_pipe[1] >= 0)
+		close(err_pipe[1]), err_pipe[1] = -1;
+	if (r < 0)
 		goto out;
 	forwarded_pid = runtime_container_pid(container);
 	signal(SIGINT, forward_signal);
@@ -400,9 +466,31 @@ int run_main(int argc, char **argv)
 	bool started = (r = driver->start(container, &err)) == 0;
 	if (!started)
 		driver->signal(container, SIGKILL);
-	int status;
-	while (waitpid(forwarded_pid, &status, 0) < 0 && errno == EINTR)
-		;
+	int status = 0;
+	if (log) {
+		/* Copy the output into the log until both streams end and the container exits. */
+		int open_streams = 2;
+		struct exit_watch exited = { false, 0 };
+		if ((r = loop_new(&loop)) < 0 ||
+		    (r = container_log_pump(loop, log, "stdout", out_pipe[0], &open_streams, &err)) < 0 ||
+		    (out_pipe[0] = -1, r = container_log_pump(loop, log, "stderr", err_pipe[0], &open_streams, &err)) <
+		            0 ||
+		    (err_pipe[0] = -1, r = loop_watch_child(loop, forwarded_pid, on_container_exit, &exited)) < 0) {
+			if (!err.message[0])
+				error_set_errno(&err, -r, "watch the container");
+			driver->signal(container, SIGKILL);
+			while (waitpid(forwarded_pid, &status, 0) < 0 && errno == EINTR)
+				;
+			goto out;
+		}
+		while (open_streams > 0 || !exited.done)
+			if (loop_run_once(loop, -1) < 0)
+				break;
+		status = exited.status;
+	} else {
+		while (waitpid(forwarded_pid, &status, 0) < 0 && errno == EINTR)
+			;
+	}
 	/* As docker run: the command's own code, 128 + signal, or 127 when it could not run. */
 	exit_code = started ? (WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)) : 127;
 	struct cgroups_usage used;
@@ -414,6 +502,14 @@ out:
 		fprintf(stderr, "bramble run: %s\n", err.message);
 	driver->remove(container);
 	driver->sandbox_destroy(sandbox);
+	for (int i = 0; i < 2; i++) {
+		if (out_pipe[i] >= 0)
+			close(out_pipe[i]);
+		if (err_pipe[i] >= 0)
+			close(err_pipe[i]);
+	}
+	container_log_close(log);
+	loop_free(loop);
 	struct error cleanup_err;
 	if (pod && cgroups_remove(pod, CGROUPS_REMOVE_KILL, &cleanup_err) < 0)
 		fprintf(stderr, "bramble run: %s\n", cleanup_err.message);

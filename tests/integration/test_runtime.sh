@@ -85,6 +85,19 @@ throttled() { [ "$(cpu_share)" -lt 50 ]; }
 check "a cpu limit of 0.2 cores visibly throttles (under half of a core used)" throttled
 check "no pod cgroup is left behind" bash -c "! find /sys/fs/cgroup -path '*$parent/pod-*' | grep -q ."
 
+# Logs: captured in CRI format, size-capped and rotated.
+log=$test_dir/logs/c.log
+mkdir -p "$test_dir/logs"
+run --log-file "$log" -- sh -c 'echo to stdout; echo to stderr >&2; printf "no newline"' >/dev/null
+check_output "stdout is logged as CRI records" "^20[0-9-]+T[0-9:.]+Z stdout F to stdout$" cat "$log"
+check_output "stderr is logged as its own stream" "^20[0-9-]+T[0-9:.]+Z stderr F to stderr$" cat "$log"
+check_output "a last line without newline is kept" " stdout F no newline$" cat "$log"
+rm -f "$log"*
+run --log-file "$log" --log-max-size 4K --log-max-files 3 -- sh -c 'i=0; while [ $i -lt 2000 ]; do echo line $i; i=$((i+1)); done'
+check_output "the log rotates and keeps the newest lines" " stdout F line 1999$" tail -n1 "$log"
+check "no log file passes its size cap" bash -c "for f in '$log' '$log.1' '$log.2'; do [ \$(stat -c %s \"\$f\") -le 4096 ] || exit 1; done"
+check "only --log-max-files files are kept" test ! -e "$log.3"
+
 # Images: bramble run IMAGE takes its layers and its configuration as defaults.
 images=$test_dir/images
 data=$test_dir/data
