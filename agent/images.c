@@ -118,19 +118,6 @@ static bool path_exists(const char *path)
 	return lstat(path, &st) == 0;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
-}
-
-/* rm -rf; a missing path is fine. */
-static int remove_tree(const char *path)
-{
-	if (!path_exists(path))
-		return 0;
-	return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0 ? -errno : 0;
-}
-
 static uint64_t usage_total; /* nftw passes no context; the store is used from one thread */
 
 static int add_usage(const char *path, const struct stat *st, int type, struct FTW *ftw)
@@ -1475,13 +1462,13 @@ out:
 	if (r < 0) {
 		/* Leave the store as it was: nothing this import renamed into place is referenced. */
 		for (size_t i = 0; i < imp.renamed_count; i++)
-			remove_tree(imp.renamed[i]);
+			file_remove_tree(imp.renamed[i]);
 	}
 	for (size_t i = 0; i < imp.renamed_count; i++)
 		free(imp.renamed[i]);
 	free(imp.renamed);
 	if (imp.tmp)
-		remove_tree(imp.tmp);
+		file_remove_tree(imp.tmp);
 	free(imp.tmp);
 	free(imp.source);
 	for (size_t i = 0; i < candidates->count; i++)
@@ -1708,7 +1695,7 @@ static int sweep(struct images_store *store, cJSON *index, const char *subdir, c
 		if (key && strlen(entry->d_name) == HEX_LENGTH && referenced(index, key, entry->d_name))
 			continue;
 		cleanup_free char *victim = xasprintf("%s/%s", path, entry->d_name);
-		int e = remove_tree(victim);
+		int e = file_remove_tree(victim);
 		if (e < 0 && r == 0)
 			r = error_set_errno(err, -e, "removing %s", victim);
 	}

@@ -22,6 +22,10 @@ int file_write_atomic(const char *path, const void *data, size_t size, mode_t mo
 /* mkdir -p; existing directories are fine. */
 int file_mkdir_p(const char *path, mode_t mode, struct error *err);
 
+/* rm -rf, without following symbolic links or crossing into other filesystems (a mount
+ * left inside is refused, not emptied); a missing path is fine. */
+int file_remove_tree(const char *path);
+
 /* Writes all of buf to fd, retrying short writes and EINTR. */
 int file_write_all(int fd, const void *buf, size_t size);
 

@@ -152,22 +152,6 @@ static void forward_signal(int signo)
 		kill(forwarded_pid, signo);
 }
 
-static int remove_tree(const char *path)
-{
-	/* Our own state directory: nothing in it is a mount point any more (the root was
-	 * assembled in the container's mount namespace, which is gone). */
-	char *argv[] = { "rm", "-rf", (char *)path, NULL };
-	pid_t pid = fork();
-	if (pid == 0) {
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	int status = 0;
-	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	return pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
-}
-
 int run_main(int argc, char **argv)
 {
 	static const struct option long_options[] = {
@@ -528,6 +512,6 @@ out:
 			images_close(&images);
 	}
 	if (remove || r < 0)
-		remove_tree(state);
+		file_remove_tree(state);
 	return exit_code;
 }

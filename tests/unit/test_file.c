@@ -71,3 +71,20 @@ TEST(mkdir_p_creates_nested_and_refuses_files)
 	CHECK_INT(file_mkdir_p(under, 0700, &err), <, 0);
 	CHECK_INT(file_mkdir_p(file, 0700, &err), ==, -ENOTDIR);
 }
+
+TEST(remove_tree_removes_without_following_links)
+{
+	cleanup_free char *tree = xasprintf("%s/tree", unit_temp_dir());
+	cleanup_free char *deep = xasprintf("%s/a/b/c", tree);
+	cleanup_free char *outside = xasprintf("%s/outside", unit_temp_dir());
+	cleanup_free char *kept = xasprintf("%s/kept", outside);
+	cleanup_free char *link = xasprintf("%s/a/link", tree);
+	CHECK_OK(file_mkdir_p(deep, 0700, NULL));
+	CHECK_OK(file_mkdir_p(outside, 0700, NULL));
+	CHECK_OK(file_write_atomic(kept, "x", 1, 0600, NULL));
+	CHECK_OK(symlink(outside, link));
+	CHECK_OK(file_remove_tree(tree));
+	CHECK(access(tree, F_OK) < 0);
+	CHECK(access(kept, F_OK) == 0); /* the link went, not what it pointed to */
+	CHECK_OK(file_remove_tree(tree)); /* already gone: fine */
+}
