@@ -5,6 +5,7 @@
 #                          tools that build the dependencies from Debian source packages
 #   tools/setup.sh test    build + what the tests drive: qemu-user, coap-client, busybox
 #   tools/setup.sh fuzz    build + clang with libFuzzer (make fuzz)
+#   tools/setup.sh bench   test + crun, to compare container start times (make bench)
 #
 # As root it runs apt-get; otherwise it prints the apt-get line to run and fails.
 set -euo pipefail
@@ -19,7 +20,8 @@ case "${1:-build}" in
 build) wanted=("${build_packages[@]}") ;;
 test) wanted=("${build_packages[@]}" "${test_packages[@]}") ;;
 fuzz) wanted=("${build_packages[@]}" "${fuzz_packages[@]}") ;;
-*) echo "usage: $0 [build|test|fuzz]" >&2; exit 2 ;;
+bench) wanted=("${build_packages[@]}" "${test_packages[@]}" crun) ;;
+*) echo "usage: $0 [build|test|fuzz|bench]" >&2; exit 2 ;;
 esac
 
 missing=()

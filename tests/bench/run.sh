@@ -8,6 +8,7 @@
 # Environment: IDLE_SECONDS (default 60), LOAD_SECONDS (default 10), CLIENTS (default 4).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+tools/setup.sh bench
 idle=${IDLE_SECONDS:-60}
 load=${LOAD_SECONDS:-10}
 clients=${CLIENTS:-4}
