@@ -85,6 +85,6 @@ TEST(remove_tree_removes_without_following_links)
 	CHECK_OK(symlink(outside, link));
 	CHECK_OK(file_remove_tree(tree));
 	CHECK(access(tree, F_OK) < 0);
-	CHECK(access(kept, F_OK) == 0); /* the link went, not what it pointed to */
+	CHECK(access(kept, F_OK) == 0);   /* the link went, not what it pointed to */
 	CHECK_OK(file_remove_tree(tree)); /* already gone: fine */
 }
