@@ -1051,15 +1051,26 @@ static int collect_index(struct import *imp, const cJSON *index, int depth, stru
 	return 0;
 }
 
-static int collect_oci(struct import *imp, const char *index_path, struct candidates *out, struct error *err)
+/* Reads and parses a JSON file of the input (bounded by IMAGES_JSON_MAX); *ret_json may be
+ * NULL when the text is not JSON: the caller says what it expected. */
+static int read_input_json(struct import *imp, const char *path, cJSON **ret_json, struct error *err)
 {
 	cleanup_free char *text = NULL;
-	int r = file_read(index_path, IMAGES_JSON_MAX, &text, NULL, err);
+	int r = file_read(path, IMAGES_JSON_MAX, &text, NULL, err);
 	if (r < 0) {
 		error_prefix(err, "%s", imp->input);
 		return r;
 	}
-	cleanup_json cJSON *index = cJSON_Parse(text);
+	*ret_json = cJSON_Parse(text);
+	return 0;
+}
+
+static int collect_oci(struct import *imp, const char *index_path, struct candidates *out, struct error *err)
+{
+	cleanup_json cJSON *index = NULL;
+	int r = read_input_json(imp, index_path, &index, err);
+	if (r < 0)
+		return r;
 	if (!cJSON_IsObject(index))
 		return error_set(err, EINVAL, "%s: index.json is not a JSON object", imp->input);
 	return collect_index(imp, index, 0, out, err);
@@ -1068,13 +1079,10 @@ static int collect_oci(struct import *imp, const char *index_path, struct candid
 /* docker save: manifest.json is [{"Config": "<file>", "RepoTags": [...], "Layers": ["<file>", ...]}]. */
 static int collect_docker(struct import *imp, const char *manifest_path, struct candidates *out, struct error *err)
 {
-	cleanup_free char *text = NULL;
-	int r = file_read(manifest_path, IMAGES_JSON_MAX, &text, NULL, err);
-	if (r < 0) {
-		error_prefix(err, "%s", imp->input);
+	cleanup_json cJSON *manifest = NULL;
+	int r = read_input_json(imp, manifest_path, &manifest, err);
+	if (r < 0)
 		return r;
-	}
-	cleanup_json cJSON *manifest = cJSON_Parse(text);
 	if (!cJSON_IsArray(manifest) || cJSON_GetArraySize(manifest) > IMAGES_PER_ARCHIVE)
 		return error_set(err, EINVAL, "%s: manifest.json must be a list of at most %d images", imp->input,
 		                 IMAGES_PER_ARCHIVE);
