@@ -107,7 +107,7 @@ test:
 
 check:
 	$(MAKE) SANITIZE=1 ARCH=$(HOST_ARCH) unit-tests
-	tests/unit/run-unit.sh $(HOST_ARCH) build/$(HOST_ARCH)-sanitize/unit-tests
+	tests/unit/run-unit.sh $(HOST_ARCH) $(BUILD)/$(HOST_ARCH)-sanitize/unit-tests
 
 sizes:
 	@for t in $(TARGETS); do $(MAKE) --no-print-directory -s ARCH=$$t >/dev/null || exit 1; done

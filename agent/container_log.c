@@ -126,7 +126,8 @@ int container_log_write(struct container_log *log, const char *stream, const cha
 		if (held + chunk > CONTAINER_LOG_LINE_MAX && !end)
 			chunk = CONTAINER_LOG_LINE_MAX - held; /* a line this long is cut into P records */
 		char *line = xmalloc(held + chunk + 1);
-		memcpy(line, log->held[s].data, held);
+		if (held)
+			memcpy(line, log->held[s].data, held);
 		memcpy(line + held, data, chunk);
 		free(log->held[s].data);
 		log->held[s].data = NULL;

@@ -2,7 +2,8 @@
 # The whole test run (`make test`, and what CI runs):
 #   1. unit tests built and run natively,
 #   2. the same unit tests cross-built for arm64, armhf and armv6 and run under qemu-user,
-#   3. each fuzz target's seed corpus, replayed under AddressSanitizer + UBSan,
+#   3. the unit tests again under AddressSanitizer + UBSan + LeakSanitizer (make check),
+#      and each fuzz target's seed corpus replayed under them,
 #   4. the integration tests in tests/integration (real processes, real DTLS, real clients).
 # Every stage prints its own tally; the last line is the total: "N passed, N failed".
 #
@@ -60,6 +61,18 @@ for t in $targets; do
 	tail -n1 "build/logs/unit-$t.log"
 	tally "build/logs/unit-$t.log"
 done
+
+echo "== unit tests under AddressSanitizer + UBSan + LeakSanitizer ($host, make check)"
+if make -j"$JOBS" ARCH="$host" SANITIZE=1 unit-tests >build/logs/build-sanitize.log 2>&1; then
+	tests/unit/run-unit.sh "$host" "build/$host-sanitize/unit-tests" >build/logs/unit-sanitize.log 2>&1
+	grep -E '^(FAIL|    )' build/logs/unit-sanitize.log
+	tail -n1 build/logs/unit-sanitize.log
+	tally build/logs/unit-sanitize.log
+else
+	tail -n 30 build/logs/build-sanitize.log
+	echo "sanitizer build failed"
+	failed=$((failed + 1))
+fi
 
 echo "== fuzz corpora replayed under AddressSanitizer + UBSan"
 if make -j"$JOBS" ARCH="$host" SANITIZE=1 fuzz-replay >build/logs/build-fuzz.log 2>&1; then
