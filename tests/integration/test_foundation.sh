@@ -99,3 +99,17 @@ check_output "agent logged the refused handshake" "refused|Bad Record MAC|MAC" c
 kill -TERM "$agent_pid"
 check "agent stops cleanly on SIGTERM" wait_until 5 bash -c "! kill -0 $agent_pid"
 check_output "agent logged its stop" "stopping" cat "$test_dir/agent.log"
+
+# --- running as a service: the plain init script (configs/bramble.init) ----------------------
+service() { BRAMBLE_BIN="$BRAMBLE" BRAMBLE_CONFIG="$test_dir/bramble.conf" BRAMBLE_PIDFILE="$test_dir/bramble.pid" \
+	sh configs/bramble.init "$@"; }
+check "the init script starts the agent" service start
+on_exit "BRAMBLE_PIDFILE='$test_dir/bramble.pid' sh configs/bramble.init stop"
+check "the agent started by the init script answers" wait_until 10 healthz_ok
+check_output "the init script reports it running" "^running$" service status
+check "reload sends SIGHUP" service reload
+check "the agent survived the reload" wait_until 5 healthz_ok
+check "the init script stops it" service stop
+check_fails_output "then it reports it stopped" "^stopped$" service status
+check "the systemd unit names the agent and reloads with SIGHUP" \
+	grep -q '^ExecStart=/usr/local/bin/bramble agent --config' configs/bramble.service
