@@ -491,6 +491,8 @@ static int child_main(void *data)
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	if (runtime_wait_byte(fd, 'A') < 0)
 		_exit(127);
+	if (spec->enter && spec->enter(spec->enter_data) < 0)
+		runtime_child_fail(fd, "enter the container's cgroups");
 	for (int i = 0; i < NS_COUNT; i++)
 		if (a->sandbox && a->sandbox->fds[i] >= 0 && setns(a->sandbox->fds[i], namespace_flags[i]) < 0)
 			runtime_child_fail(fd, "join the pod's namespaces");

@@ -42,6 +42,8 @@ static void __attribute__((noreturn)) child(int fd, const struct container_spec 
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	if (runtime_wait_byte(fd, 'A') < 0)
 		_exit(127);
+	if (spec->enter && spec->enter(spec->enter_data) < 0)
+		runtime_child_fail(fd, "enter the process's cgroups");
 	runtime_child_set_output(fd, spec);
 	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (null < 0 || dup2(null, 0) < 0)

@@ -68,6 +68,10 @@ struct container_spec {
 	/* Runs in the parent with the container's host pid, before it may exec. */
 	int (*attach)(pid_t pid, void *data, struct error *err);
 	void *attach_data;
+	/* Or: runs in the child itself, first thing, before it joins any namespace (moving
+	 * oneself into a cgroup is cheaper than being moved); async-signal-safe, 0 or -errno. */
+	int (*enter)(void *data);
+	void *enter_data;
 };
 
 struct runtime_ops {

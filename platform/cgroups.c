@@ -908,7 +908,12 @@ int cgroups_procs_open(struct cgroups_group *group, struct cgroups_procs *ret, s
 	for (int i = 0; i < cg->controller_count; i++) {
 		if (!cg->controllers[i].procs)
 			continue;
-		cleanup_free char *path = controller_path(cg, cg->controllers[i].name, group->name, "cgroup.procs");
+		/* On v1 the child writes "0" to `tasks`: a thread moving itself skips the kernel's
+		 * global threadgroup lock, whose writer waits out an RCU grace period (5-15 ms per
+		 * container start); cgroup.procs would take it. Between fork and exec the child is
+		 * single-threaded, so moving the thread moves the process. v2 has no `tasks`. */
+		const char *file = cg->version == CGROUPS_V1 ? "tasks" : "cgroup.procs";
+		cleanup_free char *path = controller_path(cg, cg->controllers[i].name, group->name, file);
 		int fd = open(path, O_WRONLY | O_CLOEXEC);
 		if (fd < 0) {
 			int r = error_set_errno(err, errno, "open %s", path);

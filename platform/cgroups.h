@@ -68,8 +68,9 @@ struct cgroups_usage {
 struct cgroups;       /* the module, opened once per agent */
 struct cgroups_group; /* one pod or container cgroup */
 
-/* Fds of the group's cgroup.procs files (one per v1 hierarchy), opened before fork so that
- * the child can move itself with cgroups_procs_enter() between fork and exec. */
+/* Fds of the group's membership files (v1: `tasks`, one per hierarchy; v2: cgroup.procs),
+ * opened before fork so that the child can move itself with cgroups_procs_enter() between
+ * fork and exec, while it is still single-threaded. */
 struct cgroups_procs {
 	int fds[CGROUPS_HIERARCHIES_MAX];
 	int count;

@@ -125,9 +125,9 @@ static int apply_image(const struct images_image *image, char **args, const char
 	return 0;
 }
 
-static int attach_to_cgroup(pid_t pid, void *data, struct error *err)
+static int enter_cgroup(void *data)
 {
-	return cgroups_attach(data, pid, err);
+	return cgroups_procs_enter(data);
 }
 
 struct exit_watch {
@@ -369,6 +369,7 @@ int run_main(int argc, char **argv)
 	struct runtime_container *container = NULL;
 	struct cgroups *cgroups = NULL;
 	struct cgroups_group *pod = NULL, *group = NULL;
+	struct cgroups_procs procs = { .count = 0 };
 	struct images_store images = { 0 };
 	struct images_image image = { 0 };
 	struct container_log *log = NULL;
@@ -390,7 +391,8 @@ int run_main(int argc, char **argv)
 	/* One cgroup for the run (as for a pod) with the container's under it, like the kubelet. */
 	if ((r = cgroups_open(cgroup_parent, &cgroups, &err)) < 0 ||
 	    (r = cgroups_pod_create(cgroups, name, &(struct cgroups_limits){ 0 }, &pod, &err)) < 0 ||
-	    (r = cgroups_container_create(pod, "main", &limits, &group, &err)) < 0)
+	    (r = cgroups_container_create(pod, "main", &limits, &group, &err)) < 0 ||
+	    (r = cgroups_procs_open(group, &procs, &err)) < 0)
 		goto out;
 	if (image_reference) {
 		cleanup_free char *store_dir = xasprintf("%s/images", data_dir);
@@ -423,8 +425,8 @@ int run_main(int argc, char **argv)
 		.mount_count = mount_count,
 		.stdout_fd = STDOUT_FILENO,
 		.stderr_fd = STDERR_FILENO,
-		.attach = attach_to_cgroup,
-		.attach_data = group,
+		.enter = enter_cgroup,
+		.enter_data = &procs,
 	};
 	if (log_file) {
 		if ((r = container_log_open(log_file, log_max_bytes, log_max_files, &log, &err)) < 0)
@@ -437,6 +439,7 @@ int run_main(int argc, char **argv)
 		spec.stderr_fd = err_pipe[1];
 	}
 	r = driver->create(sandbox, &spec, &container, &err);
+	cgroups_procs_close(&procs); /* the container has entered, or failed to */
 	/* The container holds its own copies of the write ends: ours must go for EOF to come. */
 	if (out_pipe[1] >= 0)
 		close(out_pipe[1]), out_pipe[1] = -1;
@@ -497,6 +500,7 @@ out:
 	struct error cleanup_err;
 	if (pod && cgroups_remove(pod, CGROUPS_REMOVE_KILL, &cleanup_err) < 0)
 		fprintf(stderr, "bramble run: %s\n", cleanup_err.message);
+	cgroups_procs_close(&procs);
 	cgroups_group_free(group);
 	cgroups_group_free(pod);
 	cgroups_close(cgroups);
