@@ -218,15 +218,25 @@ build_libcoap() {
 }
 
 # SQLite's canonical source is turned into the amalgamation on the build machine (it needs
-# tclsh), then the one file is compiled for the target.
+# tclsh), then the one file is compiled for the target. Features the store does not use are
+# left out of the grammar itself (the OMIT options must be given when the amalgamation is
+# generated): about 200 KB less code per target.
+SQLITE_OMIT="-DSQLITE_OMIT_WINDOWFUNC -DSQLITE_OMIT_TRIGGER -DSQLITE_OMIT_VIEW -DSQLITE_OMIT_VIRTUALTABLE
+	-DSQLITE_OMIT_ANALYZE -DSQLITE_OMIT_AUTOVACUUM -DSQLITE_OMIT_CTE
+	-DSQLITE_OMIT_EXPLAIN -DSQLITE_OMIT_FOREIGN_KEY -DSQLITE_OMIT_UTF16 -DSQLITE_OMIT_INCRBLOB
+	-DSQLITE_OMIT_JSON -DSQLITE_OMIT_REINDEX -DSQLITE_OMIT_DATETIME_FUNCS -DSQLITE_OMIT_LOCALTIME
+	-DSQLITE_OMIT_TRACE -DSQLITE_OMIT_COMPOUND_SELECT -DSQLITE_OMIT_AUTOINCREMENT -DSQLITE_OMIT_CAST
+	-DSQLITE_OMIT_CHECK -DSQLITE_OMIT_BLOB_LITERAL -DSQLITE_OMIT_INTROSPECTION_PRAGMAS
+	-DSQLITE_OMIT_GENERATED_COLUMNS -DSQLITE_OMIT_LOAD_EXTENSION -DSQLITE_OMIT_DEPRECATED
+	-DSQLITE_OMIT_SHARED_CACHE -DSQLITE_OMIT_PROGRESS_CALLBACK -DSQLITE_OMIT_DECLTYPE
+	-DSQLITE_OMIT_TCL_VARIABLE -DSQLITE_OMIT_AUTHORIZATION -DSQLITE_OMIT_COMPLETE -DSQLITE_OMIT_GET_TABLE"
 build_sqlite() {
-	mkdir -p _host && (cd _host && ../configure >/dev/null && make sqlite3.c >/dev/null)
+	local omit
+	omit=$(echo $SQLITE_OMIT)
+	mkdir -p _host && (cd _host && ../configure >/dev/null && make sqlite3.c OPTS="$omit" >/dev/null)
 	mkdir -p "$prefix/lib" "$prefix/include"
-	$CC $DEP_CFLAGS -c _host/sqlite3.c -o sqlite3.o \
+	$CC $DEP_CFLAGS $omit -c _host/sqlite3.c -o sqlite3.o \
 		-DSQLITE_THREADSAFE=0 -DSQLITE_DEFAULT_MEMSTATUS=0 -DSQLITE_DQS=0 \
-		-DSQLITE_OMIT_LOAD_EXTENSION -DSQLITE_OMIT_DEPRECATED -DSQLITE_OMIT_SHARED_CACHE \
-		-DSQLITE_OMIT_PROGRESS_CALLBACK -DSQLITE_OMIT_DECLTYPE -DSQLITE_OMIT_TCL_VARIABLE \
-		-DSQLITE_OMIT_AUTHORIZATION -DSQLITE_OMIT_COMPLETE -DSQLITE_OMIT_GET_TABLE \
 		-DSQLITE_LIKE_DOESNT_MATCH_BLOBS -DSQLITE_MAX_EXPR_DEPTH=0 -DSQLITE_USE_ALLOCA \
 		-DSQLITE_DEFAULT_WAL_SYNCHRONOUS=1 -DSQLITE_DEFAULT_FOREIGN_KEYS=1
 	$AR rcs "$prefix/lib/libsqlite3.a" sqlite3.o
@@ -346,6 +356,7 @@ build() {
 		key=$( {
 			lock_lines | awk -v n="$name" '$1 == n'
 			declare -f "build_$name" unpack
+			[ "$name" = sqlite ] && echo "$SQLITE_OMIT"
 			echo "$CC $($CC -dumpfullversion) $DEP_CFLAGS"
 			for dep in $(dep_requires "$name"); do echo "$dep ${prefixes[$dep]}"; done
 		} | sha256sum | cut -c1-12)
