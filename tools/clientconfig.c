@@ -10,7 +10,10 @@
 #define INI_HANDLER_LINENO 1
 #include <ini.h>
 
+#include "core/client.h"
 #include "platform/error.h"
+#include "platform/log.h"
+#include "tools/verbs.h"
 
 struct load_state {
 	struct clientconfig *config;
@@ -127,4 +130,41 @@ int clientconfig_load(const char *path, struct clientconfig *ret_config, struct 
 void clientconfig_clear(struct clientconfig *config)
 {
 	explicit_bzero(config->key, sizeof(config->key));
+}
+
+int clientconfig_connect(const char *explicit_path, struct client **ret_client, struct error *err)
+{
+	char path[CLIENTCONFIG_PATH_MAX];
+	struct clientconfig config;
+	clientconfig_path(explicit_path, path, sizeof(path));
+	int r = clientconfig_load(path, &config, err);
+	if (r < 0)
+		return r;
+	if (log_get_level() > LOG_LEVEL_ERROR)
+		log_set_level(LOG_LEVEL_ERROR); /* libcoap's retries and ICMP notes are not the user's business */
+	r = client_open(config.server, config.identity, config.key, CLIENTCONFIG_TIMEOUT_MS, NULL, ret_client, err);
+	clientconfig_clear(&config);
+	if (r == -ETIMEDOUT && err) {
+		size_t n = strlen(err->message);
+		snprintf(err->message + n, sizeof(err->message) - n, " (check the server address in %s)", path);
+	}
+	return r;
+}
+
+int clientconfig_main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*main)(int argc, char **argv);
+	} verbs[] = { { "get", get_main }, { "apply", apply_main }, { "delete", delete_main } };
+	if (argc < 3) {
+		fputs("usage: bramble --config FILE VERB [ARGS...]\n", stderr);
+		return 2;
+	}
+	setenv("BRAMBLE_CONFIG", argv[1], 1);
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (strcmp(argv[2], verbs[i].name) == 0)
+			return verbs[i].main(argc - 2, argv + 2);
+	fprintf(stderr, "bramble: --config applies to get, apply and delete, not '%s'\n", argv[2]);
+	return 2;
 }

@@ -34,6 +34,17 @@ void clientconfig_path(const char *explicit_path, char *buf, size_t size);
 /* Reads and checks the file: every key known, server/identity/key present. */
 int clientconfig_load(const char *path, struct clientconfig *ret_config, struct error *err);
 
+struct client;
+
+#define CLIENTCONFIG_TIMEOUT_MS 5000
+
+/* Loads the configuration (explicit_path as in clientconfig_path) and opens a client to
+ * its server; a timeout says which file named the address. Quiets libcoap's warnings. */
+int clientconfig_connect(const char *explicit_path, struct client **ret_client, struct error *err);
+
+/* `bramble --config FILE VERB ARGS...`: the global flag before a client verb. */
+int clientconfig_main(int argc, char **argv);
+
 /* Wipes the key. */
 void clientconfig_clear(struct clientconfig *config);
 

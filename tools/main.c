@@ -17,6 +17,10 @@ static const struct verb verbs[] = {
 	{ "init", init_main, "create a new cluster with this board as its server" },
 	{ "image", image_main, "import, list and remove container images on this board" },
 	{ "run", run_main, "run one container in the foreground" },
+	{ "get", get_main, "list objects or show one, as tables, JSON, YAML or names" },
+	{ "apply", apply_main, "create or update objects from manifests (-f FILE|DIR|-)" },
+	{ "delete", delete_main, "delete objects by kind and name or from manifests" },
+	{ "--config", clientconfig_main, "FILE VERB ...: the client configuration for get/apply/delete" },
 	{ "version", version_main, "print the version, target and linked libraries" },
 };
 

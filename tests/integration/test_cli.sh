@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The client verbs driven as the README walkthrough does: `bramble init`, an agent, then
+# `bramble apply -f` on a folder of manifests written for Kubernetes, `get` in every output
+# format, `delete`, and bad input (not a manifest, a tab, a missing config, no server, an
+# unknown kind) with the messages and exit codes scripts rely on.
+cd "$(dirname "$0")/../.."
+. tests/integration/lib.sh
+
+port=$(free_udp_port)
+data=$test_dir/c
+check_output "bramble init" "Created a cluster" "$BRAMBLE" init --data-dir "$data" --listen "127.0.0.1:$port" --node-name cli-1
+"$BRAMBLE" agent --config "$data/bramble.conf" >"$test_dir/agent.log" 2>&1 &
+agent_pid=$!
+on_exit "kill $agent_pid; wait $agent_pid"
+
+b() { "$BRAMBLE" --config "$data/admin.conf" "$@"; }
+ready() { b get ns default >/dev/null 2>&1; }
+check "the API server answers bramble get" wait_until 15 ready
+
+check_output "apply a folder: the Deployment is created" '^deployment.apps/web created$' b apply -f tests/manifests/
+check_output "the ConfigMaps were created" '^web-config +4 ' b get cm
+check_output "the Secret and the Service too" '^web-secret ' b get secrets
+check_output "apply again: unchanged" '^deployment.apps/web unchanged$' b apply -f tests/manifests/
+count_unchanged() { b apply -f tests/manifests/ | grep -c ' unchanged$'; }
+check_output "apply again: all five objects unchanged" '^5$' count_unchanged
+sed 's/replicas: 2$/replicas: 3/' tests/manifests/web.yaml >"$test_dir/web3.yaml"
+check_output "apply a change: configured" '^deployment.apps/web configured$' b apply -f "$test_dir/web3.yaml"
+check_output "--dry-run says so and writes nothing" 'deployment.apps/web unchanged \(dry run\)' b apply --dry-run -f "$test_dir/web3.yaml"
+check_output "apply from stdin" '^configmap/redis-config unchanged$' bash -c "$(declare -f b); data='$data'; BRAMBLE='$BRAMBLE'; b apply -f - <tests/manifests/redis.json"
+
+check_output "get deployments: kubectl's columns" '^NAME +READY +UP-TO-DATE +AVAILABLE +AGE' b get deployments
+check_output "get deploy web: its row" '^web +0/3 +0 +0 +[0-9]+s$' b get deploy web
+check_output "get cm: NAME DATA AGE" '^web-config +4 +[0-9]+s$' b get cm
+check_output "get cm -o json: a List, indented" '^    "kind": "List"|"kind": "List"' b get cm -o json
+check_output "get cm web-config -o json: the object" '"greeting": "Hello from a bramble"' b get cm web-config -o json
+check_output "get svc -o yaml" '^kind: Service$' b get svc web -o yaml
+check_output "get svc: a table" '^web +ClusterIP +' b get svc
+check_output "get secrets -l app=web" '^web-secret +Opaque +2 ' b get secrets -l app=web
+check_output "get cm -l app=redis leaves the others out" '^redis-config ' b get cm -l app=redis
+redis_only() { ! b get cm -l app=redis | grep -q web-config; }
+check "get cm -l app=redis leaves web-config out" redis_only
+check_output "get cm --field-selector" '^web-config ' b get cm --field-selector metadata.name=web-config
+check_output "get -o name" '^deployment.apps/web$' b get deploy -o name
+check_output "get pods -A: nothing yet" 'No resources found' b get pods -A
+check_output "get pods: the namespace is named" 'No resources found in default namespace.' b get pods
+check_output "get ns: the namespaces init made" '^kube-system +Active' b get ns
+check_output "get ns -o yaml of one" '^  name: default$' b get ns default -o yaml
+check_fails_output "get a missing object: kubectl's message" '^Error from server \(NotFound\): pods "x" not found$' b get pods x
+check_fails_output "get an unknown kind" 'doesn.t have a resource type "widgets"' b get widgets
+
+# Delete
+check_output "delete by kind and name" '^configmap "redis-config" deleted$' b delete cm redis-config
+check_fails_output "delete it again: NotFound" 'NotFound.*configmaps "redis-config" not found' b delete cm redis-config
+check_output "delete -f a file" '^deployment.apps "web" deleted$' b delete -f tests/manifests/web.yaml
+check_output "the Service went with it" 'No resources found' b get svc
+
+# Bad input
+printf 'just: a\nmap: of things\n' >"$test_dir/notk8s.yaml"
+check_fails_output "YAML that is not a manifest" 'notk8s.yaml: document 1, line 1: not a Kubernetes object' b apply -f "$test_dir/notk8s.yaml"
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ok\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n\tname: tabbed\n' >"$test_dir/tab.yaml"
+check_fails_output "a tab: file, document and line" 'tab.yaml: document 2, line 9: .*a tab' b apply -f "$test_dir/tab.yaml"
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: good\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bad\ndata:\n  a: 1\n' >"$test_dir/invalid.yaml"
+check_fails_output "an invalid field: file, document and field path" 'invalid.yaml" \(document 2\).*data' b apply -f "$test_dir/invalid.yaml"
+check_output "the valid document before it was applied" '^good ' b get cm good
+printf 'apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n' >"$test_dir/widget.yaml"
+check_fails_output "an unknown kind in a manifest" 'widget.yaml: document 1: no matches for kind "Widget" in version "example.com/v1"' b apply -f "$test_dir/widget.yaml"
+check_fails_output "a missing --config says how to get one" 'no client configuration.*bramble init' \
+	"$BRAMBLE" --config "$test_dir/nope.conf" get pods
+check_fails_output "no config at all (HOME without one)" '\.config/bramble/config' \
+	env -u BRAMBLE_CONFIG HOME="$test_dir" "$BRAMBLE" get pods
+dead=$(free_udp_port)
+sed "s/:$port\$/:$dead/" "$data/admin.conf" >"$test_dir/dead.conf"
+start=$SECONDS
+check_fails_output "an unreachable server: the address and a timeout" "no answer from coaps://127.0.0.1:$dead within 5 s" \
+	"$BRAMBLE" --config "$test_dir/dead.conf" get pods
+check "... within a few seconds" test $((SECONDS - start)) -le 8
+sed 's/^key = .*/key = wrong-key-0123456789abcdef/' "$data/admin.conf" >"$test_dir/wrongkey.conf"
+check_fails_output "a wrong key: the handshake is refused" "DTLS handshake .* failed" "$BRAMBLE" get pods --config "$test_dir/wrongkey.conf"
+check "the server is still running" kill -0 "$agent_pid"
