@@ -352,6 +352,10 @@ build() {
 	local name key prefix_base
 	prefix_base="$cache/deps/$target"
 	mkdir -p "$prefix_base"
+	# One build per target at a time: two makes of one checkout, or two checkouts, share
+	# the cache's work directories.
+	exec 9>"$cache/deps/$target.lock"
+	flock 9
 	for name in $BUILD_ORDER; do
 		key=$( {
 			lock_lines | awk -v n="$name" '$1 == n'
