@@ -150,21 +150,3 @@ int clientconfig_connect(const char *explicit_path, struct client **ret_client, 
 	}
 	return r;
 }
-
-int clientconfig_main(int argc, char **argv)
-{
-	static const struct {
-		const char *name;
-		int (*main)(int argc, char **argv);
-	} verbs[] = { { "get", get_main }, { "apply", apply_main }, { "delete", delete_main } };
-	if (argc < 3) {
-		fputs("usage: bramble --config FILE VERB [ARGS...]\n", stderr);
-		return 2;
-	}
-	setenv("BRAMBLE_CONFIG", argv[1], 1);
-	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-		if (strcmp(argv[2], verbs[i].name) == 0)
-			return verbs[i].main(argc - 2, argv + 2);
-	fprintf(stderr, "bramble: --config applies to get, apply and delete, not '%s'\n", argv[2]);
-	return 2;
-}

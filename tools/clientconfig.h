@@ -43,7 +43,6 @@ struct client;
 int clientconfig_connect(const char *explicit_path, struct client **ret_client, struct error *err);
 
 /* `bramble --config FILE VERB ARGS...`: the global flag before a client verb. */
-int clientconfig_main(int argc, char **argv);
 
 /* Wipes the key. */
 void clientconfig_clear(struct clientconfig *config);

@@ -1,6 +1,7 @@
 /* The `bramble` multi-call binary: the first argument names the verb (like k3s or
  * busybox). The agent daemon is one verb; the others are the command-line tools. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "agent/agent.h"
@@ -20,20 +21,35 @@ static const struct verb verbs[] = {
 	{ "get", get_main, "list objects or show one, as tables, JSON, YAML or names" },
 	{ "apply", apply_main, "create or update objects from manifests (-f FILE|DIR|-)" },
 	{ "delete", delete_main, "delete objects by kind and name or from manifests" },
-	{ "--config", clientconfig_main, "FILE VERB ...: the client configuration for get/apply/delete" },
 	{ "version", version_main, "print the version, target and linked libraries" },
 };
 
 static void usage(FILE *out)
 {
-	fputs("usage: bramble VERB [ARGS...]\n\nverbs:\n", out);
+	fputs("usage: bramble [--config FILE] VERB [ARGS...]\n\nverbs:\n", out);
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		fprintf(out, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
-	fputs("\nbramble VERB --help describes a verb.\n", out);
+	fputs("\n--config FILE is the client configuration (as kubectl's --kubeconfig; default\n"
+	      "$BRAMBLE_CONFIG, then ~/.config/bramble/config); it may also follow the verb.\n"
+	      "bramble VERB --help describes a verb.\n",
+	      out);
 }
 
 int main(int argc, char **argv)
 {
+	/* Global options before the verb, as kubectl takes them: --config FILE. */
+	while (argc >= 2 && strncmp(argv[1], "--config", 8) == 0) {
+		const char *file = argv[1][8] == '=' ? argv[1] + 9 : argv[1][8] == '\0' && argc >= 3 ? argv[2] : NULL;
+		if (!file || !*file) {
+			fprintf(stderr, "bramble: --config needs a FILE\n");
+			return 2;
+		}
+		setenv("BRAMBLE_CONFIG", file, 1);
+		int used = argv[1][8] == '=' ? 1 : 2;
+		argv[used] = argv[0];
+		argv += used;
+		argc -= used;
+	}
 	if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;

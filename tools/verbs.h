@@ -12,7 +12,6 @@ int run_main(int argc, char **argv);
 int get_main(int argc, char **argv);
 int apply_main(int argc, char **argv);
 int delete_main(int argc, char **argv);
-int clientconfig_main(int argc, char **argv);
 
 /* Shared by the client verbs (tools/get.c). */
 struct kind;
