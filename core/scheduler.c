@@ -1404,6 +1404,10 @@ static int node_read(struct scheduler *s, struct node *node, const cJSON *json, 
 			goto fail;
 	}
 	node_forget_facts(node);
+	/* parsed into the bounds, kept at their size: a thousand boards on a 1 GB board */
+	labels = xrealloc(labels, (label_count + 1) * sizeof(*labels));
+	taints = xrealloc(taints, (taint_count + 1) * sizeof(*taints));
+	extended = xrealloc(extended, (extended_count + 1) * sizeof(*extended));
 	node->json = owned;
 	node->labels = labels;
 	node->label_count = label_count;
@@ -1411,7 +1415,7 @@ static int node_read(struct scheduler *s, struct node *node, const cJSON *json, 
 	node->taint_count = taint_count;
 	node->extended = extended;
 	node->extended_count = extended_count;
-	node->requested_extended = xcalloc(SCHEDULER_MAX_EXTENDED, sizeof(int64_t));
+	node->requested_extended = xcalloc(extended_count + 1, sizeof(int64_t));
 	node->cpu = cpu;
 	node->memory = memory;
 	node->pods = pods;
@@ -1786,10 +1790,10 @@ static void context_build(struct scheduler *s, const struct pod_facts *f, struct
 				                      p->label_count))
 					continue;
 				const char *value = pod_node_topology(p, term->topology_key);
-				if (l == REQUIRED_AFFINITY)
-					any_match = true;
 				if (!value)
 					continue;
+				if (l == REQUIRED_AFFINITY)
+					any_match = true; /* as kube-scheduler: only pods in a topology count */
 				switch (l) {
 				case REQUIRED_AFFINITY:
 					topology_add(&c->required[t], term->topology_key, value, 1);
@@ -2068,45 +2072,45 @@ static void count_owner(struct scheduler *s, const struct pod_facts *f)
 	}
 }
 
+/* Turns raw scores into 0..100 per plugin and the weighted total. Divisions are kept out of
+ * the per-node loop where a plugin is constant or can be worked out per zone. */
 static void normalise(struct scheduler *s, size_t n, bool have_owner)
 {
 	int64_t max_spread = 0, max_zone = 0, max_node_affinity = 0, max_taints = 0;
 	int64_t min_pod = INT64_MAX, max_pod = INT64_MIN;
-	bool zones = false;
 	for (size_t i = 0; i < n; i++) {
 		const struct scored *c = &s->scored[i];
 		max_spread = max64(max_spread, c->spread);
-		if (c->node->zone >= 0) {
-			zones = true;
+		if (c->node->zone >= 0)
 			max_zone = max64(max_zone, s->zone_counts[c->node->zone]);
-		}
 		max_node_affinity = max64(max_node_affinity, c->node_affinity);
 		max_taints = max64(max_taints, c->taints);
 		min_pod = c->pod_affinity < min_pod ? c->pod_affinity : min_pod;
 		max_pod = max64(max_pod, c->pod_affinity);
 	}
+	/* zone counts become zone scores: fewer of the owner's pods in the zone, higher */
+	for (size_t z = 0; z < s->zone_count; z++)
+		s->zone_counts[z] = max_zone > 0 ? MAX_SCORE * (max_zone - s->zone_counts[z]) / max_zone : MAX_SCORE;
+	bool plain = max_node_affinity == 0 && max_pod == min_pod && max_taints == 0;
 	for (size_t i = 0; i < n; i++) {
 		struct scored *c = &s->scored[i];
 		int64_t spread = MAX_SCORE;
 		if (have_owner) {
-			if (max_spread > 0)
+			if (max_spread > 0 && c->spread > 0)
 				spread = MAX_SCORE * (max_spread - c->spread) / max_spread;
-			if (zones) {
-				int64_t zone_score = MAX_SCORE;
-				if (c->node->zone >= 0 && max_zone > 0)
-					zone_score = MAX_SCORE * (max_zone - s->zone_counts[c->node->zone]) / max_zone;
-				else if (c->node->zone < 0)
-					zone_score = 0; /* a node outside every zone spreads nothing */
-				spread = (spread + 2 * zone_score) / 3;
-			}
+			/* SelectorSpread: a zone weighs 2/3; a node outside every zone keeps its own score */
+			if (c->node->zone >= 0)
+				spread = (spread + 2 * s->zone_counts[c->node->zone]) / 3;
 		}
+		c->total = WEIGHT_LEAST_ALLOCATED * c->least + WEIGHT_SPREAD * spread;
+		if (plain)
+			continue; /* the other plugins give every node the same score */
 		int64_t node_affinity = max_node_affinity > 0 ? c->node_affinity * MAX_SCORE / max_node_affinity : 0;
 		int64_t pod_affinity =
 		        max_pod > min_pod ? (c->pod_affinity - min_pod) * MAX_SCORE / (max_pod - min_pod) : 0;
 		int64_t taints = max_taints > 0 ? MAX_SCORE - c->taints * MAX_SCORE / max_taints : MAX_SCORE;
-		c->total = WEIGHT_LEAST_ALLOCATED * c->least + WEIGHT_SPREAD * spread +
-		           WEIGHT_NODE_AFFINITY * node_affinity + WEIGHT_POD_AFFINITY * pod_affinity +
-		           WEIGHT_TAINT * taints;
+		c->total += WEIGHT_NODE_AFFINITY * node_affinity + WEIGHT_POD_AFFINITY * pod_affinity +
+		            WEIGHT_TAINT * taints;
 	}
 }
 
