@@ -778,3 +778,34 @@ TEST(snapshot_updates)
 	scheduler_free(s);
 	scheduler_free(NULL);
 }
+
+TEST(message_sorts_as_go_strings)
+{
+	/* "10 ..." sorts before "2 ...": Kubernetes sorts the joined strings, not the counts */
+	struct scheduler *s = scheduler_new();
+	for (int i = 0; i < 10; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "cordoned-%d", i);
+		node_plain(s, name, "", "\"unschedulable\":true");
+	}
+	node_full(s, "small-1", "", "\"memory\":\"1Gi\"", "", true);
+	node_full(s, "small-2", "", "\"memory\":\"1Gi\"", "", true);
+	struct scheduler_result r;
+	CHECK(!place(s, pod("p", "", "", "\"memory\":\"2Gi\""), &r));
+	CHECK_STR(r.message, "0/12 nodes are available: 10 node(s) were unschedulable, 2 Insufficient memory.");
+	/* every namespace with namespaceSelector: {}; a non-empty one is refused */
+	bind(s, pod("db", "\"app\":\"db\"", "", ""), "small-1");
+	const char *all = "\"affinity\":{\"podAffinity\":{\"requiredDuringSchedulingIgnoredDuringExecution\":[{"
+	                  "\"labelSelector\":{\"matchLabels\":{\"app\":\"db\"}},\"namespaceSelector\":{},"
+	                  "\"topologyKey\":\"kubernetes.io/hostname\"}]}},";
+	CHECK_STR(place_simple(s, "q", all, ""), "small-1");
+	const char *some = "\"affinity\":{\"podAffinity\":{\"requiredDuringSchedulingIgnoredDuringExecution\":[{"
+	                   "\"labelSelector\":{},\"namespaceSelector\":{\"matchLabels\":{\"team\":\"a\"}},"
+	                   "\"topologyKey\":\"kubernetes.io/hostname\"}]}},";
+	struct error err = { 0 };
+	cJSON *bad = pod("q", "", some, "");
+	CHECK_INT(scheduler_schedule(s, bad, &r, &err), ==, -EINVAL);
+	CHECK_CONTAINS(err.field, "namespaceSelector");
+	cJSON_Delete(bad);
+	scheduler_free(s);
+}
