@@ -1,6 +1,9 @@
 /* Runs the registered unit tests, each in a child process. Usage: unit-tests [FILTER...]
  * where a FILTER matches a module ("loop") or a test ("loop:timers_fire_in_order"). */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
@@ -39,6 +42,18 @@ void unit_fail(const char *file, int line, const char *fmt, ...)
 const char *unit_temp_dir(void)
 {
 	return temp_dir;
+}
+
+uint16_t unit_free_udp_port(void)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sin);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &len) < 0)
+		unit_fail(__FILE__, __LINE__, "no free UDP port: %s", strerror(errno));
+	close(fd);
+	return ntohs(sin.sin_port);
 }
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)

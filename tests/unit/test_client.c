@@ -30,17 +30,6 @@ static int lookup(const char *identity, uint8_t *key, void *data)
 	return (int)sizeof(admin_key) - 1;
 }
 
-static uint16_t free_udp_port(void)
-{
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(sin);
-	CHECK_OK(bind(fd, (struct sockaddr *)&sin, sizeof(sin)));
-	CHECK_OK(getsockname(fd, (struct sockaddr *)&sin, &len));
-	close(fd);
-	return ntohs(sin.sin_port);
-}
-
 /* An API server and a store on the test's loop; clients share the loop. */
 struct server {
 	struct loop *loop;
@@ -65,7 +54,7 @@ static void server_start(struct server *s)
 	if (apiserver_new(s->transport, s->store, &options, &s->apiserver, &err) < 0 ||
 	    apiserver_bootstrap(s->apiserver, &err) < 0)
 		unit_fail(__FILE__, __LINE__, "%s", err.message);
-	uint16_t port = free_udp_port();
+	uint16_t port = unit_free_udp_port();
 	char address[32];
 	snprintf(address, sizeof(address), "127.0.0.1:%u", port);
 	snprintf(s->uri, sizeof(s->uri), "coaps://127.0.0.1:%u", port);
@@ -241,7 +230,7 @@ TEST(unknown_identity_is_a_clear_handshake_error)
 TEST(no_server_times_out_on_time_and_names_the_address)
 {
 	char uri[64];
-	snprintf(uri, sizeof(uri), "coaps://127.0.0.1:%u", free_udp_port());
+	snprintf(uri, sizeof(uri), "coaps://127.0.0.1:%u", unit_free_udp_port());
 	struct client *c = NULL;
 	struct error err = { 0 };
 	uint64_t start = clock_monotonic_ms();

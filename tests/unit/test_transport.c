@@ -24,17 +24,6 @@ static int lookup(const char *identity, uint8_t *key, void *data)
 	return (int)sizeof(server_key) - 1;
 }
 
-static uint16_t free_udp_port(void)
-{
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(sin);
-	CHECK_OK(bind(fd, (struct sockaddr *)&sin, sizeof(sin)));
-	CHECK_OK(getsockname(fd, (struct sockaddr *)&sin, &len));
-	close(fd);
-	return ntohs(sin.sin_port);
-}
-
 static void hnd_get_hello(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
                           const coap_string_t *query, coap_pdu_t *response)
 {
@@ -87,7 +76,7 @@ static void start_server(struct fixture *f)
 	coap_resource_t *r = coap_resource_init(coap_make_str_const("hello"), 0);
 	coap_register_request_handler(r, COAP_REQUEST_GET, hnd_get_hello);
 	coap_add_resource(transport_context(f->server), r);
-	snprintf(f->address, sizeof(f->address), "127.0.0.1:%u", free_udp_port());
+	snprintf(f->address, sizeof(f->address), "127.0.0.1:%u", unit_free_udp_port());
 	if (transport_listen_dtls(f->server, f->address, &err) < 0)
 		unit_fail(__FILE__, __LINE__, "%s", err.message);
 	CHECK_OK(transport_new(f->loop, &f->client, &err));
@@ -191,7 +180,7 @@ TEST(plain_coap_only_on_loopback)
 	CHECK_INT(transport_listen_plain_loopback(t, "0.0.0.0:5683", &err), ==, -EPERM);
 	CHECK_CONTAINS(err.message, "only loopback addresses may be unencrypted");
 	char address[64];
-	snprintf(address, sizeof(address), "127.0.0.1:%u", free_udp_port());
+	snprintf(address, sizeof(address), "127.0.0.1:%u", unit_free_udp_port());
 	CHECK_OK(transport_listen_plain_loopback(t, address, &err));
 	transport_free(t);
 	loop_free(loop);

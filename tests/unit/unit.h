@@ -23,6 +23,9 @@ void unit_fail(const char *file, int line, const char *fmt, ...) __attribute__((
 /* A fresh directory for this test, removed after it; valid inside a test only. */
 const char *unit_temp_dir(void);
 
+/* A UDP port on 127.0.0.1 that nothing is bound to at the moment of the call. */
+uint16_t unit_free_udp_port(void);
+
 #define TEST(name)                                                                                                     \
 	static void test_##name(void);                                                                                 \
 	static struct unit_test unit_test_##name = { #name, __FILE__, test_##name, NULL };                             \
