@@ -28,6 +28,7 @@
 #include <coap3/coap.h>
 
 #include "core/authz.h"
+#include "core/binder.h"
 #include "core/object.h"
 #include "core/selector.h"
 #include "core/store.h"
@@ -71,6 +72,7 @@ struct apiserver {
 	struct store *store;
 	struct apiserver_options options;
 	struct watch_hub *watches;
+	struct binder *binder; /* the scheduler at work; NULL when disabled */
 	struct parked_answer *parked;
 	uint64_t next_parked_id;
 	char *version_json;
@@ -1424,12 +1426,33 @@ static int commit_and_release(struct apiserver *api)
 	return released;
 }
 
+/* The scheduler binds what the commit just made pending; its writes are committed in turn
+ * (a few rounds at most: a binding makes no new pending pods). */
+#define APISERVER_SCHEDULING_ROUNDS 4
+
 static int on_batch(void *data)
 {
 	struct apiserver *api = data;
 	int released = commit_and_release(api);
+	for (int round = 0; api->binder && round < APISERVER_SCHEDULING_ROUNDS; round++) {
+		struct error err = { 0 };
+		int writes = binder_run(api->binder, &err);
+		if (writes < 0)
+			log_warnx("scheduler: %s", err.message);
+		if (writes <= 0)
+			break;
+		released += commit_and_release(api);
+	}
 	size_t sent = watch_flush(api->watches);
 	return released + (int)sent;
+}
+
+static void on_store_change(const struct store_change *change, void *data)
+{
+	struct apiserver *api = data;
+	watch_on_change(change, api->watches);
+	if (api->binder)
+		binder_on_change(api->binder, change);
 }
 
 static void on_token_lost(void *data, coap_session_t *session, const coap_bin_const_t *token)
@@ -1458,7 +1481,16 @@ int apiserver_new(struct transport *transport, struct store *store, const struct
 	api->version_json = xstrdup(options->version_json ? options->version_json : "{}");
 	api->options.version_json = api->version_json;
 	api->watches = watch_hub_new(options->max_watches_per_client);
-	store_set_change_hook(store, watch_on_change, api->watches);
+	if (!options->no_scheduler) {
+		int r = binder_new(store, &api->binder, err);
+		if (r < 0) {
+			watch_hub_free(api->watches);
+			free(api->version_json);
+			free(api);
+			return r;
+		}
+	}
+	store_set_change_hook(store, on_store_change, api);
 
 	coap_context_t *context = transport_context(transport);
 	coap_resource_t *unknown = coap_resource_unknown_init2(hnd_request, 0);
@@ -1501,7 +1533,6 @@ int apiserver_new(struct transport *transport, struct store *store, const struct
 	static const struct transport_peer_hooks peer_hooks = { on_token_lost, on_session_closed };
 	transport_set_peer_hooks(transport, &peer_hooks, api);
 	transport_set_batch_hook(transport, on_batch, api);
-	(void)err;
 	*ret_apiserver = api;
 	return 0;
 }
@@ -1513,6 +1544,7 @@ void apiserver_free(struct apiserver *api)
 	transport_set_batch_hook(api->transport, NULL, NULL);
 	transport_set_peer_hooks(api->transport, NULL, NULL);
 	watch_hub_free(api->watches);
+	binder_free(api->binder);
 	while (api->heartbeats)
 		heartbeat_drop(api, api->heartbeats->key);
 	for (struct parked_answer *p = api->parked, *next; p; p = next) {

@@ -18,6 +18,7 @@
 #ifndef BRAMBLE_CORE_APISERVER_H
 #define BRAMBLE_CORE_APISERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct apiserver;
@@ -33,6 +34,7 @@ struct apiserver_options {
 	size_t max_list_page;          /* objects per list page, at most; 0: default */
 	size_t max_watches_per_client; /* 0: default */
 	const char *version_json;      /* what GET /version answers */
+	bool no_scheduler;             /* do not bind pending pods (core/binder.c) */
 };
 
 int apiserver_new(struct transport *transport, struct store *store, const struct apiserver_options *options,

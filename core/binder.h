@@ -1,0 +1,37 @@
+/* The binder: the scheduler at work on the control plane.
+ *
+ * It keeps core/scheduler's snapshot current from the store's committed changes (Nodes,
+ * bound pods) and remembers the pods waiting for a node. After each commit the API server
+ * calls binder_run(), which decides for the waiting pods and writes the result through the
+ * store's one mutation path: spec.nodeName and PodScheduled=True for a pod that fits; for
+ * one that does not, PodScheduled=False with Kubernetes' message ("0/3 nodes are
+ * available: ...") and a FailedScheduling Event, written again only when the message
+ * changes. A waiting pod is tried again when the cluster changes (a Node added or changed,
+ * a pod gone), not on a timer: an idle cluster stays idle.
+ */
+#ifndef BRAMBLE_CORE_BINDER_H
+#define BRAMBLE_CORE_BINDER_H
+
+#include <stddef.h>
+
+struct binder;
+struct error;
+struct store;
+struct store_change;
+
+#define BINDER_MAX_PENDING 100000
+
+/* Reads the Nodes and pods in the store to start from. */
+int binder_new(struct store *store, struct binder **ret_binder, struct error *err);
+void binder_free(struct binder *binder);
+
+/* Feeds one committed change (the store's change hook, fanned out by the API server). */
+void binder_on_change(struct binder *binder, const struct store_change *change);
+
+/* Schedules what is waiting; the writes are left uncommitted for the caller's commit.
+ * Returns how many writes it made (0: nothing to do), or a negative errno. */
+int binder_run(struct binder *binder, struct error *err);
+
+size_t binder_pending(const struct binder *binder);
+
+#endif
