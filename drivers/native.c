@@ -554,5 +554,7 @@ const struct runtime_ops runtime_native = {
 	.create = native_create,
 	.start = runtime_start,
 	.signal = runtime_signal,
+	.wait = runtime_wait,
+	.stats = runtime_stats,
 	.remove = runtime_remove,
 };

@@ -98,5 +98,7 @@ const struct runtime_ops runtime_process = {
 	.create = process_create,
 	.start = runtime_start,
 	.signal = runtime_signal,
+	.wait = runtime_wait,
+	.stats = runtime_stats,
 	.remove = runtime_remove,
 };

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "platform/cgroups.h"
 #include "platform/error.h"
 #include "platform/memory.h"
 
@@ -187,6 +188,7 @@ int runtime_finish_create(pid_t pid, int sync_fd, const struct container_spec *s
 	struct runtime_container *c = xcalloc(1, sizeof(*c));
 	c->pid = pid;
 	c->sync_fd = sync_fd;
+	c->cgroup = spec->cgroup;
 	*ret_container = c;
 	return 0;
 }
@@ -207,6 +209,25 @@ int runtime_start(struct runtime_container *c, struct error *err)
 int runtime_signal(struct runtime_container *c, int signo)
 {
 	return kill(c->pid, signo) < 0 ? -errno : 0;
+}
+
+int runtime_wait(struct runtime_container *c, int *ret_wait_status)
+{
+	int status;
+	pid_t r;
+	while ((r = waitpid(c->pid, &status, 0)) < 0 && errno == EINTR)
+		;
+	if (r < 0)
+		return -errno;
+	*ret_wait_status = status;
+	return 0;
+}
+
+int runtime_stats(struct runtime_container *c, struct cgroups_usage *ret_usage, struct error *err)
+{
+	if (!c->cgroup)
+		return error_set(err, ENODATA, "the container was created without a cgroup");
+	return cgroups_usage(c->cgroup, ret_usage, err);
 }
 
 void runtime_remove(struct runtime_container *c)

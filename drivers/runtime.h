@@ -22,6 +22,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+struct cgroups_group;
+struct cgroups_usage;
 struct error;
 struct runtime_sandbox;
 struct runtime_container;
@@ -72,6 +74,8 @@ struct container_spec {
 	 * oneself into a cgroup is cheaper than being moved); async-signal-safe, 0 or -errno. */
 	int (*enter)(void *data);
 	void *enter_data;
+	/* The container's cgroup, for stats; may be NULL (stats then answer -ENODATA). */
+	struct cgroups_group *cgroup;
 };
 
 struct runtime_ops {
@@ -83,6 +87,11 @@ struct runtime_ops {
 	/* Lets the container exec its command; a failed exec (missing command) is reported here. */
 	int (*start)(struct runtime_container *container, struct error *err);
 	int (*signal)(struct runtime_container *container, int signo);
+	/* Blocks until the container's process exits and reaps it: its wait status. The agent
+	 * does not block: it reaps from its event loop (loop_watch_child on the pid). */
+	int (*wait)(struct runtime_container *container, int *ret_wait_status);
+	/* Usage from the container's cgroup (spec.cgroup): cpu time, memory, pids, OOM kills. */
+	int (*stats)(struct runtime_container *container, struct cgroups_usage *ret_usage, struct error *err);
 	/* Frees what create made (the process must have been reaped). */
 	void (*remove)(struct runtime_container *container);
 };

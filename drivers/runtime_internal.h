@@ -27,6 +27,7 @@ struct runtime_container {
 	pid_t pid;
 	int sync_fd; /* -1 once started */
 	bool started;
+	struct cgroups_group *cgroup; /* borrowed from the spec */
 };
 
 /* In the child. */
@@ -53,6 +54,8 @@ int runtime_finish_create(pid_t pid, int sync_fd, const struct container_spec *s
 /* The ops every driver shares. */
 int runtime_start(struct runtime_container *container, struct error *err);
 int runtime_signal(struct runtime_container *container, int signo);
+int runtime_wait(struct runtime_container *container, int *ret_wait_status);
+int runtime_stats(struct runtime_container *container, struct cgroups_usage *ret_usage, struct error *err);
 void runtime_remove(struct runtime_container *container);
 
 #endif

@@ -427,6 +427,7 @@ int run_main(int argc, char **argv)
 		.stderr_fd = STDERR_FILENO,
 		.enter = enter_cgroup,
 		.enter_data = &procs,
+		.cgroup = group,
 	};
 	if (log_file) {
 		if ((r = container_log_open(log_file, log_max_bytes, log_max_files, &log, &err)) < 0)
@@ -475,13 +476,12 @@ int run_main(int argc, char **argv)
 				break;
 		status = exited.status;
 	} else {
-		while (waitpid(forwarded_pid, &status, 0) < 0 && errno == EINTR)
-			;
+		driver->wait(container, &status);
 	}
 	/* As docker run: the command's own code, 128 + signal, or 127 when it could not run. */
 	exit_code = started ? (WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)) : 127;
 	struct cgroups_usage used;
-	if (cgroups_usage(group, &used, &err) == 0 && used.oom_kills > 0)
+	if (driver->stats(container, &used, &err) == 0 && used.oom_kills > 0)
 		fprintf(stderr, "bramble run: OOMKilled: the container exceeded its memory limit of %llu bytes\n",
 		        (unsigned long long)limits.memory_limit_bytes);
 out:
