@@ -82,7 +82,7 @@ static bool token_matches(const struct client *c, const coap_pdu_t *pdu)
 	return c->waiting && token.length == c->token_length && memcmp(token.s, c->token, token.length) == 0;
 }
 
-static int response_code(const coap_pdu_t *pdu)
+int client_pdu_code(const coap_pdu_t *pdu)
 {
 	coap_pdu_code_t code = coap_pdu_get_code(pdu);
 	return (int)COAP_RESPONSE_CLASS(code) * 100 + (int)(code & 0x1f);
@@ -94,8 +94,7 @@ static void copy_string(char *dst, size_t size, const cJSON *item)
 	snprintf(dst, size, "%s", s ? s : "");
 }
 
-/* Fills reason, message, field from an error answer's {reason, message, field}. */
-static void parse_status(struct client_response *response)
+void client_response_parse_status(struct client_response *response)
 {
 	response->reason[0] = response->message[0] = response->field[0] = '\0';
 	if (response->code < 400 || !response->body)
@@ -127,7 +126,7 @@ static coap_response_t on_response(coap_session_t *session, const coap_pdu_t *se
 	const uint8_t *data = NULL;
 	if (!coap_get_data_large(received, &length, &data, &offset, &total))
 		length = total = 0;
-	int code = response_code(received);
+	int code = client_pdu_code(received);
 	if (total > CLIENT_MAX_BODY || offset != 0 || length != total) {
 		error_set(&c->failure, EFBIG, "the answer from %s is larger than %d bytes", c->uri, CLIENT_MAX_BODY);
 		c->answered = true;
@@ -142,7 +141,7 @@ static coap_response_t on_response(coap_session_t *session, const coap_pdu_t *se
 			memcpy(c->response->body, data, length);
 		c->response->body[length] = '\0';
 		c->response->length = length;
-		parse_status(c->response);
+		client_response_parse_status(c->response);
 		c->answered = true;
 	} else if (c->watch_fn && !c->watch_over) {
 		char *body = xmalloc(length + 1);
@@ -376,15 +375,10 @@ static coap_pdu_code_t method_code(enum client_method method)
 	}
 }
 
-/* Builds and sends one request (observe: -1 none, else the Observe value). */
-static int send_request(struct client *c, enum client_method method, const char *path_with_query, const char *body,
-                        size_t body_len, int observe, struct error *err)
+int client_build_pdu(coap_session_t *session, enum client_method method, const char *path_with_query, const char *body,
+                     size_t body_len, int observe, uint8_t token[8], size_t *ret_token_length, coap_pdu_t **ret_pdu,
+                     struct error *err)
 {
-	if (c->state == CLIENT_FAILED) {
-		if (err)
-			*err = c->failure;
-		return -c->failure.code;
-	}
 	size_t total = strlen(path_with_query);
 	if (total > CLIENT_PATH_MAX)
 		return error_set(err, EINVAL, "request path longer than %d characters", CLIENT_PATH_MAX);
@@ -416,14 +410,14 @@ static int send_request(struct client *c, enum client_method method, const char 
 		        coap_new_optlist(COAP_OPTION_CONTENT_FORMAT,
 		                         coap_encode_var_safe(buf, sizeof(buf), COAP_MEDIATYPE_APPLICATION_JSON), buf));
 	}
-	coap_pdu_t *pdu = coap_pdu_init(COAP_MESSAGE_CON, method_code(method), coap_new_message_id(c->session),
-	                                coap_session_max_pdu_size(c->session));
+	coap_pdu_t *pdu = coap_pdu_init(COAP_MESSAGE_CON, method_code(method), coap_new_message_id(session),
+	                                coap_session_max_pdu_size(session));
 	if (!pdu) {
 		coap_delete_optlist(options);
 		return error_set(err, ENOMEM, "cannot build a CoAP request");
 	}
-	coap_session_new_token(c->session, &c->token_length, c->token);
-	coap_add_token(pdu, c->token_length, c->token);
+	coap_session_new_token(session, ret_token_length, token);
+	coap_add_token(pdu, *ret_token_length, token);
 	if (options && !coap_add_optlist_pdu(pdu, &options)) {
 		coap_delete_optlist(options);
 		coap_delete_pdu(pdu);
@@ -433,11 +427,32 @@ static int send_request(struct client *c, enum client_method method, const char 
 	if (body) {
 		void *copy = xmalloc(body_len ? body_len : 1);
 		memcpy(copy, body, body_len);
-		if (!coap_add_data_large_request(c->session, pdu, body_len, copy, release_body, copy)) {
+		if (!coap_add_data_large_request(session, pdu, body_len, copy, release_body, copy)) {
 			coap_delete_pdu(pdu);
 			return error_set(err, EIO, "cannot attach a %zu-byte body to the request", body_len);
 		}
 	}
+	*ret_pdu = pdu;
+	return 0;
+bad_path:
+	coap_delete_optlist(options);
+	return error_set(err, EINVAL, "request path '%.64s' cannot be encoded", path_with_query);
+}
+
+/* Builds and sends one request (observe: -1 none, else the Observe value). */
+static int send_request(struct client *c, enum client_method method, const char *path_with_query, const char *body,
+                        size_t body_len, int observe, struct error *err)
+{
+	if (c->state == CLIENT_FAILED) {
+		if (err)
+			*err = c->failure;
+		return -c->failure.code;
+	}
+	coap_pdu_t *pdu;
+	int r = client_build_pdu(c->session, method, path_with_query, body, body_len, observe, c->token,
+	                         &c->token_length, &pdu, err);
+	if (r < 0)
+		return r;
 	c->waiting = true;
 	c->answered = false;
 	if (coap_send(c->session, pdu) == COAP_INVALID_MID) {
@@ -445,9 +460,6 @@ static int send_request(struct client *c, enum client_method method, const char 
 		return error_set(err, EIO, "cannot send the request to %s", c->uri);
 	}
 	return 0;
-bad_path:
-	coap_delete_optlist(options);
-	return error_set(err, EINVAL, "request path '%.64s' cannot be encoded", path_with_query);
 }
 
 int client_request(struct client *client, enum client_method method, const char *path_with_query, const char *body,

@@ -15,6 +15,9 @@
 #define BRAMBLE_CORE_CLIENT_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include <coap3/coap.h>
 
 struct client;
 struct error;
@@ -70,5 +73,17 @@ typedef int (*client_watch_fn)(int code, const char *body, size_t length, void *
  * the watch ending (0; timeout_ms < 0: no limit). The observation is cancelled on return. */
 int client_watch(struct client *client, const char *path_with_query, int timeout_ms, client_watch_fn fn, void *data,
                  struct error *err);
+
+/* --- shared with core/link.c (the asynchronous client) ------------------------------------ */
+
+/* A CON request for session: path and query as options, the body (copied; block-wise when
+ * large), Observe when observe >= 0, a fresh token returned in token/ret_token_length. */
+int client_build_pdu(coap_session_t *session, enum client_method method, const char *path_with_query, const char *body,
+                     size_t body_len, int observe, uint8_t token[8], size_t *ret_token_length, coap_pdu_t **ret_pdu,
+                     struct error *err);
+/* 205, 404 ... of a response PDU. */
+int client_pdu_code(const coap_pdu_t *pdu);
+/* Fills reason, message and field from an error answer's {reason, message, field} body. */
+void client_response_parse_status(struct client_response *response);
 
 #endif
