@@ -7,7 +7,9 @@
  * one.
  *
  * A server board opens its store (DATA/store.db, Secrets encrypted with DATA/secret.key)
- * and serves the API (core/apiserver.c); the kubelet issue adds the pod sync loop here.
+ * and serves the API (core/apiserver.c). A board with the agent role runs the kubelet
+ * (agent/kubelet.c), which talks to the control plane over CoAP like any other board: on a
+ * server board, to its own API server on the same loop, with an identity made up at start.
  */
 #include "agent/agent.h"
 
@@ -23,6 +25,7 @@
 #include "agent/build_info.h"
 #include "agent/config.h"
 #include "agent/credentials.h"
+#include "agent/kubelet.h"
 #include "core/apiserver.h"
 #include "core/store.h"
 #include "core/transport.h"
@@ -40,6 +43,9 @@ struct agent {
 	struct transport *transport;
 	struct credentials credentials;
 	char *version_json;
+	struct kubelet *kubelet;
+	char *node_identity, *node_key; /* the kubelet's credential */
+	char *servers[LINK_MAX_SERVERS];
 };
 
 /* The key that encrypts Secrets in the store: 32 random bytes in DATA/secret.key (0600),
@@ -134,6 +140,89 @@ static int start_server(struct agent *agent, struct error *err)
 	return 0;
 }
 
+/* The kubelet's credential: on a server board an identity of its own made up at start
+ * (never written anywhere); elsewhere the 'identity key' line of [agent] credential. */
+static int node_credential(struct agent *agent, struct error *err)
+{
+	const struct config *config = &agent->config;
+	if (agent->transport) {
+		char key[33];
+		uint8_t bytes[sizeof(key) - 1];
+		static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+		if (getrandom(bytes, sizeof(bytes), 0) != (ssize_t)sizeof(bytes))
+			return error_set_errno(err, errno, "no randomness for the node's key");
+		for (size_t i = 0; i < sizeof(bytes); i++)
+			key[i] = alphabet[bytes[i] % (sizeof(alphabet) - 1)];
+		key[sizeof(key) - 1] = '\0';
+		agent->node_identity = xasprintf("node:%s", config->node_name);
+		agent->node_key = xstrdup(key);
+		return credentials_add(&agent->credentials, agent->node_identity, agent->node_key, err);
+	}
+	struct credentials file;
+	int r = credentials_load(config->agent_credential, &file, err);
+	if (r < 0)
+		return error_prefix(err, "[agent] credential: ");
+	if (file.count != 1) {
+		credentials_free(&file);
+		return error_set(err, EINVAL, "%s: expected one 'identity key' line, found %zu",
+		                 config->agent_credential, file.count);
+	}
+	agent->node_identity = xstrdup(file.entries[0].identity);
+	agent->node_key = xstrdup(file.entries[0].key);
+	credentials_free(&file);
+	return 0;
+}
+
+/* [agent] server, or this board's own API server when empty. */
+static int agent_servers(struct agent *agent, struct error *err)
+{
+	const struct config *config = &agent->config;
+	size_t count = 0;
+	for (const char *p = config->agent_servers; *p && count < LINK_MAX_SERVERS;) {
+		p += strspn(p, " \t,");
+		size_t n = strcspn(p, ",");
+		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		if (n == 0)
+			break;
+		agent->servers[count++] = xstrndup(p, n);
+		p += strcspn(p, ",");
+	}
+	if (count > 0)
+		return 0;
+	if (!(config->roles & CONFIG_ROLE_SERVER))
+		return error_set(err, EINVAL, "[agent] server is empty: name the control plane (coaps://ADDRESS:PORT)");
+	/* Our own listener; a wildcard address is reached on loopback. */
+	const char *listen = config->listen;
+	const char *port = strrchr(listen, ':');
+	if (strncmp(listen, "0.0.0.0", 7) == 0)
+		agent->servers[0] = xasprintf("coaps://127.0.0.1%s", port ? port : "");
+	else if (strncmp(listen, "[::]", 4) == 0)
+		agent->servers[0] = xasprintf("coaps://[::1]%s", port ? port : "");
+	else if (listen[0] == ':')
+		agent->servers[0] = xasprintf("coaps://127.0.0.1%s", listen);
+	else
+		agent->servers[0] = xasprintf("coaps://%s", listen);
+	return 0;
+}
+
+static int start_kubelet(struct agent *agent, struct error *err)
+{
+	int r = node_credential(agent, err);
+	if (r < 0 || (r = agent_servers(agent, err)) < 0)
+		return r;
+	struct kubelet_options options = {
+		.loop = agent->loop,
+		.config = &agent->config,
+		.identity = agent->node_identity,
+		.key = agent->node_key,
+		.backoff_initial_ms = agent->config.restart_backoff * 1000,
+	};
+	for (size_t i = 0; i < LINK_MAX_SERVERS; i++)
+		options.servers[i] = agent->servers[i];
+	return kubelet_new(&options, &agent->kubelet, err);
+}
+
 static void on_stop_signal(struct loop *loop, int signo, void *data)
 {
 	(void)data;
@@ -159,6 +248,9 @@ static void on_reload_signal(struct loop *loop, int signo, void *data)
 		if (credentials_load(fresh.credentials, &creds, &err) < 0) {
 			log_warnx("reload: %s; keeping the current identities", err.message);
 		} else {
+			if (agent->node_identity &&
+			    credentials_add(&creds, agent->node_identity, agent->node_key, &err) < 0)
+				log_warnx("reload: %s", err.message);
 			credentials_free(&agent->credentials);
 			agent->credentials = creds;
 			log_info("reload: %zu identities", creds.count);
@@ -264,6 +356,11 @@ int agent_main(int argc, char **argv)
 		if (r < 0)
 			goto out;
 	}
+	if (agent.config.roles & CONFIG_ROLE_AGENT) {
+		r = start_kubelet(&agent, &err);
+		if (r < 0)
+			goto out;
+	}
 	log_info("node %s started (roles:%s%s)", agent.config.node_name,
 	         agent.config.roles & CONFIG_ROLE_SERVER ? " server" : "",
 	         agent.config.roles & CONFIG_ROLE_AGENT ? " agent" : "");
@@ -273,11 +370,18 @@ int agent_main(int argc, char **argv)
 out:
 	if (r < 0)
 		log_errorx("%s", err.message);
+	kubelet_free(agent.kubelet);
 	apiserver_free(agent.apiserver);
 	transport_free(agent.transport);
 	store_close(agent.store);
 	credentials_free(&agent.credentials);
 	free(agent.version_json);
+	free(agent.node_identity);
+	if (agent.node_key)
+		explicit_bzero(agent.node_key, strlen(agent.node_key));
+	free(agent.node_key);
+	for (size_t i = 0; i < LINK_MAX_SERVERS; i++)
+		free(agent.servers[i]);
 	loop_free(agent.loop);
 	config_free(&agent.config);
 	return r < 0 ? 1 : 0;

@@ -12,6 +12,7 @@
 #define INI_HANDLER_LINENO 1
 #include <ini.h>
 
+#include "agent/node.h"
 #include "platform/error.h"
 #include "platform/memory.h"
 
@@ -120,6 +121,98 @@ static const struct option options[] = {
 	  .on_word = "full",
 	  .help = ("'full': every acknowledged write survives power loss (an fsync per group of writes).\n"
 	           "'normal': it survives a crash of Bramble but maybe not of the board; fewer SD card writes.") },
+	{ .section = "agent",
+	  .key = "server",
+	  .type = OPTION_STRING,
+	  .offset = FIELD(agent_servers),
+	  .default_value = "",
+	  .help = ("The control plane this board's agent talks to: one or more coaps://ADDRESS:PORT,\n"
+	           "comma-separated, tried in turn. Empty: this board's own API server (roles = server, agent).") },
+	{ .section = "agent",
+	  .key = "credential",
+	  .type = OPTION_PATH,
+	  .offset = FIELD(agent_credential),
+	  .default_value = "",
+	  .help = ("File with this node's 'identity key' line (identity node:<name>), mode 0600.\n"
+	           "Empty: <data-dir>/node-credential. Not needed on a server board.") },
+	{ .section = "agent",
+	  .key = "labels",
+	  .type = OPTION_STRING,
+	  .offset = FIELD(labels),
+	  .default_value = "",
+	  .help = ("Labels of this Node, as the kubelet's --node-labels: key=value,key=value.") },
+	{ .section = "agent",
+	  .key = "taints",
+	  .type = OPTION_STRING,
+	  .offset = FIELD(taints),
+	  .default_value = "",
+	  .help = ("Taints of this Node at registration, as --register-with-taints: key=value:Effect,...") },
+	{ .section = "agent",
+	  .key = "max-pods",
+	  .type = OPTION_COUNT,
+	  .offset = FIELD(max_pods),
+	  .default_value = "110",
+	  .min = 1,
+	  .max = 1000,
+	  .help = ("Most pods this board runs (the Node's pods capacity).") },
+	{ .section = "agent",
+	  .key = "reserved-cpu-millicores",
+	  .type = OPTION_COUNT,
+	  .offset = FIELD(reserved_cpu_millicores),
+	  .default_value = "0",
+	  .max = 1024000,
+	  .help = ("CPU kept back from pods for the system and Bramble, in millicores (1000 = one core).") },
+	{ .section = "agent",
+	  .key = "reserved-memory",
+	  .type = OPTION_SIZE,
+	  .offset = FIELD(reserved_memory),
+	  .default_value = "0",
+	  .max = 4095ul * 1024 * 1024,
+	  .help = ("Memory kept back from pods for the system and Bramble (K and M suffixes).") },
+	{ .section = "agent",
+	  .key = "cgroup-parent",
+	  .type = OPTION_STRING,
+	  .offset = FIELD(cgroup_parent),
+	  .default_value = "bramble",
+	  .help = ("The cgroup under which each pod gets pod-<uid>, with one cgroup per container below.") },
+	{ .section = "agent",
+	  .key = "node-status-interval",
+	  .type = OPTION_COUNT,
+	  .offset = FIELD(node_status_interval),
+	  .default_value = "10",
+	  .min = 1,
+	  .max = 300,
+	  .help = ("Seconds between the Node's heartbeats (kept in memory by the control plane).") },
+	{ .section = "agent",
+	  .key = "static-pods",
+	  .type = OPTION_PATH,
+	  .offset = FIELD(static_pods),
+	  .default_value = "",
+	  .help = ("A directory of pod manifests (YAML or JSON) run at boot without any control plane,\n"
+	           "and shown as mirror pods when it is reachable. Empty: none.") },
+	{ .section = "agent",
+	  .key = "state-dir",
+	  .type = OPTION_PATH,
+	  .offset = FIELD(state_dir),
+	  .default_value = "/run/bramble",
+	  .help = ("Where running pods keep their namespaces, root filesystems and runtime state\n"
+	           "(tmpfs: gone after a reboot, which the agent notices and starts the pods again).") },
+	{ .section = "agent",
+	  .key = "image-store-limit",
+	  .type = OPTION_SIZE,
+	  .offset = FIELD(image_store_limit),
+	  .default_value = "0",
+	  .max = 4095ul * 1024 * 1024,
+	  .help = ("Most bytes of images kept on this board (K and M suffixes); 0: no limit.") },
+	{ .section = "agent",
+	  .key = "restart-backoff",
+	  .type = OPTION_COUNT,
+	  .offset = FIELD(restart_backoff),
+	  .default_value = "10",
+	  .min = 1,
+	  .max = 300,
+	  .help = ("Seconds before a crashing container is started again the second time; the wait\n"
+	           "doubles with each crash up to 300 s (CrashLoopBackOff), as in Kubernetes.") },
 	{ .section = "log",
 	  .key = "level",
 	  .type = OPTION_LOG_LEVEL,
@@ -197,12 +290,39 @@ static int valid_node_name(const char *s)
 	return 1;
 }
 
+/* "coaps://192.0.2.1:5684, coaps://192.0.2.2" */
+static int check_servers(const char *value, struct error *err)
+{
+	size_t count = 0;
+	for (const char *p = value; *p;) {
+		p += strspn(p, " \t,");
+		size_t n = strcspn(p, ",");
+		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		if (n == 0)
+			break;
+		if (strncmp(p, "coaps://", 8) != 0 || n == 8)
+			return error_set(err, EINVAL, "'%.*s' is not a server address: write coaps://192.0.2.1:5684",
+			                 (int)n, p);
+		if (++count > 8)
+			return error_set(err, EINVAL, "more than 8 servers");
+		p += strcspn(p, ",");
+	}
+	return 0;
+}
+
 /* Parses one value into the config; the error message names what is wrong with it. */
 static int option_set(const struct option *o, struct config *config, const char *value, struct error *err)
 {
 	void *field = (char *)config + o->offset;
 	switch (o->type) {
 	case OPTION_STRING:
+		if (o->offset == FIELD(labels) && node_check_labels(value, err) < 0)
+			return -EINVAL;
+		if (o->offset == FIELD(taints) && node_check_taints(value, err) < 0)
+			return -EINVAL;
+		if (o->offset == FIELD(agent_servers) && check_servers(value, err) < 0)
+			return -EINVAL;
 		if (o->offset == FIELD(node_name) && !valid_node_name(value))
 			return error_set(err, EINVAL,
 			                 "'%s' is not a valid node name: up to 63 lowercase letters, digits "
@@ -276,7 +396,8 @@ static int on_ini_entry(void *user, const char *section, const char *key, const 
 		return 1;
 	}
 	if (section[0] == '\0')
-		report(state, line, "'%s' is outside any section; put it under [node], [server] or [log]", key);
+		report(state, line, "'%s' is outside any section; put it under [node], [server], [agent] or [log]",
+		       key);
 	else if (!section_known)
 		report(state, line, "unknown section [%s]", section);
 	else
@@ -307,6 +428,10 @@ static void resolve_derived(struct config *config)
 	if (config->credentials[0] == '\0') {
 		free(config->credentials);
 		config->credentials = xasprintf("%s/credentials", config->data_dir);
+	}
+	if (config->agent_credential[0] == '\0') {
+		free(config->agent_credential);
+		config->agent_credential = xasprintf("%s/node-credential", config->data_dir);
 	}
 }
 

@@ -34,6 +34,20 @@ struct config {
 	unsigned long change_log;
 	bool store_sync_full;
 
+	/* [agent] */
+	char *agent_servers; /* comma-separated coaps:// URIs; "": this board's own API server */
+	char *agent_credential;
+	char *labels;
+	char *taints;
+	unsigned long max_pods;
+	unsigned long reserved_cpu_millicores;
+	unsigned long reserved_memory;
+	char *cgroup_parent;
+	unsigned long node_status_interval;
+	char *static_pods;
+	char *state_dir;
+	unsigned long image_store_limit;
+	unsigned long restart_backoff; /* seconds */
 	/* [log] */
 	enum log_level log_level;
 	bool log_syslog;

@@ -102,3 +102,23 @@ int credentials_psk_lookup(const char *identity, uint8_t *key, void *data)
 	}
 	return -ENOENT;
 }
+
+int credentials_add(struct credentials *credentials, const char *identity, const char *key, struct error *err)
+{
+	for (size_t i = 0; i < credentials->count; i++) {
+		if (strcmp(credentials->entries[i].identity, identity) == 0) {
+			/* The board's own kubelet identity wins over a line in the file. */
+			explicit_bzero(credentials->entries[i].key, strlen(credentials->entries[i].key));
+			free(credentials->entries[i].key);
+			credentials->entries[i].key = xstrdup(key);
+			return 0;
+		}
+	}
+	if (credentials->count == CREDENTIALS_MAX_ENTRIES)
+		return error_set(err, ENOSPC, "too many identities (limit %d)", CREDENTIALS_MAX_ENTRIES);
+	credentials->entries = xrealloc(credentials->entries, (credentials->count + 1) * sizeof(*credentials->entries));
+	credentials->entries[credentials->count].identity = xstrdup(identity);
+	credentials->entries[credentials->count].key = xstrdup(key);
+	credentials->count++;
+	return 0;
+}

@@ -29,6 +29,9 @@ struct credentials {
 int credentials_load(const char *path, struct credentials *ret_credentials, struct error *err);
 void credentials_free(struct credentials *credentials);
 
+/* Adds an identity (or replaces its key): the kubelet's own on a server board. */
+int credentials_add(struct credentials *credentials, const char *identity, const char *key, struct error *err);
+
 /* transport_psk_lookup_fn: copies the key of identity into key; returns its length. */
 int credentials_psk_lookup(const char *identity, uint8_t *key, void *data);
 

@@ -483,3 +483,19 @@ int node_build(const struct board_facts *facts, const struct node_options *optio
 	*ret_node = node;
 	return 0;
 }
+
+int node_check_labels(const char *list, struct error *err)
+{
+	cJSON *labels = cJSON_CreateObject();
+	int r = add_user_labels(labels, list, err);
+	cJSON_Delete(labels);
+	return r;
+}
+
+int node_check_taints(const char *list, struct error *err)
+{
+	cJSON *taints = NULL;
+	int r = parse_taints(list, &taints, err);
+	cJSON_Delete(taints);
+	return r;
+}

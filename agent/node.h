@@ -62,6 +62,10 @@ int node_heartbeat(cJSON *node_status, time_t now);
 /* True when two statuses differ only in heartbeat times (a heartbeat suffices). */
 bool node_status_equal(const cJSON *a, const cJSON *b);
 
+/* Checks an options.labels / options.taints list as node_build would (for --check-config). */
+int node_check_labels(const char *list, struct error *err);
+int node_check_taints(const char *list, struct error *err);
+
 /* The model as a label value: every run of characters outside [A-Za-z0-9._-] becomes one
  * '_', then cut to 63 and trimmed to start and end alphanumeric.
  * "Raspberry Pi 4 Model B Rev 1.4" -> "Raspberry_Pi_4_Model_B_Rev_1.4"; "" when nothing is left. */

@@ -136,7 +136,10 @@ static int check_node(struct store *store, const struct authz_request *r, const 
 		}
 		if (r->verb == AUTHZ_DELETE)
 			return deny(r, err, "a node may not delete Nodes");
-		if (r->name && strcmp(r->name, node) == 0)
+		const char *name = r->name;
+		if (r->verb == AUTHZ_CREATE && !name)
+			name = object_name(r->object); /* registering: the new Node's own name */
+		if (name && strcmp(name, node) == 0)
 			return 0;
 		return deny(r, err, "a node may only read and write its own Node");
 	}

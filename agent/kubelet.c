@@ -1,0 +1,760 @@
+/* The kubelet's side facing the control plane.
+ *
+ * State:
+ *   link            the asynchronous CoAP/DTLS link (core/link), reconnecting by itself
+ *   node            the Node as last sent (status), whether it is registered, the heartbeat timer
+ *   pods            one entry per pod bound here: the running pod (agent/pod), the status
+ *                   last written and whether a write is due or in flight
+ *   watch, revision the Observe on "pods with spec.nodeName=<me>" and the last revision seen
+ *
+ * When the link comes up: register the Node (POST, or PATCH of its status when it exists),
+ * then watch the pods bound here. The first watch is a list (the first answer of an Observe
+ * without a revision); after a reconnect the watch resumes from the last revision seen, so a
+ * control plane that comes back sees no relist from every board at once (only a board whose
+ * revision fell out of the change log lists again).
+ *
+ * A pod seen for the first time has its ConfigMaps and Secrets fetched, then starts. A pod
+ * with a deletionTimestamp is stopped within its grace period; once its containers are gone
+ * the kubelet deletes it for good (DELETE with gracePeriodSeconds=0), as Kubernetes' does.
+ * Status writes are merge patches of status, sent only when the status differs from the last
+ * one acknowledged, at most one in flight per pod. Heartbeats are PATCHes of the Node's
+ * status that change only heartbeat times: the control plane keeps those in memory.
+ */
+#include "agent/kubelet.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent/config.h"
+#include "agent/images.h"
+#include "agent/node.h"
+#include "agent/pod.h"
+#include "agent/podspec.h"
+#include "core/object.h"
+#include "drivers/runtime.h"
+#include "platform/board.h"
+#include "platform/cgroups.h"
+#include "platform/error.h"
+#include "platform/file.h"
+#include "platform/log.h"
+#include "platform/loop.h"
+#include "platform/memory.h"
+
+#define KUBELET_PATH_MAX 512
+#define KUBELET_STATUS_REFRESH_BEATS 6 /* a full status (usage, conditions) every 6th beat */
+
+struct entry {
+	struct entry *next;
+	struct kubelet *kubelet;
+	char *uid, *namespace, *name;
+	cJSON *object;     /* latest from the API */
+	struct pod *pod;   /* NULL while its config is being fetched */
+	cJSON *config;     /* {"configmaps": {...}, "secrets": {...}} gathered for the start */
+	int fetches;       /* config requests in flight */
+	char *sent_status; /* the last status the API acknowledged */
+	bool status_due, status_in_flight;
+	bool deleted_in_api; /* gone from the API: nothing to write back */
+	bool final_delete_sent;
+	bool stopped; /* pod_terminate has finished */
+};
+
+struct kubelet {
+	struct loop *loop;
+	const struct config *config;
+	struct link *link;
+	const struct runtime_ops *driver;
+	struct images_store images;
+	struct cgroups *cgroups;
+	char *state_dir, *log_dir;
+	char host_ip[BOARD_ADDRESS_TEXT_MAX];
+	struct pod_env pod_env;
+
+	struct board_facts facts;
+	struct node_options node_options;
+	cJSON *node_status; /* as last sent */
+	bool node_registered, node_in_flight;
+	unsigned beats;
+	struct loop_timer *heartbeat_timer;
+
+	struct entry *entries;
+	struct link_observation *watch;
+	char revision[24]; /* "" until a list or event was seen */
+	struct loop_timer *flush_timer;
+	struct loop_timer *rewatch_timer;
+};
+
+static void start_watch(struct kubelet *k);
+static void flush_statuses(struct kubelet *k);
+
+static bool pod_terminating_object(const cJSON *object)
+{
+	return object_string_at(object, "metadata.deletionTimestamp") != NULL;
+}
+
+size_t kubelet_pod_count(const struct kubelet *kubelet)
+{
+	size_t n = 0;
+	for (const struct entry *e = kubelet->entries; e; e = e->next)
+		n++;
+	return n;
+}
+
+/* --- entries ------------------------------------------------------------------------------ */
+
+static struct entry *find_entry(struct kubelet *k, const char *uid)
+{
+	for (struct entry *e = k->entries; e; e = e->next)
+		if (strcmp(e->uid, uid) == 0)
+			return e;
+	return NULL;
+}
+
+static void free_entry(struct kubelet *k, struct entry *e)
+{
+	for (struct entry **p = &k->entries; *p; p = &(*p)->next) {
+		if (*p == e) {
+			*p = e->next;
+			break;
+		}
+	}
+	pod_free(e->pod);
+	cJSON_Delete(e->object);
+	cJSON_Delete(e->config);
+	free(e->sent_status);
+	free(e->uid);
+	free(e->namespace);
+	free(e->name);
+	free(e);
+}
+
+static char *pod_path(const struct entry *e, const char *suffix)
+{
+	return xasprintf("/api/v1/namespaces/%s/pods/%s%s", e->namespace, e->name, suffix);
+}
+
+/* --- status write-back ----------------------------------------------------------------- */
+
+struct status_write {
+	struct kubelet *kubelet;
+	char *uid;
+	char *status; /* what was sent */
+};
+
+static void schedule_flush(struct kubelet *k);
+
+static void on_status_written(const struct client_response *response, const struct error *err, void *data)
+{
+	struct status_write *w = data;
+	struct entry *e = find_entry(w->kubelet, w->uid);
+	if (e) {
+		e->status_in_flight = false;
+		if (response && response->code < 300) {
+			free(e->sent_status);
+			e->sent_status = w->status;
+			w->status = NULL;
+		} else {
+			if (response && response->code == 404) {
+				e->deleted_in_api = true; /* gone: the watch will say so */
+			} else {
+				log_warnx("pod %s/%s: status not written: %s", e->namespace, e->name,
+				          response ? response->message : err->message);
+				e->status_due = true;
+			}
+		}
+		if (e->status_due)
+			schedule_flush(w->kubelet);
+	}
+	free(w->status);
+	free(w->uid);
+	free(w);
+}
+
+static void write_status(struct kubelet *k, struct entry *e)
+{
+	e->status_due = false;
+	if (!e->pod || e->deleted_in_api || e->status_in_flight)
+		return;
+	cJSON *status = pod_status(e->pod);
+	char *text = cJSON_PrintUnformatted(status);
+	cJSON_Delete(status);
+	if (e->sent_status && strcmp(text, e->sent_status) == 0) {
+		free(text);
+		return;
+	}
+	cleanup_free char *body = xasprintf("{\"status\":%s}", text);
+	cleanup_free char *path = pod_path(e, "/status");
+	struct status_write *w = xcalloc(1, sizeof(*w));
+	w->kubelet = k;
+	w->uid = xstrdup(e->uid);
+	w->status = text;
+	struct error err;
+	if (link_request(k->link, CLIENT_PATCH, path, body, strlen(body), on_status_written, w, &err) < 0) {
+		e->status_due = true; /* sent when the link is back */
+		free(w->uid);
+		free(w->status);
+		free(w);
+		return;
+	}
+	e->status_in_flight = true;
+}
+
+static void flush_due(struct loop *loop, void *data)
+{
+	(void)loop;
+	struct kubelet *k = data;
+	k->flush_timer = NULL;
+	flush_statuses(k);
+}
+
+static void schedule_flush(struct kubelet *k)
+{
+	if (!k->flush_timer)
+		k->flush_timer = loop_add_timer(k->loop, 0, flush_due, k);
+}
+
+static void on_final_delete(const struct client_response *response, const struct error *err, void *data)
+{
+	struct status_write *w = data;
+	struct entry *e = find_entry(w->kubelet, w->uid);
+	if (e && (!response || (response->code >= 300 && response->code != 404))) {
+		log_warnx("pod %s/%s: final delete failed: %s", e->namespace, e->name,
+		          response ? response->message : err->message);
+		e->final_delete_sent = false; /* tried again on the next flush */
+	} else if (e) {
+		free_entry(w->kubelet, e);
+	}
+	free(w->uid);
+	free(w);
+}
+
+/* A stopped pod that the API still has (with a deletionTimestamp): delete it for good. */
+static void final_delete(struct kubelet *k, struct entry *e)
+{
+	if (e->final_delete_sent)
+		return;
+	cleanup_free char *path = pod_path(e, "?gracePeriodSeconds=0");
+	struct status_write *w = xcalloc(1, sizeof(*w));
+	w->kubelet = k;
+	w->uid = xstrdup(e->uid);
+	struct error err;
+	if (link_request(k->link, CLIENT_DELETE, path, NULL, 0, on_final_delete, w, &err) < 0) {
+		free(w->uid);
+		free(w);
+		return;
+	}
+	e->final_delete_sent = true;
+}
+
+static void flush_statuses(struct kubelet *k)
+{
+	if (!link_is_up(k->link))
+		return;
+	for (struct entry *e = k->entries, *next; e; e = next) {
+		next = e->next;
+		if (e->stopped) {
+			if (e->deleted_in_api)
+				free_entry(k, e);
+			else
+				final_delete(k, e);
+			continue;
+		}
+		if (e->status_due)
+			write_status(k, e);
+	}
+}
+
+static void on_pod_status_changed(struct pod *pod, void *data)
+{
+	struct kubelet *k = data;
+	struct entry *e = find_entry(k, pod_uid(pod));
+	if (!e)
+		return;
+	e->status_due = true;
+	schedule_flush(k);
+}
+
+static void on_pod_terminated(struct pod *pod, void *data)
+{
+	struct kubelet *k = data;
+	struct entry *e = find_entry(k, pod_uid(pod));
+	if (!e)
+		return;
+	e->stopped = true;
+	schedule_flush(k);
+}
+
+/* --- starting pods: their ConfigMaps and Secrets first ------------------------------------- */
+
+static void start_pod(struct kubelet *k, struct entry *e)
+{
+	e->pod = pod_new(&k->pod_env, e->object, e->config);
+	e->status_due = true;
+	schedule_flush(k);
+}
+
+struct fetch {
+	struct kubelet *kubelet;
+	char *uid;
+	bool secret;
+	char *name;
+};
+
+static void on_config_fetched(const struct client_response *response, const struct error *err, void *data)
+{
+	struct fetch *f = data;
+	struct entry *e = find_entry(f->kubelet, f->uid);
+	if (e) {
+		e->fetches--;
+		cJSON *object = NULL;
+		if (response && response->code == 205)
+			object = cJSON_ParseWithLength(response->body, response->length);
+		if (object)
+			cJSON_AddItemToObject(
+			        cJSON_GetObjectItemCaseSensitive(e->config, f->secret ? "secrets" : "configmaps"),
+			        f->name, object);
+		else
+			log_warnx("pod %s/%s: %s %s: %s", e->namespace, e->name, f->secret ? "secret" : "configmap",
+			          f->name, response ? response->message : err->message);
+		if (e->fetches == 0 && !e->pod && !pod_terminating_object(e->object))
+			start_pod(f->kubelet, e);
+	}
+	free(f->uid);
+	free(f->name);
+	free(f);
+}
+
+static void fetch_config_and_start(struct kubelet *k, struct entry *e)
+{
+	cJSON_Delete(e->config);
+	e->config = cJSON_CreateObject();
+	cJSON_AddObjectToObject(e->config, "configmaps");
+	cJSON_AddObjectToObject(e->config, "secrets");
+	cJSON *refs = podspec_config_refs(e->object);
+	for (int secret = 0; secret < 2; secret++) {
+		const cJSON *name;
+		cJSON_ArrayForEach(name, cJSON_GetObjectItemCaseSensitive(refs, secret ? "secrets" : "configmaps"))
+		{
+			cleanup_free char *path = xasprintf("/api/v1/namespaces/%s/%s/%s", e->namespace,
+			                                    secret ? "secrets" : "configmaps", name->valuestring);
+			struct fetch *f = xcalloc(1, sizeof(*f));
+			f->kubelet = k;
+			f->uid = xstrdup(e->uid);
+			f->secret = secret;
+			f->name = xstrdup(name->valuestring);
+			struct error err;
+			if (link_request(k->link, CLIENT_GET, path, NULL, 0, on_config_fetched, f, &err) < 0) {
+				free(f->uid);
+				free(f->name);
+				free(f);
+				continue; /* missing: the pod reports CreateContainerConfigError */
+			}
+			e->fetches++;
+		}
+	}
+	cJSON_Delete(refs);
+	if (e->fetches == 0)
+		start_pod(k, e);
+}
+
+/* --- the pods bound here ------------------------------------------------------------------- */
+
+static int64_t grace_of(const cJSON *object)
+{
+	const cJSON *g = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(object, "metadata"),
+	                                                  "deletionGracePeriodSeconds");
+	if (cJSON_IsNumber(g) && g->valuedouble >= 0)
+		return (int64_t)g->valuedouble;
+	g = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(object, "spec"),
+	                                     "terminationGracePeriodSeconds");
+	return cJSON_IsNumber(g) && g->valuedouble >= 0 ? (int64_t)g->valuedouble : 30;
+}
+
+static void stop_entry(struct kubelet *k, struct entry *e, int64_t grace)
+{
+	if (e->pod) {
+		pod_terminate(e->pod, grace);
+	} else {
+		e->stopped = true; /* never started: nothing to stop */
+		schedule_flush(k);
+	}
+}
+
+/* An object as the API has it now (ADDED / MODIFIED, or an item of a list). */
+static void pod_seen(struct kubelet *k, const cJSON *object)
+{
+	const char *uid = object_string_at(object, "metadata.uid");
+	const char *name = object_name(object);
+	const char *node = object_string_at(object, "spec.nodeName");
+	if (!uid || !name || !node || strcmp(node, k->config->node_name) != 0)
+		return;
+	struct entry *e = find_entry(k, uid);
+	if (!e) {
+		const char *phase = object_string_at(object, "status.phase");
+		if (phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0))
+			return; /* finished before (and kept by the API): nothing to run */
+		e = xcalloc(1, sizeof(*e));
+		e->kubelet = k;
+		e->uid = xstrdup(uid);
+		e->name = xstrdup(name);
+		e->namespace = xstrdup(object_namespace(object) ? object_namespace(object) : "default");
+		e->object = cJSON_Duplicate(object, 1);
+		e->next = k->entries;
+		k->entries = e;
+		if (pod_terminating_object(object)) {
+			e->stopped = true; /* deleted before it ever ran here */
+			schedule_flush(k);
+			return;
+		}
+		fetch_config_and_start(k, e);
+		return;
+	}
+	cJSON_Delete(e->object);
+	e->object = cJSON_Duplicate(object, 1);
+	if (e->pod)
+		pod_update(e->pod, object);
+	if (pod_terminating_object(object))
+		stop_entry(k, e, grace_of(object));
+}
+
+static void pod_gone(struct kubelet *k, const cJSON *object)
+{
+	const char *uid = object_string_at(object, "metadata.uid");
+	struct entry *e = uid ? find_entry(k, uid) : NULL;
+	if (!e)
+		return;
+	e->deleted_in_api = true;
+	stop_entry(k, e, 0);
+}
+
+static void remember_revision(struct kubelet *k, const char *rv)
+{
+	if (rv && rv[0])
+		snprintf(k->revision, sizeof(k->revision), "%s", rv);
+}
+
+/* A list: pods not in it are gone. */
+static void apply_list(struct kubelet *k, const cJSON *list)
+{
+	const cJSON *items = cJSON_GetObjectItemCaseSensitive(list, "items");
+	for (struct entry *e = k->entries; e; e = e->next) {
+		bool present = false;
+		const cJSON *item;
+		cJSON_ArrayForEach(item, items)
+		{
+			const char *uid = object_string_at(item, "metadata.uid");
+			present = present || (uid && strcmp(uid, e->uid) == 0);
+		}
+		if (!present && !e->stopped) {
+			e->deleted_in_api = true;
+			stop_entry(k, e, 0);
+		}
+	}
+	const cJSON *item;
+	cJSON_ArrayForEach(item, items) pod_seen(k, item);
+	remember_revision(k, object_string_at(list, "metadata.resourceVersion"));
+}
+
+static void apply_events(struct kubelet *k, const cJSON *doc)
+{
+	const cJSON *event;
+	cJSON_ArrayForEach(event, cJSON_GetObjectItemCaseSensitive(doc, "events"))
+	{
+		const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(event, "type"));
+		const cJSON *object = cJSON_GetObjectItemCaseSensitive(event, "object");
+		if (!type || !object)
+			continue;
+		if (strcmp(type, "DELETED") == 0)
+			pod_gone(k, object);
+		else
+			pod_seen(k, object);
+		remember_revision(k, object_string_at(object, "metadata.resourceVersion"));
+	}
+	remember_revision(k, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "resourceVersion")));
+}
+
+static void rewatch_due(struct loop *loop, void *data)
+{
+	(void)loop;
+	struct kubelet *k = data;
+	k->rewatch_timer = NULL;
+	start_watch(k);
+}
+
+static void rewatch_soon(struct kubelet *k, uint64_t delay_ms)
+{
+	if (k->watch) {
+		link_observe_cancel(k->link, k->watch);
+		k->watch = NULL;
+	}
+	if (!k->rewatch_timer)
+		k->rewatch_timer = loop_add_timer(k->loop, delay_ms, rewatch_due, k);
+}
+
+static void on_pods_notified(int code, const char *body, size_t length, const struct error *err, void *data)
+{
+	struct kubelet *k = data;
+	if (code != 205) {
+		k->watch = NULL; /* ended */
+		if (code == 0) {
+			log_debug("pod watch ended: %s", err ? err->message : "");
+			return; /* the link is down; watched again when it is up */
+		}
+		/* Too old a revision (the change log moved on): list again. */
+		log_info("pod watch refused (%d: %s): listing again", code, err ? err->message : "");
+		k->revision[0] = '\0';
+		rewatch_soon(k, 1000);
+		return;
+	}
+	cJSON *doc = cJSON_ParseWithLength(body, length);
+	if (!doc) {
+		log_warnx("pod watch: a notification that is not JSON");
+		return;
+	}
+	const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "kind"));
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "truncated"))) {
+		/* The batch did not fit a notification: resume from where it starts. */
+		remember_revision(k, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "from")));
+		rewatch_soon(k, 0);
+	} else if (kind && strcmp(kind, "WatchEvents") == 0) {
+		apply_events(k, doc);
+	} else if (cJSON_GetObjectItemCaseSensitive(doc, "items")) {
+		apply_list(k, doc);
+	}
+	cJSON_Delete(doc);
+}
+
+static void start_watch(struct kubelet *k)
+{
+	if (k->watch || !link_is_up(k->link))
+		return;
+	char path[KUBELET_PATH_MAX];
+	if (k->revision[0])
+		snprintf(path, sizeof(path), "/api/v1/pods?fieldSelector=spec.nodeName%%3D%s&resourceVersion=%s",
+		         k->config->node_name, k->revision);
+	else
+		snprintf(path, sizeof(path), "/api/v1/pods?fieldSelector=spec.nodeName%%3D%s", k->config->node_name);
+	struct error err;
+	if (link_observe(k->link, path, on_pods_notified, k, &k->watch, &err) < 0)
+		log_warnx("cannot watch this node's pods: %s", err.message);
+}
+
+/* --- the Node --------------------------------------------------------------------------- */
+
+static void schedule_heartbeat(struct kubelet *k);
+
+static void on_node_written(const struct client_response *response, const struct error *err, void *data)
+{
+	struct kubelet *k = data;
+	k->node_in_flight = false;
+	if (!response) {
+		log_debug("node status not written: %s", err->message);
+		return;
+	}
+	if (response->code == 404) {
+		k->node_registered = false; /* deleted by an admin: register again */
+		return;
+	}
+	if (response->code >= 300) {
+		log_warnx("node %s: %s", k->config->node_name, response->message);
+		return;
+	}
+	if (!k->node_registered) {
+		k->node_registered = true;
+		log_info("node %s registered with %s", k->config->node_name, link_server(k->link));
+		start_watch(k);
+	}
+}
+
+static void send_node_status(struct kubelet *k, bool full)
+{
+	if (k->node_in_flight || !link_is_up(k->link))
+		return;
+	struct error err;
+	if (full || !k->node_status) {
+		board_read_usage(&k->facts, NULL, k->config->data_dir, NULL);
+		cJSON *fresh = node_update_status(k->node_status, &k->facts, &k->node_options, time(NULL));
+		cJSON_Delete(k->node_status);
+		k->node_status = fresh;
+	} else {
+		node_heartbeat(k->node_status, time(NULL));
+	}
+	char *status = cJSON_PrintUnformatted(k->node_status);
+	cleanup_free char *body = xasprintf("{\"status\":%s}", status);
+	free(status);
+	cleanup_free char *path = xasprintf("/api/v1/nodes/%s/status", k->config->node_name);
+	if (link_request(k->link, CLIENT_PATCH, path, body, strlen(body), on_node_written, k, &err) == 0)
+		k->node_in_flight = true;
+}
+
+static void on_node_created(const struct client_response *response, const struct error *err, void *data)
+{
+	struct kubelet *k = data;
+	k->node_in_flight = false;
+	if (!response) {
+		log_debug("node registration: %s", err->message);
+		return;
+	}
+	if (response->code == 409) {
+		send_node_status(k, true); /* registered before: bring its status up to date */
+		return;
+	}
+	if (response->code >= 300) {
+		log_warnx("node %s not registered: %s", k->config->node_name, response->message);
+		return;
+	}
+	k->node_registered = true;
+	log_info("node %s registered with %s", k->config->node_name, link_server(k->link));
+	start_watch(k);
+}
+
+static void register_node(struct kubelet *k)
+{
+	if (k->node_in_flight)
+		return;
+	cJSON *node = NULL;
+	struct error err;
+	board_read_usage(&k->facts, NULL, k->config->data_dir, NULL);
+	if (node_build(&k->facts, &k->node_options, &node, &err) < 0) {
+		log_errorx("node %s: %s", k->config->node_name, err.message);
+		return;
+	}
+	cJSON_Delete(k->node_status);
+	k->node_status = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(node, "status"), 1);
+	char *body = cJSON_PrintUnformatted(node);
+	cJSON_Delete(node);
+	if (link_request(k->link, CLIENT_POST, "/api/v1/nodes", body, strlen(body), on_node_created, k, &err) == 0)
+		k->node_in_flight = true;
+	free(body);
+}
+
+static void on_heartbeat(struct loop *loop, void *data)
+{
+	(void)loop;
+	struct kubelet *k = data;
+	k->heartbeat_timer = NULL;
+	if (link_is_up(k->link)) {
+		if (!k->node_registered)
+			register_node(k);
+		else
+			send_node_status(k, ++k->beats % KUBELET_STATUS_REFRESH_BEATS == 0);
+	}
+	schedule_heartbeat(k);
+}
+
+static void schedule_heartbeat(struct kubelet *k)
+{
+	k->heartbeat_timer = loop_add_timer(k->loop, (uint64_t)k->config->node_status_interval * 1000, on_heartbeat, k);
+}
+
+static void on_link_state(struct link *link, bool up, void *data)
+{
+	(void)link;
+	struct kubelet *k = data;
+	if (!up) {
+		k->watch = NULL; /* ended with the link */
+		k->node_in_flight = false;
+		for (struct entry *e = k->entries; e; e = e->next) {
+			e->status_in_flight = false;
+			e->final_delete_sent = false;
+			e->status_due = true;
+		}
+		return;
+	}
+	/* Status writes that failed while away are sent again; the Node first. */
+	k->node_registered = false;
+	register_node(k);
+	if (k->revision[0])
+		start_watch(k); /* resume where we were; registration starts it otherwise */
+	schedule_flush(k);
+}
+
+/* --- life -------------------------------------------------------------------------------- */
+
+int kubelet_new(const struct kubelet_options *options, struct kubelet **ret_kubelet, struct error *err)
+{
+	const struct config *config = options->config;
+	struct kubelet *k = xcalloc(1, sizeof(*k));
+	k->loop = options->loop;
+	k->config = config;
+	k->driver = runtime_by_name(options->driver ? options->driver : "native");
+	int r;
+	if (!k->driver) {
+		r = error_set(err, EINVAL, "unknown runtime driver '%s'", options->driver);
+		goto fail;
+	}
+	if ((r = board_read(&k->facts, NULL, config->data_dir, err)) < 0)
+		goto fail;
+	if (k->facts.address_count > 0)
+		snprintf(k->host_ip, sizeof(k->host_ip), "%s", k->facts.addresses[0].text);
+	k->node_options = (struct node_options){
+		.name = config->node_name,
+		.labels = config->labels,
+		.taints = config->taints,
+		.max_pods = (unsigned)config->max_pods,
+		.reserved_cpu_millicores = config->reserved_cpu_millicores,
+		.reserved_memory_bytes = config->reserved_memory,
+	};
+	cleanup_free char *images_dir = xasprintf("%s/images", config->data_dir);
+	if ((r = images_open(&k->images, images_dir, config->image_store_limit, NULL, NULL, err)) < 0)
+		goto fail;
+	if ((r = cgroups_open(config->cgroup_parent, &k->cgroups, err)) < 0)
+		goto fail;
+	k->state_dir = xasprintf("%s/pods", config->state_dir);
+	k->log_dir = xasprintf("%s/pods", config->data_dir);
+	if ((r = file_mkdir_p(k->state_dir, 0700, err)) < 0 || (r = file_mkdir_p(k->log_dir, 0700, err)) < 0)
+		goto fail;
+	k->pod_env = (struct pod_env){
+		.loop = k->loop,
+		.driver = k->driver,
+		.images = &k->images,
+		.cgroups = k->cgroups,
+		.node_name = config->node_name,
+		.host_ip = k->host_ip,
+		.state_dir = k->state_dir,
+		.log_dir = k->log_dir,
+		.backoff_initial_ms = options->backoff_initial_ms ? options->backoff_initial_ms : 10000,
+		.backoff_max_ms = 300000,
+		.status_changed = on_pod_status_changed,
+		.terminated = on_pod_terminated,
+		.data = k,
+	};
+	struct link_options link_options = { .identity = options->identity, .key = options->key };
+	memcpy(link_options.servers, options->servers, sizeof(link_options.servers));
+	if ((r = link_new(k->loop, &link_options, &k->link, err)) < 0)
+		goto fail;
+	link_set_state_hook(k->link, on_link_state, k);
+	schedule_heartbeat(k);
+	log_info("kubelet: node %s, control plane %s, pods in %s", config->node_name, options->servers[0],
+	         k->state_dir);
+	*ret_kubelet = k;
+	return 0;
+fail:
+	kubelet_free(k);
+	return r;
+}
+
+void kubelet_free(struct kubelet *k)
+{
+	if (!k)
+		return;
+	while (k->entries)
+		free_entry(k, k->entries);
+	if (k->heartbeat_timer)
+		loop_cancel_timer(k->loop, k->heartbeat_timer);
+	if (k->flush_timer)
+		loop_cancel_timer(k->loop, k->flush_timer);
+	if (k->rewatch_timer)
+		loop_cancel_timer(k->loop, k->rewatch_timer);
+	link_free(k->link);
+	cJSON_Delete(k->node_status);
+	if (k->images.dir)
+		images_close(&k->images);
+	cgroups_close(k->cgroups);
+	free(k->state_dir);
+	free(k->log_dir);
+	free(k);
+}

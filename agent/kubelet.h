@@ -1,0 +1,35 @@
+/* The kubelet: registers this board as a Node, keeps its status and heartbeats going, and
+ * runs the pods the control plane binds to it (agent/pod.c), writing their status back.
+ * It talks to the control plane only through core/link (CoAP Observe + requests on the
+ * agent's loop). See the design comment in kubelet.c.
+ */
+#ifndef BRAMBLE_AGENT_KUBELET_H
+#define BRAMBLE_AGENT_KUBELET_H
+
+#include <stddef.h>
+
+#include "core/link.h"
+
+struct config;
+struct error;
+struct kubelet;
+struct loop;
+
+struct kubelet_options {
+	struct loop *loop;
+	const struct config *config;
+	const char *servers[LINK_MAX_SERVERS]; /* coaps:// URIs of the control plane */
+	const char *identity;                  /* "node:<name>" */
+	const char *key;
+	const char *driver; /* runtime driver name; NULL: native */
+	/* First restart back-off of a crashing container; 0: Kubernetes' 10 s. */
+	unsigned backoff_initial_ms;
+};
+
+int kubelet_new(const struct kubelet_options *options, struct kubelet **ret_kubelet, struct error *err);
+/* Stops every pod (agent shutdown) and frees. */
+void kubelet_free(struct kubelet *kubelet);
+
+size_t kubelet_pod_count(const struct kubelet *kubelet);
+
+#endif

@@ -1,0 +1,894 @@
+/* One pod's life on the board.
+ *
+ * State kept per pod: the object (latest from the API), its ConfigMaps/Secrets, the
+ * sandbox (namespaces held for the pod), the pod cgroup, and per container: the runtime
+ * container while it runs, its cgroup, its state as Kubernetes reports it (waiting with a
+ * reason, running since, terminated with exit code and reason), the last termination,
+ * restarts and the back-off before the next start.
+ *
+ *   pod_new ──> sync: sandbox ──> init containers one by one (each must exit 0)
+ *                 ──> containers started ──> exits: restart per restartPolicy, after back-off
+ *   pod_terminate ──> SIGTERM every container ──(grace)──> SIGKILL ──> all reaped
+ *                 ──> containers, sandbox, cgroups, state removed ──> env->terminated
+ *
+ * Everything happens on the agent's loop: starts are synchronous (clone + exec barrier,
+ * a few ms), exits arrive through loop_watch_child, back-offs and grace periods are loop
+ * timers. sync() runs from a zero-delay timer, so callbacks never re-enter it. The status
+ * is derived from this state when asked for (pod_status); env->status_changed only says
+ * that it may have changed.
+ *
+ * A container's output goes to <log-dir>/<container>/<restart>.log, opened for appending and
+ * written by the container itself: output survives an agent restart.
+ */
+#include "agent/pod.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/images.h"
+#include "agent/podspec.h"
+#include "core/object.h"
+#include "drivers/runtime.h"
+#include "platform/cgroups.h"
+#include "platform/clock.h"
+#include "platform/error.h"
+#include "platform/file.h"
+#include "platform/log.h"
+#include "platform/loop.h"
+#include "platform/memory.h"
+
+#define POD_MESSAGE_MAX 512
+#define POD_REASON_MAX 48
+/* A container that ran this long without failing starts over at the initial back-off. */
+#define POD_BACKOFF_RESET_MS (10 * 60 * 1000)
+
+enum container_state { CONTAINER_WAITING, CONTAINER_RUNNING, CONTAINER_TERMINATED };
+
+struct termination {
+	int exit_code;
+	int signal;
+	char reason[POD_REASON_MAX];
+	char message[POD_MESSAGE_MAX];
+	time_t started_at, finished_at;
+};
+
+struct container {
+	struct pod *pod;
+	cJSON *spec; /* owned copy of the container's spec */
+	const char *name;
+	bool init;
+	size_t index; /* in its list, for error messages */
+	enum container_state state;
+	char reason[POD_REASON_MAX]; /* waiting */
+	char message[POD_MESSAGE_MAX];
+	time_t started_at;
+	struct termination last; /* terminated state, or lastState while waiting/running */
+	bool has_last;
+	bool ever_started;
+	unsigned restarts;
+	uint64_t backoff_ms;
+	bool crashed_recently; /* the next restart backs off */
+	uint64_t started_ms;
+	struct loop_timer *restart_timer;
+	struct runtime_container *runtime;
+	pid_t pid;
+	struct cgroups_group *cgroup;
+	bool signalled;
+	char image_id[IMAGES_DIGEST_MAX];
+};
+
+struct pod {
+	struct pod_env env;
+	cJSON *object;
+	cJSON *config;
+	char *uid, *name, *namespace;
+	char *dir;         /* <state-dir>/<uid> */
+	char *log_dir;     /* <log-dir>/<ns>_<name>_<uid> */
+	char *volumes_dir; /* <dir>/volumes */
+	char restart_policy[16];
+	struct runtime_sandbox *sandbox;
+	struct cgroups_group *cgroup;
+	struct container *containers;
+	size_t count, init_count;
+	size_t next_init;
+	bool initialized;
+	bool setup_done;
+	char setup_reason[POD_REASON_MAX];
+	char setup_message[POD_MESSAGE_MAX];
+	time_t start_time;
+	time_t transitions[4]; /* lastTransitionTime of Initialized, ContainersReady, Ready, PodScheduled */
+	bool last_values[4];
+	bool terminating, terminated;
+	struct loop_timer *kill_timer;
+	struct loop_timer *sync_timer;
+	struct loop_timer *setup_timer;
+	uint64_t setup_backoff_ms;
+};
+
+static void schedule_sync(struct pod *pod);
+
+const char *pod_uid(const struct pod *pod)
+{
+	return pod->uid;
+}
+const char *pod_name(const struct pod *pod)
+{
+	return pod->name;
+}
+const char *pod_namespace(const struct pod *pod)
+{
+	return pod->namespace;
+}
+const cJSON *pod_object(const struct pod *pod)
+{
+	return pod->object;
+}
+bool pod_terminating(const struct pod *pod)
+{
+	return pod->terminating;
+}
+
+static void changed(struct pod *pod)
+{
+	if (pod->env.status_changed)
+		pod->env.status_changed(pod, pod->env.data);
+}
+
+static bool host_network(const struct pod *pod)
+{
+	return cJSON_IsTrue(
+	        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(pod->object, "spec"), "hostNetwork"));
+}
+
+static void set_waiting(struct container *c, const char *reason, const char *message)
+{
+	c->state = CONTAINER_WAITING;
+	snprintf(c->reason, sizeof(c->reason), "%s", reason);
+	snprintf(c->message, sizeof(c->message), "%s", message ? message : "");
+}
+
+/* --- starting a container -------------------------------------------------------------- */
+
+static int enter_cgroup(void *data)
+{
+	return cgroups_procs_enter(data);
+}
+
+static void on_container_exit(struct loop *loop, pid_t pid, int status, void *data);
+
+static uint64_t next_backoff(struct container *c)
+{
+	const struct pod_env *env = &c->pod->env;
+	if (c->backoff_ms == 0)
+		return c->backoff_ms = env->backoff_initial_ms;
+	c->backoff_ms = c->backoff_ms * 2 > env->backoff_max_ms ? env->backoff_max_ms : c->backoff_ms * 2;
+	return c->backoff_ms;
+}
+
+static void restart_due(struct loop *loop, void *data)
+{
+	(void)loop;
+	struct container *c = data;
+	c->restart_timer = NULL;
+	set_waiting(c, "ContainerCreating", NULL);
+	schedule_sync(c->pod);
+}
+
+/* The container cannot start or has exited and will start again: wait out the back-off. */
+static void back_off(struct container *c, const char *reason)
+{
+	uint64_t delay = next_backoff(c);
+	char message[POD_MESSAGE_MAX];
+	snprintf(message, sizeof(message), "back-off %llus restarting failed container=%s pod=%s_%s(%s)",
+	         (unsigned long long)(delay / 1000), c->name, c->pod->name, c->pod->namespace, c->pod->uid);
+	set_waiting(c, reason, message);
+	if (c->restart_timer)
+		loop_cancel_timer(c->pod->env.loop, c->restart_timer);
+	c->restart_timer = loop_add_timer(c->pod->env.loop, delay, restart_due, c);
+}
+
+/* A container that could not be created: its waiting reason, and a retry after back-off. */
+static void start_failed(struct container *c, const char *reason, const struct error *err)
+{
+	log_warnx("pod %s/%s: container %s: %s", c->pod->namespace, c->pod->name, c->name, err->message);
+	back_off(c, reason);
+	snprintf(c->message, sizeof(c->message), "%s", err->message);
+}
+
+static const char *image_reference(const struct container *c)
+{
+	const char *image = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c->spec, "image"));
+	return image ? image : "";
+}
+
+static int open_log(struct container *c, struct error *err)
+{
+	cleanup_free char *dir = xasprintf("%s/%s", c->pod->log_dir, c->name);
+	int r = file_mkdir_p(dir, 0700, err);
+	if (r < 0)
+		return r;
+	cleanup_free char *path = xasprintf("%s/%u.log", dir, c->restarts);
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return error_set_errno(err, errno, "open the log %s", path);
+	return fd;
+}
+
+static void start_container(struct container *c)
+{
+	struct pod *pod = c->pod;
+	const struct pod_env *env = &pod->env;
+	struct error err = { 0 };
+	char where[96];
+	snprintf(where, sizeof(where), "spec.%s[%zu]", c->init ? "initContainers" : "containers", c->index);
+	struct images_image image = { 0 };
+	char **argv = NULL, **envp = NULL;
+	struct runtime_mount *mounts = NULL;
+	size_t mount_count = 0;
+	struct cgroups_procs procs = { .count = 0 };
+	const char **layers = NULL;
+	int log_fd = -1;
+	const char *reason = "CreateContainerConfigError";
+
+	/* Image: present on the board, or waiting for it. */
+	if (images_resolve(env->images, image_reference(c), &image, &err) < 0) {
+		const char *policy = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c->spec, "imagePullPolicy"));
+		reason = policy && strcmp(policy, "Never") == 0 ? "ErrImageNeverPull" : "ImagePullBackOff";
+		error_prefix(&err, "image \"%s\": ", image_reference(c));
+		goto fail;
+	}
+	snprintf(c->image_id, sizeof(c->image_id), "%s", image.digest);
+	uid_t uid;
+	gid_t gid;
+	uint64_t cap_add, cap_drop;
+	bool read_only_root;
+	struct cgroups_limits limits;
+	if (podspec_command(c->spec, &image, where, &argv, &err) < 0 ||
+	    podspec_env(pod->object, c->spec, &image, pod->config, host_network(pod) ? env->host_ip : NULL,
+	                env->host_ip, where, &envp, &err) < 0 ||
+	    podspec_user(pod->object, c->spec, &image, where, &uid, &gid, &err) < 0 ||
+	    podspec_security(c->spec, where, &cap_add, &cap_drop, &read_only_root, &err) < 0 ||
+	    podspec_limits(c->spec, where, &limits, &err) < 0 ||
+	    podspec_mounts(pod->object, c->spec, pod->volumes_dir, where, &mounts, &mount_count, &err) < 0)
+		goto fail;
+
+	reason = "RunContainerError";
+	cleanup_free char *dir = xasprintf("%s/containers/%s", pod->dir, c->name);
+	cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
+	cleanup_free char *upper = xasprintf("%s/upper", dir);
+	cleanup_free char *work = xasprintf("%s/work", dir);
+	file_remove_tree(dir); /* a fresh root filesystem for every start, as Kubernetes gives */
+	if (file_mkdir_p(rootfs, 0700, &err) < 0 || file_mkdir_p(upper, 0755, &err) < 0 ||
+	    file_mkdir_p(work, 0700, &err) < 0)
+		goto fail;
+	if (c->cgroup) {
+		cgroups_remove(c->cgroup, CGROUPS_REMOVE_KILL, NULL);
+		cgroups_group_free(c->cgroup);
+		c->cgroup = NULL;
+	}
+	if (cgroups_container_create(pod->cgroup, c->name, &limits, &c->cgroup, &err) < 0 ||
+	    cgroups_procs_open(c->cgroup, &procs, &err) < 0)
+		goto fail;
+	if ((log_fd = open_log(c, &err)) < 0)
+		goto fail;
+	layers = xcalloc(image.layer_count + 1, sizeof(*layers));
+	for (size_t i = 0; i < image.layer_count; i++)
+		layers[i] = image.layers[image.layer_count - 1 - i];
+	const char *workdir = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c->spec, "workingDir"));
+	if ((!workdir || !workdir[0]) && image.working_dir && image.working_dir[0])
+		workdir = image.working_dir;
+	struct container_spec spec = {
+		.name = c->name,
+		.layers = layers,
+		.layer_count = image.layer_count,
+		.upper_dir = read_only_root ? NULL : upper,
+		.work_dir = work,
+		.read_only_root = read_only_root,
+		.rootfs_mountpoint = rootfs,
+		.argv = (const char *const *)argv,
+		.env = (const char *const *)envp,
+		.cwd = workdir && workdir[0] ? workdir : NULL,
+		.uid = uid,
+		.gid = gid,
+		.capabilities_add = cap_add,
+		.capabilities_drop = cap_drop,
+		.mounts = mounts,
+		.mount_count = mount_count,
+		.stdout_fd = log_fd,
+		.stderr_fd = log_fd,
+		.enter = enter_cgroup,
+		.enter_data = &procs,
+		.cgroup = c->cgroup,
+	};
+	int r = env->driver->create(pod->sandbox, &spec, &c->runtime, &err);
+	cgroups_procs_close(&procs);
+	if (r < 0)
+		goto fail;
+	c->pid = runtime_container_pid(c->runtime);
+	if (env->driver->start(c->runtime, &err) < 0) {
+		/* The command could not be executed (missing, not executable): StartError, exit 128. */
+		env->driver->signal(c->runtime, SIGKILL);
+		int status;
+		env->driver->wait(c->runtime, &status);
+		env->driver->remove(c->runtime);
+		c->runtime = NULL;
+		c->pid = 0;
+		c->state = CONTAINER_TERMINATED;
+		c->has_last = true;
+		c->last = (struct termination){ .exit_code = 128, .started_at = time(NULL), .finished_at = time(NULL) };
+		snprintf(c->last.reason, sizeof(c->last.reason), "StartError");
+		snprintf(c->last.message, sizeof(c->last.message), "%s", err.message);
+		c->ever_started = true;
+		log_warnx("pod %s/%s: container %s: %s", pod->namespace, pod->name, c->name, err.message);
+		goto out;
+	}
+	loop_watch_child(env->loop, c->pid, on_container_exit, c);
+	c->state = CONTAINER_RUNNING;
+	c->started_at = time(NULL);
+	c->started_ms = clock_monotonic_ms();
+	c->ever_started = true;
+	c->signalled = false;
+	c->reason[0] = c->message[0] = '\0';
+	log_info("pod %s/%s: container %s started (pid %d)", pod->namespace, pod->name, c->name, (int)c->pid);
+	goto out;
+fail:
+	cgroups_procs_close(&procs);
+	start_failed(c, reason, &err);
+out:
+	if (log_fd >= 0)
+		close(log_fd);
+	free(layers);
+	podspec_mounts_free(mounts, mount_count);
+	podspec_strv_free(argv);
+	podspec_strv_free(envp);
+	images_image_free(&image);
+	changed(pod);
+	/* A StartError counts as an exit: decide on a restart now. */
+	if (c->state == CONTAINER_TERMINATED && !c->runtime)
+		schedule_sync(pod);
+}
+
+/* --- exits ------------------------------------------------------------------------------- */
+
+static bool should_restart(const struct container *c)
+{
+	const char *policy = c->pod->restart_policy;
+	if (c->pod->terminating)
+		return false;
+	if (strcmp(policy, "Always") == 0)
+		return !c->init || c->last.exit_code != 0; /* an init container that succeeded is done */
+	if (strcmp(policy, "OnFailure") == 0)
+		return c->last.exit_code != 0;
+	return false;
+}
+
+static bool any_running(const struct pod *pod)
+{
+	for (size_t i = 0; i < pod->count; i++)
+		if (pod->containers[i].runtime)
+			return true;
+	return false;
+}
+
+static void on_container_exit(struct loop *loop, pid_t pid, int status, void *data)
+{
+	(void)loop;
+	(void)pid;
+	struct container *c = data;
+	struct pod *pod = c->pod;
+	struct cgroups_usage usage = { 0 };
+	struct error err;
+	bool oom = pod->env.driver->stats(c->runtime, &usage, &err) == 0 && usage.oom_kills > 0;
+	pod->env.driver->remove(c->runtime);
+	c->runtime = NULL;
+	c->pid = 0;
+	c->has_last = true;
+	c->last = (struct termination){ .started_at = c->started_at, .finished_at = time(NULL) };
+	if (WIFEXITED(status)) {
+		c->last.exit_code = WEXITSTATUS(status);
+	} else {
+		c->last.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+		c->last.exit_code = 128 + c->last.signal;
+	}
+	snprintf(c->last.reason, sizeof(c->last.reason), "%s",
+	         oom                      ? "OOMKilled"
+	         : c->last.exit_code == 0 ? "Completed"
+	                                  : "Error");
+	c->state = CONTAINER_TERMINATED;
+	if (clock_monotonic_ms() - c->started_ms >= POD_BACKOFF_RESET_MS) {
+		c->backoff_ms = 0;
+		c->crashed_recently = false;
+	}
+	log_info("pod %s/%s: container %s exited with %d (%s)", pod->namespace, pod->name, c->name, c->last.exit_code,
+	         c->last.reason);
+	changed(pod);
+	schedule_sync(pod);
+}
+
+/* --- termination ------------------------------------------------------------------------ */
+
+static void kill_all(struct loop *loop, void *data)
+{
+	(void)loop;
+	struct pod *pod = data;
+	pod->kill_timer = NULL;
+	for (size_t i = 0; i < pod->count; i++)
+		if (pod->containers[i].runtime)
+			pod->env.driver->signal(pod->containers[i].runtime, SIGKILL);
+}
+
+static void cleanup(struct pod *pod)
+{
+	struct error err;
+	for (size_t i = 0; i < pod->count; i++) {
+		struct container *c = &pod->containers[i];
+		if (c->restart_timer)
+			loop_cancel_timer(pod->env.loop, c->restart_timer);
+		c->restart_timer = NULL;
+		cgroups_group_free(c->cgroup);
+		c->cgroup = NULL;
+	}
+	if (pod->sandbox) {
+		pod->env.driver->sandbox_destroy(pod->sandbox);
+		pod->sandbox = NULL;
+	}
+	if (pod->cgroup) {
+		if (cgroups_remove(pod->cgroup, CGROUPS_REMOVE_KILL, &err) < 0)
+			log_warnx("pod %s/%s: %s", pod->namespace, pod->name, err.message);
+		cgroups_group_free(pod->cgroup);
+		pod->cgroup = NULL;
+	}
+	file_remove_tree(pod->dir);
+}
+
+static void finish_termination(struct pod *pod)
+{
+	if (pod->terminated || any_running(pod))
+		return;
+	if (pod->kill_timer)
+		loop_cancel_timer(pod->env.loop, pod->kill_timer);
+	pod->kill_timer = NULL;
+	cleanup(pod);
+	pod->terminated = true;
+	log_info("pod %s/%s: stopped", pod->namespace, pod->name);
+	if (pod->env.terminated)
+		pod->env.terminated(pod, pod->env.data);
+}
+
+void pod_terminate(struct pod *pod, int64_t grace_seconds)
+{
+	if (pod->terminating)
+		return;
+	pod->terminating = true;
+	for (size_t i = 0; i < pod->count; i++) {
+		struct container *c = &pod->containers[i];
+		if (c->restart_timer) {
+			loop_cancel_timer(pod->env.loop, c->restart_timer);
+			c->restart_timer = NULL;
+		}
+		if (c->runtime && !c->signalled) {
+			pod->env.driver->signal(c->runtime, grace_seconds > 0 ? SIGTERM : SIGKILL);
+			c->signalled = true;
+		}
+	}
+	if (any_running(pod) && grace_seconds > 0)
+		pod->kill_timer = loop_add_timer(pod->env.loop, (uint64_t)grace_seconds * 1000, kill_all, pod);
+	changed(pod);
+	schedule_sync(pod);
+}
+
+/* --- sync ---------------------------------------------------------------------------------- */
+
+static void retry_setup(struct loop *loop, void *data)
+{
+	(void)loop;
+	struct pod *pod = data;
+	pod->setup_timer = NULL;
+	schedule_sync(pod);
+}
+
+/* The sandbox, the pod cgroup and the volumes. */
+static int setup(struct pod *pod, struct error *err)
+{
+	const struct pod_env *env = &pod->env;
+	int r;
+	if (!pod->cgroup) {
+		struct cgroups_limits limits = { 0 };
+		const cJSON *item;
+		cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(
+		                                 cJSON_GetObjectItemCaseSensitive(pod->object, "spec"), "containers"))
+		{
+			struct cgroups_limits one;
+			if (podspec_limits(item, "spec.containers", &one, NULL) == 0) {
+				limits.cpu_request_millicores += one.cpu_request_millicores;
+				limits.cpu_limit_millicores += one.cpu_limit_millicores;
+				limits.memory_limit_bytes += one.memory_limit_bytes;
+			}
+		}
+		if ((r = cgroups_pod_create(env->cgroups, pod->uid, &limits, &pod->cgroup, err)) < 0)
+			return r;
+	}
+	if ((r = podspec_volumes_write(pod->object, pod->config, pod->volumes_dir, err)) < 0)
+		return r;
+	if (!pod->sandbox) {
+		cleanup_free char *ns_dir = xasprintf("%s/ns", pod->dir);
+		if ((r = file_mkdir_p(ns_dir, 0700, err)) < 0)
+			return r;
+		struct sandbox_spec spec = { pod->name, host_network(pod), ns_dir };
+		if ((r = env->driver->sandbox_create(&spec, &pod->sandbox, err)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* A container that exited and is to run again: the first restart after a quiet spell is
+ * immediate, later ones wait out a back-off that doubles (CrashLoopBackOff). Returns true
+ * when the restart is left to the back-off timer. */
+static bool restart_later(struct container *c)
+{
+	c->restarts++;
+	if (!c->crashed_recently) {
+		c->crashed_recently = true;
+		return false;
+	}
+	back_off(c, "CrashLoopBackOff");
+	changed(c->pod);
+	return true;
+}
+
+static void pod_sync(struct pod *pod)
+{
+	if (pod->terminated)
+		return;
+	if (pod->terminating) {
+		finish_termination(pod);
+		return;
+	}
+	if (!pod->setup_done) {
+		if (pod->setup_timer)
+			return;
+		struct error err = { 0 };
+		if (setup(pod, &err) < 0) {
+			log_warnx("pod %s/%s: %s", pod->namespace, pod->name, err.message);
+			snprintf(pod->setup_reason, sizeof(pod->setup_reason), "%s",
+			         err.code == ENOENT ? "CreateContainerConfigError" : "ContainerCreating");
+			snprintf(pod->setup_message, sizeof(pod->setup_message), "%s", err.message);
+			pod->setup_backoff_ms = pod->setup_backoff_ms ? pod->setup_backoff_ms * 2 : 1000;
+			if (pod->setup_backoff_ms > pod->env.backoff_max_ms)
+				pod->setup_backoff_ms = pod->env.backoff_max_ms;
+			pod->setup_timer = loop_add_timer(pod->env.loop, pod->setup_backoff_ms, retry_setup, pod);
+			changed(pod);
+			return;
+		}
+		pod->setup_done = true;
+		pod->setup_reason[0] = pod->setup_message[0] = '\0';
+	}
+	/* Init containers, one at a time, each to a successful exit. */
+	while (!pod->initialized) {
+		if (pod->next_init >= pod->init_count) {
+			pod->initialized = true;
+			changed(pod);
+			break;
+		}
+		struct container *c = &pod->containers[pod->next_init];
+		if (c->state == CONTAINER_RUNNING || c->restart_timer)
+			return;
+		if (c->state == CONTAINER_TERMINATED) {
+			if (c->last.exit_code == 0) {
+				pod->next_init++;
+				continue;
+			}
+			if (!should_restart(c))
+				return; /* the pod has failed */
+			if (restart_later(c))
+				return;
+		}
+		start_container(c);
+		return;
+	}
+	for (size_t i = pod->init_count; i < pod->count; i++) {
+		struct container *c = &pod->containers[i];
+		if (c->state == CONTAINER_RUNNING || c->restart_timer)
+			continue;
+		if (c->state == CONTAINER_TERMINATED) {
+			if (!should_restart(c))
+				continue;
+			if (restart_later(c))
+				continue;
+		}
+		start_container(c);
+	}
+}
+
+static void sync_due(struct loop *loop, void *data)
+{
+	(void)loop;
+	struct pod *pod = data;
+	pod->sync_timer = NULL;
+	pod_sync(pod);
+}
+
+static void schedule_sync(struct pod *pod)
+{
+	if (!pod->sync_timer)
+		pod->sync_timer = loop_add_timer(pod->env.loop, 0, sync_due, pod);
+}
+
+/* --- life ---------------------------------------------------------------------------------- */
+
+static void add_containers(struct pod *pod, const cJSON *list, bool init)
+{
+	const cJSON *item;
+	size_t index = 0;
+	cJSON_ArrayForEach(item, list)
+	{
+		struct container *c = &pod->containers[pod->count++];
+		c->pod = pod;
+		c->spec = cJSON_Duplicate(item, 1);
+		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c->spec, "name"));
+		c->name = name ? name : "";
+		c->init = init;
+		c->index = index++;
+		set_waiting(c, init ? "PodInitializing" : "ContainerCreating", NULL);
+	}
+}
+
+struct pod *pod_new(const struct pod_env *env, const cJSON *object, const cJSON *config)
+{
+	struct pod *pod = xcalloc(1, sizeof(*pod));
+	pod->env = *env;
+	pod->object = cJSON_Duplicate(object, 1);
+	pod->config = config ? cJSON_Duplicate(config, 1) : NULL;
+	const char *uid = object_string_at(object, "metadata.uid");
+	pod->uid = xstrdup(uid ? uid : "");
+	pod->name = xstrdup(object_name(object) ? object_name(object) : "");
+	pod->namespace = xstrdup(object_namespace(object) ? object_namespace(object) : "default");
+	pod->dir = xasprintf("%s/%s", env->state_dir, pod->uid);
+	pod->volumes_dir = xasprintf("%s/volumes", pod->dir);
+	pod->log_dir = xasprintf("%s/%s_%s_%s", env->log_dir, pod->namespace, pod->name, pod->uid);
+	const char *policy = object_string_at(object, "spec.restartPolicy");
+	snprintf(pod->restart_policy, sizeof(pod->restart_policy), "%s", policy ? policy : "Always");
+	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(pod->object, "spec");
+	const cJSON *init = cJSON_GetObjectItemCaseSensitive(spec, "initContainers");
+	const cJSON *main = cJSON_GetObjectItemCaseSensitive(spec, "containers");
+	size_t total = (size_t)cJSON_GetArraySize(init) + (size_t)cJSON_GetArraySize(main);
+	pod->containers = xcalloc(total ? total : 1, sizeof(*pod->containers));
+	add_containers(pod, init, true);
+	pod->init_count = pod->count;
+	add_containers(pod, main, false);
+	pod->start_time = time(NULL);
+	time_t now = time(NULL);
+	for (size_t i = 0; i < 4; i++)
+		pod->transitions[i] = now;
+	pod->last_values[3] = true;
+	log_info("pod %s/%s: starting (%zu containers, %zu init)", pod->namespace, pod->name,
+	         pod->count - pod->init_count, pod->init_count);
+	schedule_sync(pod);
+	return pod;
+}
+
+void pod_update(struct pod *pod, const cJSON *object)
+{
+	cJSON_Delete(pod->object);
+	pod->object = cJSON_Duplicate(object, 1);
+}
+
+void pod_free(struct pod *pod)
+{
+	if (!pod)
+		return;
+	struct loop *loop = pod->env.loop;
+	for (size_t i = 0; i < pod->count; i++) {
+		struct container *c = &pod->containers[i];
+		if (c->runtime) {
+			/* Agent shutdown: the container goes with it, reaped here. */
+			pod->env.driver->signal(c->runtime, SIGKILL);
+			int status;
+			pod->env.driver->wait(c->runtime, &status);
+			pod->env.driver->remove(c->runtime);
+			c->runtime = NULL;
+		}
+	}
+	if (!pod->terminated)
+		cleanup(pod);
+	for (size_t i = 0; i < pod->count; i++)
+		cJSON_Delete(pod->containers[i].spec);
+	if (pod->kill_timer)
+		loop_cancel_timer(loop, pod->kill_timer);
+	if (pod->sync_timer)
+		loop_cancel_timer(loop, pod->sync_timer);
+	if (pod->setup_timer)
+		loop_cancel_timer(loop, pod->setup_timer);
+	free(pod->containers);
+	cJSON_Delete(pod->object);
+	cJSON_Delete(pod->config);
+	free(pod->uid);
+	free(pod->name);
+	free(pod->namespace);
+	free(pod->dir);
+	free(pod->volumes_dir);
+	free(pod->log_dir);
+	free(pod);
+}
+
+unsigned pod_restart_count(const struct pod *pod)
+{
+	unsigned n = 0;
+	for (size_t i = 0; i < pod->count; i++)
+		n += pod->containers[i].restarts;
+	return n;
+}
+
+/* --- status -------------------------------------------------------------------------------- */
+
+static void add_time(cJSON *object, const char *key, time_t t)
+{
+	char text[CLOCK_RFC3339_SIZE];
+	clock_format_rfc3339(t, text);
+	cJSON_AddStringToObject(object, key, text);
+}
+
+static cJSON *termination_json(const struct termination *t, const char *container_id)
+{
+	cJSON *terminated = cJSON_CreateObject();
+	cJSON_AddNumberToObject(terminated, "exitCode", t->exit_code);
+	if (t->signal)
+		cJSON_AddNumberToObject(terminated, "signal", t->signal);
+	cJSON_AddStringToObject(terminated, "reason", t->reason);
+	if (t->message[0])
+		cJSON_AddStringToObject(terminated, "message", t->message);
+	add_time(terminated, "startedAt", t->started_at);
+	add_time(terminated, "finishedAt", t->finished_at);
+	if (container_id)
+		cJSON_AddStringToObject(terminated, "containerID", container_id);
+	return terminated;
+}
+
+static cJSON *container_status(const struct container *c)
+{
+	cJSON *status = cJSON_CreateObject();
+	cJSON_AddStringToObject(status, "name", c->name);
+	cJSON *state = cJSON_AddObjectToObject(status, "state");
+	char id[96];
+	snprintf(id, sizeof(id), "bramble://%s/%s/%u", c->pod->uid, c->name, c->restarts);
+	bool ready = false;
+	switch (c->state) {
+	case CONTAINER_RUNNING: {
+		cJSON *running = cJSON_AddObjectToObject(state, "running");
+		add_time(running, "startedAt", c->started_at);
+		ready = !c->init && !c->pod->terminating;
+		break;
+	}
+	case CONTAINER_TERMINATED:
+		cJSON_AddItemToObject(state, "terminated", termination_json(&c->last, id));
+		break;
+	case CONTAINER_WAITING: {
+		cJSON *waiting = cJSON_AddObjectToObject(state, "waiting");
+		const char *reason = c->reason;
+		const char *message = c->message;
+		if (!c->pod->setup_done && c->pod->setup_reason[0]) {
+			reason = c->pod->setup_reason;
+			message = c->pod->setup_message;
+		}
+		cJSON_AddStringToObject(waiting, "reason", reason);
+		if (message[0])
+			cJSON_AddStringToObject(waiting, "message", message);
+		break;
+	}
+	}
+	cJSON *last = cJSON_AddObjectToObject(status, "lastState");
+	if (c->has_last && c->state != CONTAINER_TERMINATED)
+		cJSON_AddItemToObject(last, "terminated", termination_json(&c->last, NULL));
+	cJSON_AddBoolToObject(status, "ready", ready);
+	cJSON_AddNumberToObject(status, "restartCount", c->restarts);
+	cJSON_AddStringToObject(status, "image", image_reference(c));
+	cJSON_AddStringToObject(status, "imageID", c->image_id);
+	if (c->ever_started)
+		cJSON_AddStringToObject(status, "containerID", id);
+	cJSON_AddBoolToObject(status, "started", c->state == CONTAINER_RUNNING);
+	return status;
+}
+
+static const char *phase_of(const struct pod *pod)
+{
+	if (!pod->initialized) {
+		/* A failed init container that will not be retried fails the pod. */
+		for (size_t i = 0; i < pod->init_count; i++) {
+			const struct container *c = &pod->containers[i];
+			if (c->state == CONTAINER_TERMINATED && c->last.exit_code != 0 && !c->restart_timer &&
+			    strcmp(pod->restart_policy, "Never") == 0)
+				return "Failed";
+		}
+		return "Pending";
+	}
+	size_t running = 0, succeeded = 0, failed = 0, waiting = 0;
+	for (size_t i = pod->init_count; i < pod->count; i++) {
+		const struct container *c = &pod->containers[i];
+		if (c->state == CONTAINER_RUNNING)
+			running++;
+		else if (c->state == CONTAINER_TERMINATED && c->last.exit_code == 0)
+			succeeded++;
+		else if (c->state == CONTAINER_TERMINATED)
+			failed++;
+		else if (c->ever_started)
+			running++; /* restarting after a crash: the pod still runs */
+		else
+			waiting++;
+	}
+	size_t regular = pod->count - pod->init_count;
+	if (waiting > 0)
+		return "Pending";
+	if (running > 0)
+		return "Running";
+	if (regular > 0 && succeeded == regular)
+		return strcmp(pod->restart_policy, "Always") == 0 ? "Running" : "Succeeded";
+	if (failed > 0)
+		return strcmp(pod->restart_policy, "Never") == 0 ? "Failed" : "Running";
+	return "Pending";
+}
+
+static void add_condition(cJSON *conditions, struct pod *pod, size_t slot, const char *type, bool value,
+                          const char *reason)
+{
+	if (pod->last_values[slot] != value) {
+		pod->last_values[slot] = value;
+		pod->transitions[slot] = time(NULL);
+	}
+	cJSON *condition = cJSON_CreateObject();
+	cJSON_AddStringToObject(condition, "type", type);
+	cJSON_AddStringToObject(condition, "status", value ? "True" : "False");
+	if (!value && reason)
+		cJSON_AddStringToObject(condition, "reason", reason);
+	cJSON_AddNullToObject(condition, "lastProbeTime");
+	add_time(condition, "lastTransitionTime", pod->transitions[slot]);
+	cJSON_AddItemToArray(conditions, condition);
+}
+
+cJSON *pod_status(const struct pod *const_pod)
+{
+	struct pod *pod = (struct pod *)const_pod; /* condition transition times are remembered */
+	cJSON *status = cJSON_CreateObject();
+	const char *phase = phase_of(pod);
+	cJSON_AddStringToObject(status, "phase", phase);
+	bool all_ready = pod->count > pod->init_count && !pod->terminating;
+	for (size_t i = pod->init_count; i < pod->count; i++)
+		all_ready = all_ready && pod->containers[i].state == CONTAINER_RUNNING;
+	const char *not_ready = "ContainersNotReady";
+	cJSON *conditions = cJSON_AddArrayToObject(status, "conditions");
+	add_condition(conditions, pod, 0, "Initialized", pod->initialized, "ContainersNotInitialized");
+	add_condition(conditions, pod, 2, "Ready", all_ready, not_ready);
+	add_condition(conditions, pod, 1, "ContainersReady", all_ready, not_ready);
+	add_condition(conditions, pod, 3, "PodScheduled", true, NULL);
+	if (pod->env.host_ip && pod->env.host_ip[0]) {
+		cJSON_AddStringToObject(status, "hostIP", pod->env.host_ip);
+		cJSON *ips = cJSON_AddArrayToObject(status, "hostIPs");
+		cJSON *ip = cJSON_CreateObject();
+		cJSON_AddStringToObject(ip, "ip", pod->env.host_ip);
+		cJSON_AddItemToArray(ips, ip);
+	}
+	if (host_network(pod) && pod->env.host_ip && pod->env.host_ip[0] && pod->setup_done) {
+		cJSON_AddStringToObject(status, "podIP", pod->env.host_ip);
+		cJSON *ips = cJSON_AddArrayToObject(status, "podIPs");
+		cJSON *ip = cJSON_CreateObject();
+		cJSON_AddStringToObject(ip, "ip", pod->env.host_ip);
+		cJSON_AddItemToArray(ips, ip);
+	}
+	add_time(status, "startTime", pod->start_time);
+	if (pod->init_count) {
+		cJSON *list = cJSON_AddArrayToObject(status, "initContainerStatuses");
+		for (size_t i = 0; i < pod->init_count; i++)
+			cJSON_AddItemToArray(list, container_status(&pod->containers[i]));
+	}
+	cJSON *list = cJSON_AddArrayToObject(status, "containerStatuses");
+	for (size_t i = pod->init_count; i < pod->count; i++)
+		cJSON_AddItemToArray(list, container_status(&pod->containers[i]));
+	cJSON_AddStringToObject(status, "qosClass", "BestEffort");
+	return status;
+}

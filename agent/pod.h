@@ -1,0 +1,65 @@
+/* One pod on this board: its sandbox, cgroups and containers, kept converging on the pod's
+ * spec, and the status that says how far it got. The kubelet (agent/kubelet.c) owns the
+ * pods and talks to the control plane; this module talks only to the runtime driver, the
+ * image store and cgroups, and tells its owner when the status changed or the pod is gone.
+ * See the design comment in pod.c.
+ */
+#ifndef BRAMBLE_AGENT_POD_H
+#define BRAMBLE_AGENT_POD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+struct cgroups;
+struct images_store;
+struct loop;
+struct pod;
+struct runtime_ops;
+
+/* What every pod of the board shares. */
+struct pod_env {
+	struct loop *loop;
+	const struct runtime_ops *driver;
+	struct images_store *images;
+	struct cgroups *cgroups;
+	const char *node_name;
+	const char *host_ip;         /* the board's address: hostIP, and podIP of hostNetwork pods */
+	const char *state_dir;       /* <state-dir>/pods/<uid>: namespaces, root filesystems */
+	const char *log_dir;         /* <data-dir>/pods/<ns>_<name>_<uid>/<container>/<restart>.log */
+	uint64_t backoff_initial_ms; /* first restart delay of a crashing container (10 s) */
+	uint64_t backoff_max_ms;     /* its cap (300 s, as the kubelet) */
+	/* The status changed (write it back) / the pod has stopped everything and cleaned up. */
+	void (*status_changed)(struct pod *pod, void *data);
+	void (*terminated)(struct pod *pod, void *data);
+	void *data;
+};
+
+/* Starts running a pod (a copy of the object is kept). config: the ConfigMaps and Secrets its
+ * spec refers to, as {"configmaps": {name: object}, "secrets": {name: object}} (may be NULL
+ * when it refers to none); a missing one holds its containers in CreateContainerConfigError. */
+struct pod *pod_new(const struct pod_env *env, const cJSON *object, const cJSON *config);
+/* Stops everything at once and frees (agent shutdown: containers are killed). */
+void pod_free(struct pod *pod);
+
+/* A newer version of the object from the API (labels, deletionTimestamp ...). */
+void pod_update(struct pod *pod, const cJSON *object);
+/* Stops the containers gracefully (grace_seconds, then SIGKILL), removes them, then calls
+ * env->terminated. Idempotent. */
+void pod_terminate(struct pod *pod, int64_t grace_seconds);
+
+const char *pod_uid(const struct pod *pod);
+const char *pod_name(const struct pod *pod);
+const char *pod_namespace(const struct pod *pod);
+const cJSON *pod_object(const struct pod *pod);
+bool pod_terminating(const struct pod *pod);
+
+/* The pod's status as the kubelet reports it: phase, conditions, hostIP, podIP, startTime,
+ * initContainerStatuses, containerStatuses. Caller frees. */
+cJSON *pod_status(const struct pod *pod);
+
+/* Restarts summed over the pod's containers (for tests and `bramble describe`). */
+unsigned pod_restart_count(const struct pod *pod);
+
+#endif
