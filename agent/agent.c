@@ -161,7 +161,7 @@ static int node_credential(struct agent *agent, struct error *err)
 	struct credentials file;
 	int r = credentials_load(config->agent_credential, &file, err);
 	if (r < 0)
-		return error_prefix(err, "[agent] credential: ");
+		return error_prefix(err, "[agent] credential");
 	if (file.count != 1) {
 		credentials_free(&file);
 		return error_set(err, EINVAL, "%s: expected one 'identity key' line, found %zu",

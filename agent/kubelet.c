@@ -175,9 +175,9 @@ static void on_status_written(const struct client_response *response, const stru
 
 static void write_status(struct kubelet *k, struct entry *e)
 {
-	e->status_due = false;
 	if (!e->pod || e->deleted_in_api || e->status_in_flight)
-		return;
+		return; /* still due: sent after the write in flight */
+	e->status_due = false;
 	cJSON *status = pod_status(e->pod);
 	char *text = cJSON_PrintUnformatted(status);
 	cJSON_Delete(status);

@@ -365,10 +365,10 @@ cJSON *node_update_status(const cJSON *old_status, const struct board_facts *fac
 		add_address(addresses, "InternalIP", facts->addresses[i].text);
 	char hostname[BOARD_TEXT_MAX];
 	node_hostname(facts, hostname);
-	if (hostname[0])
-		add_address(addresses, "Hostname", hostname);
-	else if (options->name && options->name[0])
+	if (options->name && options->name[0])
 		add_address(addresses, "Hostname", options->name);
+	else if (hostname[0])
+		add_address(addresses, "Hostname", hostname);
 
 	cJSON *endpoints = cJSON_AddObjectToObject(status, "daemonEndpoints");
 	cJSON *kubelet = cJSON_AddObjectToObject(endpoints, "kubeletEndpoint");
@@ -441,8 +441,11 @@ int node_build(const struct board_facts *facts, const struct node_options *optio
 		                       "Invalid value: \"%s\": a node name must be a lowercase RFC 1123 subdomain "
 		                       "(lowercase letters, digits, '-' and '.')",
 		                       name);
-	/* The hostname label is the host name, or the node name when that is no label value. */
-	const char *hostname_label = hostname[0] && !object_label_value_problem(hostname) ? hostname : name;
+	/* The hostname label is the node name when one is configured (as k3s' --node-name,
+	 * which overrides the host name), else the host name when it is a label value. */
+	const char *hostname_label =
+	        (options->name && options->name[0]) || !hostname[0] || object_label_value_problem(hostname) ? name
+	                                                                                                    : hostname;
 
 	cJSON *taints = NULL;
 	int r = parse_taints(options->taints, &taints, err);

@@ -241,7 +241,7 @@ static void start_container(struct container *c)
 	if (images_resolve(env->images, image_reference(c), &image, &err) < 0) {
 		const char *policy = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c->spec, "imagePullPolicy"));
 		reason = policy && strcmp(policy, "Never") == 0 ? "ErrImageNeverPull" : "ImagePullBackOff";
-		error_prefix(&err, "image \"%s\": ", image_reference(c));
+		error_prefix(&err, "image \"%s\"", image_reference(c));
 		goto fail;
 	}
 	snprintf(c->image_id, sizeof(c->image_id), "%s", image.digest);

@@ -82,7 +82,7 @@ static int add_strings(struct strv *v, const cJSON *array, const char *where, co
 	cJSON_ArrayForEach(item, array)
 	{
 		if (!cJSON_IsString(item))
-			return error_set_field(err, EINVAL, field, "%s.%s[%zu]: must be a string", where, field, i);
+			return error_set(err, EINVAL, "%s.%s[%zu]: must be a string", where, field, i);
 		strv_add(v, xstrdup(item->valuestring));
 		i++;
 	}
@@ -108,10 +108,10 @@ int podspec_command(const cJSON *container, const struct images_image *image, co
 		for (char **p = image->cmd; p && *p; p++)
 			strv_add(&v, xstrdup(*p));
 	if (r == 0 && v.count == 0)
-		r = error_set_field(err, EINVAL, "command",
-		                    "%s: no command: the image has no Entrypoint or Cmd and the container gives no "
-		                    "command",
-		                    where);
+		r = error_set(err, EINVAL,
+		              "%s: no command: the image has no Entrypoint or Cmd and the container gives no "
+		              "command",
+		              where);
 	if (r < 0) {
 		strv_clear(&v);
 		return r;
@@ -216,8 +216,8 @@ static int add_env_from(struct strv *v, const cJSON *container, const cJSON *con
 			if (!object) {
 				if (is_optional(ref))
 					continue;
-				return error_set_field(err, ENOENT, "envFrom", "%s.envFrom[%zu]: %s \"%s\" not found",
-				                       where, i, secret ? "secret" : "configmap", name);
+				return error_set(err, ENOENT, "%s.envFrom[%zu]: %s \"%s\" not found", where, i,
+				                 secret ? "secret" : "configmap", name);
 			}
 			const char *maps[] = { "data", secret ? "stringData" : "binaryData" };
 			for (size_t m = 0; m < 2; m++) {
@@ -265,7 +265,7 @@ static int add_env(struct strv *v, const cJSON *pod, const cJSON *container, con
 	{
 		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "name"));
 		if (!name || !name[0])
-			return error_set_field(err, EINVAL, "env", "%s.env[%zu].name: Required value", where, i);
+			return error_set(err, EINVAL, "%s.env[%zu].name: Required value", where, i);
 		const cJSON *value = cJSON_GetObjectItemCaseSensitive(item, "value");
 		const cJSON *from = cJSON_GetObjectItemCaseSensitive(item, "valueFrom");
 		if (cJSON_IsString(value) || !from) {
@@ -279,10 +279,9 @@ static int add_env(struct strv *v, const cJSON *pod, const cJSON *container, con
 			const char *path = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(field, "fieldPath"));
 			const char *text = path ? field_ref_value(pod, path, pod_ip, host_ip) : NULL;
 			if (!text)
-				return error_set_field(
-				        err, EINVAL, "env",
-				        "%s.env[%zu].valueFrom.fieldRef.fieldPath: Unsupported value: \"%s\"", where, i,
-				        path ? path : "");
+				return error_set(err, EINVAL,
+				                 "%s.env[%zu].valueFrom.fieldRef.fieldPath: Unsupported value: \"%s\"",
+				                 where, i, path ? path : "");
 			env_set(v, name, strlen(name), text, strlen(text));
 			i++;
 			continue;
@@ -321,9 +320,8 @@ static int add_env(struct strv *v, const cJSON *pod, const cJSON *container, con
 			const char *kind = secret ? "secret" : "configmap";
 			const char *field_name = secret ? "secretKeyRef" : "configMapKeyRef";
 			if (!ref_name || !key)
-				return error_set_field(err, EINVAL, "env",
-				                       "%s.env[%zu].valueFrom.%s: name and key are required", where, i,
-				                       field_name);
+				return error_set(err, EINVAL, "%s.env[%zu].valueFrom.%s: name and key are required",
+				                 where, i, field_name);
 			const cJSON *object = config_object(config, secret, ref_name);
 			size_t length = 0;
 			cleanup_free char *text = object ? config_value(object, secret, key, &length) : NULL;
@@ -331,13 +329,11 @@ static int add_env(struct strv *v, const cJSON *pod, const cJSON *container, con
 				if (is_optional(ref))
 					break;
 				if (!object)
-					return error_set_field(err, ENOENT, "env",
-					                       "%s.env[%zu].valueFrom.%s: %s \"%s\" not found", where,
-					                       i, field_name, kind, ref_name);
-				return error_set_field(err, ENOENT, "env",
-				                       "%s.env[%zu].valueFrom.%s: couldn't find key %s in %s %s/%s",
-				                       where, i, field_name, key, kind, object_namespace(object),
-				                       ref_name);
+					return error_set(err, ENOENT, "%s.env[%zu].valueFrom.%s: %s \"%s\" not found",
+					                 where, i, field_name, kind, ref_name);
+				return error_set(err, ENOENT,
+				                 "%s.env[%zu].valueFrom.%s: couldn't find key %s in %s %s/%s", where, i,
+				                 field_name, key, kind, object_namespace(object), ref_name);
 			}
 			env_set(v, name, strlen(name), text, length);
 			break;
@@ -407,9 +403,9 @@ int podspec_user(const cJSON *pod, const cJSON *container, const struct images_i
 			gid = *end == ':' ? (gid_t)strtoul(end + 1, NULL, 10) : (gid_t)u;
 		} else if (!cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(contexts[0], "runAsUser")) &&
 		           !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(contexts[1], "runAsUser"))) {
-			return error_set_field(err, ENOTSUP, "securityContext",
-			                       "%s: the image's User \"%s\" is a name: set securityContext.runAsUser",
-			                       where, image->user);
+			return error_set(err, ENOTSUP,
+			                 "%s: the image's User \"%s\" is a name: set securityContext.runAsUser", where,
+			                 image->user);
 		}
 	}
 	for (size_t i = 0; i < 2; i++) {
@@ -443,9 +439,8 @@ static int capability_mask(const cJSON *names, const char *where, const char *li
 		}
 		int bit = name ? runtime_capability_from_name(name) : -EINVAL;
 		if (bit < 0)
-			return error_set_field(err, EINVAL, "securityContext",
-			                       "%s.securityContext.capabilities.%s: unknown capability \"%s\"", where,
-			                       list, name ? name : "");
+			return error_set(err, EINVAL, "%s.securityContext.capabilities.%s: unknown capability \"%s\"",
+			                 where, list, name ? name : "");
 		mask |= 1ULL << bit;
 	}
 	*ret = mask;
@@ -459,10 +454,10 @@ int podspec_security(const cJSON *container, const char *where, uint64_t *ret_ad
 	*ret_add = *ret_drop = 0;
 	*ret_read_only_root = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(context, "readOnlyRootFilesystem"));
 	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(context, "privileged")))
-		return error_set_field(err, ENOTSUP, "securityContext",
-		                       "%s.securityContext.privileged: privileged containers are not supported: add "
-		                       "the capabilities the container needs",
-		                       where);
+		return error_set(err, ENOTSUP,
+		                 "%s.securityContext.privileged: privileged containers are not supported: add "
+		                 "the capabilities the container needs",
+		                 where);
 	const cJSON *caps = cJSON_GetObjectItemCaseSensitive(context, "capabilities");
 	int r = capability_mask(cJSON_GetObjectItemCaseSensitive(caps, "add"), where, "add", ret_add, err);
 	if (r == 0)
@@ -494,9 +489,8 @@ int podspec_limits(const cJSON *container, const char *where, struct cgroups_lim
 		else
 			snprintf(text, sizeof(text), "%s", cJSON_IsString(q) ? q->valuestring : "?");
 		if (scheduler_parse_quantity(text, fields[i].scale, &values[i]) < 0 || values[i] < 0)
-			return error_set_field(err, EINVAL, "resources",
-			                       "%s.resources.%s.%s: quantity \"%s\" is not valid", where,
-			                       fields[i].section_name, fields[i].name, text);
+			return error_set(err, EINVAL, "%s.resources.%s.%s: quantity \"%s\" is not valid", where,
+			                 fields[i].section_name, fields[i].name, text);
 	}
 	/* As Kubernetes: a limit without a request requests the limit. */
 	int64_t request = values[0] ? values[0] : values[1];
@@ -504,11 +498,10 @@ int podspec_limits(const cJSON *container, const char *where, struct cgroups_lim
 	ret_limits->cpu_limit_millicores = (uint32_t)(values[1] > UINT32_MAX ? UINT32_MAX : values[1]);
 	ret_limits->memory_limit_bytes = (uint64_t)values[2];
 	if (ret_limits->memory_limit_bytes && ret_limits->memory_limit_bytes < CGROUPS_MEMORY_MIN)
-		return error_set_field(
-		        err, EINVAL, "resources",
-		        "%s.resources.limits.memory: %llu bytes is below the smallest limit that can run "
-		        "anything (1Mi)",
-		        where, (unsigned long long)ret_limits->memory_limit_bytes);
+		return error_set(err, EINVAL,
+		                 "%s.resources.limits.memory: %llu bytes is below the smallest limit that can run "
+		                 "anything (1Mi)",
+		                 where, (unsigned long long)ret_limits->memory_limit_bytes);
 	return 0;
 }
 
@@ -646,11 +639,10 @@ static int write_config_volume(const cJSON *volume, const cJSON *source, bool se
 				number_at(found, "mode", &item_mode);
 			}
 			if (!path || !safe_relative_path(path) || strncmp(path, "..", 2) == 0) {
-				r = error_set_field(
-				        err, EINVAL, "volumes",
-				        "spec.volumes[%s].items: path \"%s\" must be relative and stay inside "
-				        "the volume",
-				        name, path ? path : "");
+				r = error_set(err, EINVAL,
+				              "spec.volumes[%s].items: path \"%s\" must be relative and stay inside "
+				              "the volume",
+				              name, path ? path : "");
 				goto fail;
 			}
 			size_t length;
@@ -702,8 +694,7 @@ static int check_host_path(const cJSON *host_path, const char *name, struct erro
 	const char *path = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(host_path, "path"));
 	const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(host_path, "type"));
 	if (!path || path[0] != '/')
-		return error_set_field(err, EINVAL, "volumes",
-		                       "spec.volumes[%s].hostPath.path: must be an absolute path", name);
+		return error_set(err, EINVAL, "spec.volumes[%s].hostPath.path: must be an absolute path", name);
 	struct stat st;
 	bool exists = stat(path, &st) == 0;
 	if (!type || !type[0])
@@ -712,8 +703,7 @@ static int check_host_path(const cJSON *host_path, const char *name, struct erro
 		if (!exists)
 			return file_mkdir_p(path, 0755, err);
 		if (!S_ISDIR(st.st_mode))
-			return error_set_field(err, ENOTDIR, "volumes",
-			                       "spec.volumes[%s].hostPath: %s is not a directory", name, path);
+			return error_set(err, ENOTDIR, "spec.volumes[%s].hostPath: %s is not a directory", name, path);
 		return 0;
 	}
 	if (strcmp(type, "FileOrCreate") == 0) {
@@ -726,8 +716,8 @@ static int check_host_path(const cJSON *host_path, const char *name, struct erro
 		return 0;
 	}
 	if (!exists)
-		return error_set_field(err, ENOENT, "volumes", "spec.volumes[%s].hostPath: %s does not exist (type %s)",
-		                       name, path, type);
+		return error_set(err, ENOENT, "spec.volumes[%s].hostPath: %s does not exist (type %s)", name, path,
+		                 type);
 	bool ok = strcmp(type, "Directory") == 0     ? S_ISDIR(st.st_mode)
 	          : strcmp(type, "File") == 0        ? S_ISREG(st.st_mode)
 	          : strcmp(type, "Socket") == 0      ? S_ISSOCK(st.st_mode)
@@ -735,8 +725,7 @@ static int check_host_path(const cJSON *host_path, const char *name, struct erro
 	          : strcmp(type, "BlockDevice") == 0 ? S_ISBLK(st.st_mode)
 	                                             : false;
 	if (!ok)
-		return error_set_field(err, EINVAL, "volumes", "spec.volumes[%s].hostPath: %s is not of type %s", name,
-		                       path, type);
+		return error_set(err, EINVAL, "spec.volumes[%s].hostPath: %s is not of type %s", name, path, type);
 	return 0;
 }
 
@@ -751,8 +740,7 @@ int podspec_volumes_write(const cJSON *pod, const cJSON *config, const char *dir
 	{
 		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(volume, "name"));
 		if (!name || !object_valid_dns_label(name))
-			return error_set_field(err, EINVAL, "volumes", "spec.volumes: name \"%s\" is not a DNS label",
-			                       name ? name : "");
+			return error_set(err, EINVAL, "spec.volumes: name \"%s\" is not a DNS label", name ? name : "");
 		cleanup_free char *path = xasprintf("%s/%s", dir, name);
 		const cJSON *source;
 		if (cJSON_GetObjectItemCaseSensitive(volume, "emptyDir")) {
@@ -763,17 +751,15 @@ int podspec_volumes_write(const cJSON *pod, const cJSON *config, const char *dir
 			const char *cm = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(source, "name"));
 			const cJSON *object = cm ? config_object(config, false, cm) : NULL;
 			if (!object && !is_optional(source))
-				return error_set_field(err, ENOENT, "volumes",
-				                       "spec.volumes[%s].configMap: configmap \"%s\" not found", name,
-				                       cm ? cm : "");
+				return error_set(err, ENOENT, "spec.volumes[%s].configMap: configmap \"%s\" not found",
+				                 name, cm ? cm : "");
 			r = write_config_volume(volume, source, false, object, path, err);
 		} else if ((source = cJSON_GetObjectItemCaseSensitive(volume, "secret"))) {
 			const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(source, "secretName"));
 			const cJSON *object = s ? config_object(config, true, s) : NULL;
 			if (!object && !is_optional(source))
-				return error_set_field(err, ENOENT, "volumes",
-				                       "spec.volumes[%s].secret: secret \"%s\" not found", name,
-				                       s ? s : "");
+				return error_set(err, ENOENT, "spec.volumes[%s].secret: secret \"%s\" not found", name,
+				                 s ? s : "");
 			r = write_config_volume(volume, source, true, object, path, err);
 		} else if ((source = cJSON_GetObjectItemCaseSensitive(volume, "hostPath"))) {
 			r = check_host_path(source, name, err);
@@ -784,11 +770,10 @@ int podspec_volumes_write(const cJSON *pod, const cJSON *config, const char *dir
 				if (strcmp(item->string, "name") != 0 && !first)
 					first = item;
 			}
-			return error_set_field(
-			        err, ENOTSUP, "volumes",
-			        "spec.volumes[%s]: volume type \"%s\" is not supported (emptyDir, hostPath, "
-			        "configMap, secret)",
-			        name, first ? first->string : "");
+			return error_set(err, ENOTSUP,
+			                 "spec.volumes[%s]: volume type \"%s\" is not supported (emptyDir, hostPath, "
+			                 "configMap, secret)",
+			                 name, first ? first->string : "");
 		}
 		if (r < 0)
 			return r;
@@ -824,8 +809,7 @@ int podspec_mounts(const cJSON *pod, const cJSON *container, const char *volumes
 	const cJSON *list = cJSON_GetObjectItemCaseSensitive(container, "volumeMounts");
 	size_t n = (size_t)cJSON_GetArraySize(list), count = 0;
 	if (n > RUNTIME_MAX_MOUNTS)
-		return error_set_field(err, EINVAL, "volumeMounts", "%s.volumeMounts: more than %d mounts", where,
-		                       RUNTIME_MAX_MOUNTS);
+		return error_set(err, EINVAL, "%s.volumeMounts: more than %d mounts", where, RUNTIME_MAX_MOUNTS);
 	struct runtime_mount *mounts = xcalloc(n + 1, sizeof(*mounts));
 	const cJSON *item;
 	int r = 0;
@@ -836,20 +820,19 @@ int podspec_mounts(const cJSON *pod, const cJSON *container, const char *volumes
 		const char *sub = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "subPath"));
 		const cJSON *volume = name ? find_volume(pod, name) : NULL;
 		if (!volume) {
-			r = error_set_field(err, EINVAL, "volumeMounts",
-			                    "%s.volumeMounts[%zu].name: no volume named \"%s\"", where, count,
-			                    name ? name : "");
+			r = error_set(err, EINVAL, "%s.volumeMounts[%zu].name: no volume named \"%s\"", where, count,
+			              name ? name : "");
 			break;
 		}
 		if (!target || target[0] != '/') {
-			r = error_set_field(err, EINVAL, "volumeMounts",
-			                    "%s.volumeMounts[%zu].mountPath: must be an absolute path", where, count);
+			r = error_set(err, EINVAL, "%s.volumeMounts[%zu].mountPath: must be an absolute path", where,
+			              count);
 			break;
 		}
 		if (sub && sub[0] && !safe_relative_path(sub)) {
-			r = error_set_field(err, EINVAL, "volumeMounts",
-			                    "%s.volumeMounts[%zu].subPath: must be relative and stay inside the volume",
-			                    where, count);
+			r = error_set(err, EINVAL,
+			              "%s.volumeMounts[%zu].subPath: must be relative and stay inside the volume",
+			              where, count);
 			break;
 		}
 		const cJSON *host = cJSON_GetObjectItemCaseSensitive(volume, "hostPath");

@@ -251,7 +251,7 @@ static int parse_uri(const char *uri, coap_address_t *address, struct error *err
 		host[--len] = '\0';
 	int r = transport_parse_address(host, TRANSPORT_DEFAULT_PORT, address, err);
 	if (r < 0)
-		return error_prefix(err, "server '%s': ", uri);
+		return error_prefix(err, "server '%s'", uri);
 	return 0;
 }
 

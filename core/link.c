@@ -337,7 +337,7 @@ static int parse_server(const char *uri, coap_address_t *address, struct error *
 	while (len > 0 && host[len - 1] == '/')
 		host[--len] = '\0';
 	int r = transport_parse_address(host, TRANSPORT_DEFAULT_PORT, address, err);
-	return r < 0 ? error_prefix(err, "server '%s': ", uri) : 0;
+	return r < 0 ? error_prefix(err, "server '%s'", uri) : 0;
 }
 
 static void connect_now(struct loop *loop, void *data)
