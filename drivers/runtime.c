@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <linux/capability.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -142,13 +143,17 @@ void runtime_child_reset_signals(void)
 			signal(sig, SIG_DFL);
 }
 
-void runtime_child_set_output(int fd, const struct container_spec *spec)
+void runtime_child_set_output_fds(int fd, int out, int err)
 {
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (null < 0 || dup2(spec->stdout_fd >= 0 ? spec->stdout_fd : null, 1) < 0 ||
-	    dup2(spec->stderr_fd >= 0 ? spec->stderr_fd : null, 2) < 0)
+	if (null < 0 || dup2(out >= 0 ? out : null, 1) < 0 || dup2(err >= 0 ? err : null, 2) < 0)
 		runtime_child_fail(fd, "set up standard output");
 	close(null);
+}
+
+void runtime_child_set_output(int fd, const struct container_spec *spec)
+{
+	runtime_child_set_output_fds(fd, spec->stdout_fd, spec->stderr_fd);
 }
 
 void runtime_child_close_descriptors(int keep)
@@ -160,14 +165,18 @@ void runtime_child_close_descriptors(int keep)
 	}
 }
 
-void runtime_child_exec(int fd, const struct container_spec *spec, const char *not_found)
+void runtime_child_exec_argv(int fd, const char *const *argv, const char *const *env, const char *not_found)
 {
 	extern char **environ;
-	environ = (char **)spec->env;
-	execvp(spec->argv[0], (char *const *)spec->argv);
-	runtime_child_report(fd, "error: exec \"%s\": %s", spec->argv[0],
-	                     errno == ENOENT ? not_found : strerror(errno));
+	environ = (char **)env;
+	execvp(argv[0], (char *const *)argv);
+	runtime_child_report(fd, "error: exec \"%s\": %s", argv[0], errno == ENOENT ? not_found : strerror(errno));
 	_exit(127);
+}
+
+void runtime_child_exec(int fd, const struct container_spec *spec, const char *not_found)
+{
+	runtime_child_exec_argv(fd, spec->argv, spec->env, not_found);
 }
 
 int runtime_finish_create(pid_t pid, int sync_fd, const struct container_spec *spec,
@@ -187,10 +196,96 @@ int runtime_finish_create(pid_t pid, int sync_fd, const struct container_spec *s
 	}
 	struct runtime_container *c = xcalloc(1, sizeof(*c));
 	c->pid = pid;
+	/* Our unreaped child: the pid cannot be reused before the pidfd holds it. */
+	c->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	c->sync_fd = sync_fd;
 	c->cgroup = spec->cgroup;
+	c->uid = spec->uid;
+	c->gid = spec->gid;
+	c->capabilities = (runtime_default_capabilities() | spec->capabilities_add) & ~spec->capabilities_drop;
+	c->env = runtime_strv_copy(spec->env);
 	*ret_container = c;
 	return 0;
+}
+
+static void reap(pid_t pid)
+{
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+int runtime_finish_exec(pid_t helper, pid_t pid, int sync_fd, const char *what, pid_t *ret_pid, struct error *err)
+{
+	int r = 0;
+	if (helper > 0) {
+		/* The helper joined the namespaces and forked the process: its pid, or why not. */
+		char message[RUNTIME_MESSAGE_MAX + 1];
+		ssize_t n;
+		while ((n = recv(sync_fd, message, RUNTIME_MESSAGE_MAX, 0)) < 0 && errno == EINTR)
+			;
+		message[n > 0 ? n : 0] = '\0';
+		long value = 0;
+		if (n < 0)
+			r = error_set_errno(err, errno, "%s: reading the helper's answer", what);
+		else if (sscanf(message, "pid %ld", &value) == 1 && value > 0)
+			pid = (pid_t)value;
+		else if (strncmp(message, "error: ", 7) == 0)
+			r = error_set(err, EINVAL, "%s: %s", what, message + 7);
+		else
+			r = error_set(err, EIO, "%s: the helper ended without an answer", what);
+		reap(helper);
+	}
+	if (r == 0 && send(sync_fd, "S", 1, MSG_NOSIGNAL) != 1)
+		r = error_set_errno(err, errno, "%s", what);
+	if (r == 0)
+		r = runtime_read_answer(sync_fd, what, err);
+	close(sync_fd);
+	if (r < 0) {
+		if (pid > 0) {
+			kill(pid, SIGKILL);
+			reap(pid);
+		}
+		return r;
+	}
+	*ret_pid = pid;
+	return 0;
+}
+
+bool runtime_container_exited(const struct runtime_container *c)
+{
+	if (c->pidfd < 0)
+		return kill(c->pid, 0) < 0 && errno == ESRCH;
+	struct pollfd p = { .fd = c->pidfd, .events = POLLIN };
+	return poll(&p, 1, 0) == 1;
+}
+
+const char *const *runtime_exec_env(const struct runtime_container *c, const struct exec_spec *spec)
+{
+	static const char *const default_env[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		                                   NULL };
+	if (spec->env)
+		return spec->env;
+	return c->env ? (const char *const *)c->env : default_env;
+}
+
+char **runtime_strv_copy(const char *const *v)
+{
+	if (!v)
+		return NULL;
+	size_t n = 0;
+	while (v[n])
+		n++;
+	char **copy = xcalloc(n + 1, sizeof(*copy));
+	for (size_t i = 0; i < n; i++)
+		copy[i] = xstrdup(v[i]);
+	return copy;
+}
+
+void runtime_strv_free(char **v)
+{
+	for (char **p = v; p && *p; p++)
+		free(*p);
+	free(v);
 }
 
 int runtime_start(struct runtime_container *c, struct error *err)
@@ -208,6 +303,9 @@ int runtime_start(struct runtime_container *c, struct error *err)
 
 int runtime_signal(struct runtime_container *c, int signo)
 {
+	/* Through the pidfd: never a process that reused the pid. */
+	if (c->pidfd >= 0)
+		return syscall(SYS_pidfd_send_signal, c->pidfd, signo, NULL, 0) < 0 ? -errno : 0;
 	return kill(c->pid, signo) < 0 ? -errno : 0;
 }
 
@@ -236,6 +334,9 @@ void runtime_remove(struct runtime_container *c)
 		return;
 	if (c->sync_fd >= 0)
 		close(c->sync_fd);
+	if (c->pidfd >= 0)
+		close(c->pidfd);
+	runtime_strv_free(c->env);
 	free(c);
 }
 

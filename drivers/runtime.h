@@ -13,6 +13,11 @@
  * the caller reaps it (loop_watch_child on runtime_container_pid) and removes it.
  * Placing the process in its cgroups is the caller's attach callback, run by the parent
  * between create's clone and the start barrier: no user code runs outside its cgroups.
+ *
+ * exec runs a further process in a running container (exec probes, lifecycle hooks):
+ * in its namespaces, root, cgroup and confinement. It does not block on the command: the
+ * caller gets the host pid of a child of its own, reaps it (loop_watch_child) and may kill
+ * it on a timeout; the command's exit code is that child's exit status.
  */
 #ifndef BRAMBLE_DRIVERS_RUNTIME_H
 #define BRAMBLE_DRIVERS_RUNTIME_H
@@ -78,6 +83,16 @@ struct container_spec {
 	struct cgroups_group *cgroup;
 };
 
+/* A further process in a running container. */
+struct exec_spec {
+	const char *const *argv; /* argv[0] is looked up in the container's PATH */
+	const char *const *env;  /* NAME=value, NULL-terminated; NULL: the container's own (as
+	                          * given to create) */
+	const char *cwd;         /* NULL: / */
+	int stdout_fd;           /* become the process's 1 and 2 (-1: /dev/null); 0 is /dev/null */
+	int stderr_fd;
+};
+
 struct runtime_ops {
 	const char *name;
 	int (*sandbox_create)(const struct sandbox_spec *spec, struct runtime_sandbox **ret_sandbox, struct error *err);
@@ -92,6 +107,15 @@ struct runtime_ops {
 	int (*wait)(struct runtime_container *container, int *ret_wait_status);
 	/* Usage from the container's cgroup (spec.cgroup): cpu time, memory, pids, OOM kills. */
 	int (*stats)(struct runtime_container *container, struct cgroups_usage *ret_usage, struct error *err);
+	/* Starts spec's command in the started, running container: in its mount, PID, network,
+	 * IPC, UTS and cgroup namespaces, its root, its cgroup (spec.cgroup of create), as its
+	 * user, with its capabilities, no_new_privs, the seccomp filter and only descriptors
+	 * 0-2. Returns once the command is exec'd, with *ret_pid the host pid of a child of the
+	 * caller, which the caller reaps. A command that cannot be run (not found, a bad working
+	 * directory) is an error here, its process already reaped; -ESRCH when the container
+	 * is not running. */
+	int (*exec)(struct runtime_container *container, const struct exec_spec *spec, pid_t *ret_pid,
+	            struct error *err);
 	/* Frees what create made (the process must have been reaped). */
 	void (*remove)(struct runtime_container *container);
 };
