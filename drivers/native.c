@@ -37,6 +37,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/nsfs.h>
 #include <net/if.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -63,7 +64,7 @@
 
 #define CHILD_STACK_SIZE (256 * 1024)
 
-static const char *const namespace_names[NS_COUNT] = { "net", "ipc", "uts" };
+#define namespace_names runtime_namespace_names
 static const int namespace_flags[NS_COUNT] = { CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS };
 
 /* --- sandboxes ---------------------------------------------------------------------------- */
@@ -83,27 +84,45 @@ static void bring_up_loopback(void)
 	close(fd);
 }
 
-static void pin_namespace(struct runtime_sandbox *s, pid_t pid, int index)
+/* Opens a namespace pinned at path: -ENOENT when nothing (or no namespace of that kind)
+ * is pinned there. */
+static int open_pinned(const char *path, int flag)
 {
-	if (!s->state_dir)
-		return;
-	char source[64];
-	cleanup_free char *target = xasprintf("%s/%s", s->state_dir, namespace_names[index]);
-	snprintf(source, sizeof(source), "/proc/%d/ns/%s", (int)pid, namespace_names[index]);
-	int fd = open(target, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-	if (fd >= 0)
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int type = ioctl(fd, NS_GET_NSTYPE);
+	if (type != flag) {
 		close(fd);
-	mount(source, target, NULL, MS_BIND, NULL); /* best effort: the descriptor keeps it alive */
+		return -ENOENT; /* an empty file: the pin is gone (a reboot) */
+	}
+	return fd;
 }
 
-static void native_sandbox_destroy(struct runtime_sandbox *s)
+/* Bind-mounts the namespace onto <state_dir>/<name>, so that it outlives the agent. */
+static int pin_namespace(struct runtime_sandbox *s, pid_t pid, int i, struct error *err)
+{
+	char source[64];
+	cleanup_free char *target = xasprintf("%s/%s", s->state_dir, namespace_names[i]);
+	snprintf(source, sizeof(source), "/proc/%d/ns/%s", (int)pid, namespace_names[i]);
+	int fd = open(target, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return error_set_errno(err, errno, "create %s", target);
+	close(fd);
+	if (mount(source, target, NULL, MS_BIND, NULL) < 0)
+		return error_set_errno(err, errno, "pin the sandbox's %s namespace on %s", namespace_names[i], target);
+	s->pinned[i] = true;
+	return 0;
+}
+
+static void sandbox_free(struct runtime_sandbox *s, bool unpin)
 {
 	if (!s)
 		return;
 	for (int i = 0; i < NS_COUNT; i++) {
 		if (s->fds[i] >= 0)
 			close(s->fds[i]);
-		if (s->state_dir && s->fds[i] >= 0) {
+		if (unpin && s->pinned[i]) {
 			cleanup_free char *pinned = xasprintf("%s/%s", s->state_dir, namespace_names[i]);
 			umount2(pinned, MNT_DETACH);
 			unlink(pinned);
@@ -113,15 +132,71 @@ static void native_sandbox_destroy(struct runtime_sandbox *s)
 	free(s);
 }
 
+static void native_sandbox_destroy(struct runtime_sandbox *s)
+{
+	sandbox_free(s, true);
+}
+
+static void native_sandbox_release(struct runtime_sandbox *s)
+{
+	sandbox_free(s, false);
+}
+
+static int sandbox_flags(const struct sandbox_spec *spec)
+{
+	return CLONE_NEWIPC | (spec->host_network ? 0 : CLONE_NEWNET | CLONE_NEWUTS);
+}
+
+static int native_sandbox_adopt(const struct sandbox_spec *spec, struct runtime_sandbox **ret_sandbox,
+                                struct error *err)
+{
+	if (!spec->state_dir)
+		return error_set(err, EINVAL, "sandbox %s: only a sandbox with a state directory can be adopted",
+		                 spec->name);
+	struct runtime_sandbox *s = xcalloc(1, sizeof(*s));
+	s->state_dir = xstrdup(spec->state_dir);
+	int flags = sandbox_flags(spec);
+	int r = 0;
+	for (int i = 0; i < NS_COUNT; i++) {
+		s->fds[i] = -1;
+		if (r < 0 || !(flags & namespace_flags[i]))
+			continue;
+		cleanup_free char *path = xasprintf("%s/%s", spec->state_dir, namespace_names[i]);
+		s->fds[i] = open_pinned(path, namespace_flags[i]);
+		s->pinned[i] = s->fds[i] >= 0;
+		if (s->fds[i] == -ENOENT)
+			r = error_set(err, ENOENT, "sandbox %s: no %s namespace is pinned at %s", spec->name,
+			              namespace_names[i], path);
+		else if (s->fds[i] < 0)
+			r = error_set_errno(err, -s->fds[i], "sandbox %s: open %s", spec->name, path);
+	}
+	if (r < 0) {
+		native_sandbox_release(s);
+		return r;
+	}
+	*ret_sandbox = s;
+	return 0;
+}
+
 static int native_sandbox_create(const struct sandbox_spec *spec, struct runtime_sandbox **ret_sandbox,
                                  struct error *err)
 {
 	struct runtime_sandbox *s = xcalloc(1, sizeof(*s));
 	for (int i = 0; i < NS_COUNT; i++)
 		s->fds[i] = -1;
-	int flags = CLONE_NEWIPC | (spec->host_network ? 0 : CLONE_NEWNET | CLONE_NEWUTS);
+	int flags = sandbox_flags(spec);
 	if (spec->state_dir) {
 		int r = file_mkdir_p(spec->state_dir, 0700, err);
+		for (int i = 0; r == 0 && i < NS_COUNT; i++) {
+			cleanup_free char *path = xasprintf("%s/%s", spec->state_dir, namespace_names[i]);
+			int fd = open_pinned(path, namespace_flags[i]);
+			if (fd >= 0) {
+				close(fd);
+				r = error_set(err, EEXIST,
+				              "sandbox %s: a %s namespace is pinned at %s already: adopt it",
+				              spec->name, namespace_names[i], path);
+			}
+		}
 		if (r < 0) {
 			free(s);
 			return r;
@@ -163,8 +238,8 @@ static int native_sandbox_create(const struct sandbox_spec *spec, struct runtime
 		s->fds[i] = open(path, O_RDONLY | O_CLOEXEC);
 		if (s->fds[i] < 0)
 			r = error_set_errno(err, errno, "open %s", path);
-		else
-			pin_namespace(s, pid, i);
+		else if (s->state_dir)
+			r = pin_namespace(s, pid, i, err);
 	}
 	send(pair[0], "x", 1, MSG_NOSIGNAL);
 	close(pair[0]);
@@ -562,7 +637,7 @@ static int native_create(struct runtime_sandbox *sandbox, const struct container
 		close(pair[0]);
 		return error_set_errno(err, saved, "clone the container %s", spec->name);
 	}
-	return runtime_finish_create(pid, pair[0], spec, ret_container, err);
+	return runtime_finish_create("native", pid, pair[0], spec, ret_container, err);
 }
 
 /* --- exec ---------------------------------------------------------------------------------- */
@@ -636,6 +711,12 @@ static int native_exec(struct runtime_container *c, const struct exec_spec *spec
 	return runtime_finish_exec(helper, 0, pair[0], "exec in the container", ret_pid, err);
 }
 
+static int native_adopt(struct runtime_sandbox *sandbox, const char *state, struct cgroups_group *cgroup,
+                        struct runtime_container **ret_container, struct error *err)
+{
+	return runtime_adopt("native", sandbox, state, cgroup, ret_container, err);
+}
+
 const struct runtime_ops runtime_native = {
 	.name = "native",
 	.sandbox_create = native_sandbox_create,
@@ -647,4 +728,7 @@ const struct runtime_ops runtime_native = {
 	.stats = runtime_stats,
 	.exec = native_exec,
 	.remove = runtime_remove,
+	.sandbox_adopt = native_sandbox_adopt,
+	.sandbox_release = native_sandbox_release,
+	.adopt = native_adopt,
 };

@@ -95,7 +95,7 @@ static int process_create(struct runtime_sandbox *sandbox, const struct containe
 		child(pair[1], spec);
 	}
 	close(pair[1]);
-	return runtime_finish_create(pid, pair[0], spec, ret_container, err);
+	return runtime_finish_create("process", pid, pair[0], spec, ret_container, err);
 }
 
 /* A further process beside the supervised one: its cgroup, user and confinement. */
@@ -140,6 +140,12 @@ static int process_exec(struct runtime_container *c, const struct exec_spec *spe
 	return runtime_finish_exec(0, pid, pair[0], "exec beside the process", ret_pid, err);
 }
 
+static int process_adopt(struct runtime_sandbox *sandbox, const char *state, struct cgroups_group *cgroup,
+                         struct runtime_container **ret_container, struct error *err)
+{
+	return runtime_adopt("process", sandbox, state, cgroup, ret_container, err);
+}
+
 const struct runtime_ops runtime_process = {
 	.name = "process",
 	.sandbox_create = process_sandbox_create,
@@ -151,4 +157,7 @@ const struct runtime_ops runtime_process = {
 	.stats = runtime_stats,
 	.exec = process_exec,
 	.remove = runtime_remove,
+	.sandbox_adopt = process_sandbox_create, /* a process's sandbox holds nothing */
+	.sandbox_release = process_sandbox_destroy,
+	.adopt = process_adopt,
 };

@@ -15,19 +15,24 @@
 #define RUNTIME_MESSAGE_MAX 512
 
 enum { NS_NET, NS_IPC, NS_UTS, NS_COUNT };
+extern const char *const runtime_namespace_names[NS_COUNT]; /* "net", "ipc", "uts" */
 
 /* A pod's shared namespaces; -1 where the pod uses the board's own (host network, and the
  * process driver's sandboxes, which hold none). */
 struct runtime_sandbox {
 	int fds[NS_COUNT];
+	bool pinned[NS_COUNT]; /* bind-mounted at <state_dir>/<name>: unpinned by destroy */
 	char *state_dir;
 };
 
 struct runtime_container {
+	const char *driver; /* the runtime_ops name, for the state */
 	pid_t pid;
-	int pidfd;   /* refers to pid for as long as the handle lives (no pid reuse) */
-	int sync_fd; /* -1 once started */
+	int pidfd;           /* refers to pid for as long as the handle lives (no pid reuse) */
+	uint64_t start_time; /* of pid, in clock ticks after boot (/proc/PID/stat) */
+	int sync_fd;         /* -1 once started */
 	bool started;
+	bool adopted;                 /* made by an earlier process: not our child */
 	struct cgroups_group *cgroup; /* borrowed from the spec */
 	/* What exec gives a further process: the container's user, capabilities and
 	 * environment (copied). */
@@ -61,7 +66,7 @@ int runtime_read_answer(int fd, const char *stage, struct error *err);
 
 /* The parent's half of create: attach, send 'A', read the answer; kills and reaps the child
  * on failure. Takes ownership of sync_fd. */
-int runtime_finish_create(pid_t pid, int sync_fd, const struct container_spec *spec,
+int runtime_finish_create(const char *driver, pid_t pid, int sync_fd, const struct container_spec *spec,
                           struct runtime_container **ret_container, struct error *err);
 
 /* The parent's half of exec, once the process that will exec is forked: reads its host pid
@@ -84,5 +89,7 @@ int runtime_signal(struct runtime_container *container, int signo);
 int runtime_wait(struct runtime_container *container, int *ret_wait_status);
 int runtime_stats(struct runtime_container *container, struct cgroups_usage *ret_usage, struct error *err);
 void runtime_remove(struct runtime_container *container);
+int runtime_adopt(const char *driver, struct runtime_sandbox *sandbox, const char *state, struct cgroups_group *cgroup,
+                  struct runtime_container **ret_container, struct error *err);
 
 #endif
