@@ -19,6 +19,15 @@
  *                                        exec
  *   EOF: running; "error: ..." <-------  (only if exec failed)
  *
+ * After start the container no longer dies with its creator (no parent-death signal): an
+ * agent restart adopts it.
+ *
+ * exec: a helper forked by the caller enters the container's cgroup, joins its namespaces
+ * through its pidfd (one setns, Linux 5.8+) and forks the command's process with
+ * CLONE_PARENT, so that it is the caller's child and inside the container's PID namespace;
+ * the helper reports its pid and ends; the process confines itself as the container's
+ * process did (user, capabilities, no_new_privs, seccomp, descriptors) and execs.
+ *
  * Invariant: no user code runs before the process is in its cgroups, in its own root,
  * with its reduced privileges.
  */
@@ -28,6 +37,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/nsfs.h>
 #include <net/if.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -47,13 +57,14 @@
 #include <unistd.h>
 
 #include "platform/buffer.h"
+#include "platform/cgroups.h"
 #include "platform/error.h"
 #include "platform/file.h"
 #include "platform/memory.h"
 
 #define CHILD_STACK_SIZE (256 * 1024)
 
-static const char *const namespace_names[NS_COUNT] = { "net", "ipc", "uts" };
+#define namespace_names runtime_namespace_names
 static const int namespace_flags[NS_COUNT] = { CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS };
 
 /* --- sandboxes ---------------------------------------------------------------------------- */
@@ -73,27 +84,45 @@ static void bring_up_loopback(void)
 	close(fd);
 }
 
-static void pin_namespace(struct runtime_sandbox *s, pid_t pid, int index)
+/* Opens a namespace pinned at path: -ENOENT when nothing (or no namespace of that kind)
+ * is pinned there. */
+static int open_pinned(const char *path, int flag)
 {
-	if (!s->state_dir)
-		return;
-	char source[64];
-	cleanup_free char *target = xasprintf("%s/%s", s->state_dir, namespace_names[index]);
-	snprintf(source, sizeof(source), "/proc/%d/ns/%s", (int)pid, namespace_names[index]);
-	int fd = open(target, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-	if (fd >= 0)
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int type = ioctl(fd, NS_GET_NSTYPE);
+	if (type != flag) {
 		close(fd);
-	mount(source, target, NULL, MS_BIND, NULL); /* best effort: the descriptor keeps it alive */
+		return -ENOENT; /* an empty file: the pin is gone (a reboot) */
+	}
+	return fd;
 }
 
-static void native_sandbox_destroy(struct runtime_sandbox *s)
+/* Bind-mounts the namespace onto <state_dir>/<name>, so that it outlives the agent. */
+static int pin_namespace(struct runtime_sandbox *s, pid_t pid, int i, struct error *err)
+{
+	char source[64];
+	cleanup_free char *target = xasprintf("%s/%s", s->state_dir, namespace_names[i]);
+	snprintf(source, sizeof(source), "/proc/%d/ns/%s", (int)pid, namespace_names[i]);
+	int fd = open(target, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return error_set_errno(err, errno, "create %s", target);
+	close(fd);
+	if (mount(source, target, NULL, MS_BIND, NULL) < 0)
+		return error_set_errno(err, errno, "pin the sandbox's %s namespace on %s", namespace_names[i], target);
+	s->pinned[i] = true;
+	return 0;
+}
+
+static void sandbox_free(struct runtime_sandbox *s, bool unpin)
 {
 	if (!s)
 		return;
 	for (int i = 0; i < NS_COUNT; i++) {
 		if (s->fds[i] >= 0)
 			close(s->fds[i]);
-		if (s->state_dir && s->fds[i] >= 0) {
+		if (unpin && s->pinned[i]) {
 			cleanup_free char *pinned = xasprintf("%s/%s", s->state_dir, namespace_names[i]);
 			umount2(pinned, MNT_DETACH);
 			unlink(pinned);
@@ -103,15 +132,71 @@ static void native_sandbox_destroy(struct runtime_sandbox *s)
 	free(s);
 }
 
+static void native_sandbox_destroy(struct runtime_sandbox *s)
+{
+	sandbox_free(s, true);
+}
+
+static void native_sandbox_release(struct runtime_sandbox *s)
+{
+	sandbox_free(s, false);
+}
+
+static int sandbox_flags(const struct sandbox_spec *spec)
+{
+	return CLONE_NEWIPC | (spec->host_network ? 0 : CLONE_NEWNET | CLONE_NEWUTS);
+}
+
+static int native_sandbox_adopt(const struct sandbox_spec *spec, struct runtime_sandbox **ret_sandbox,
+                                struct error *err)
+{
+	if (!spec->state_dir)
+		return error_set(err, EINVAL, "sandbox %s: only a sandbox with a state directory can be adopted",
+		                 spec->name);
+	struct runtime_sandbox *s = xcalloc(1, sizeof(*s));
+	s->state_dir = xstrdup(spec->state_dir);
+	int flags = sandbox_flags(spec);
+	int r = 0;
+	for (int i = 0; i < NS_COUNT; i++) {
+		s->fds[i] = -1;
+		if (r < 0 || !(flags & namespace_flags[i]))
+			continue;
+		cleanup_free char *path = xasprintf("%s/%s", spec->state_dir, namespace_names[i]);
+		s->fds[i] = open_pinned(path, namespace_flags[i]);
+		s->pinned[i] = s->fds[i] >= 0;
+		if (s->fds[i] == -ENOENT)
+			r = error_set(err, ENOENT, "sandbox %s: no %s namespace is pinned at %s", spec->name,
+			              namespace_names[i], path);
+		else if (s->fds[i] < 0)
+			r = error_set_errno(err, -s->fds[i], "sandbox %s: open %s", spec->name, path);
+	}
+	if (r < 0) {
+		native_sandbox_release(s);
+		return r;
+	}
+	*ret_sandbox = s;
+	return 0;
+}
+
 static int native_sandbox_create(const struct sandbox_spec *spec, struct runtime_sandbox **ret_sandbox,
                                  struct error *err)
 {
 	struct runtime_sandbox *s = xcalloc(1, sizeof(*s));
 	for (int i = 0; i < NS_COUNT; i++)
 		s->fds[i] = -1;
-	int flags = CLONE_NEWIPC | (spec->host_network ? 0 : CLONE_NEWNET | CLONE_NEWUTS);
+	int flags = sandbox_flags(spec);
 	if (spec->state_dir) {
 		int r = file_mkdir_p(spec->state_dir, 0700, err);
+		for (int i = 0; r == 0 && i < NS_COUNT; i++) {
+			cleanup_free char *path = xasprintf("%s/%s", spec->state_dir, namespace_names[i]);
+			int fd = open_pinned(path, namespace_flags[i]);
+			if (fd >= 0) {
+				close(fd);
+				r = error_set(err, EEXIST,
+				              "sandbox %s: a %s namespace is pinned at %s already: adopt it",
+				              spec->name, namespace_names[i], path);
+			}
+		}
 		if (r < 0) {
 			free(s);
 			return r;
@@ -153,8 +238,8 @@ static int native_sandbox_create(const struct sandbox_spec *spec, struct runtime
 		s->fds[i] = open(path, O_RDONLY | O_CLOEXEC);
 		if (s->fds[i] < 0)
 			r = error_set_errno(err, errno, "open %s", path);
-		else
-			pin_namespace(s, pid, i);
+		else if (s->state_dir)
+			r = pin_namespace(s, pid, i, err);
 	}
 	send(pair[0], "x", 1, MSG_NOSIGNAL);
 	close(pair[0]);
@@ -447,20 +532,18 @@ static int load_seccomp(void)
 	return r;
 }
 
-static void drop_privileges(int fd, const struct container_spec *spec)
+static void drop_privileges(int fd, uid_t uid, gid_t gid, uint64_t caps)
 {
-	uint64_t caps = (runtime_default_capabilities() | spec->capabilities_add) & ~spec->capabilities_drop;
 	for (int cap = 0; cap <= 63; cap++) {
 		if (caps & (1ull << cap))
 			continue;
 		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
 			runtime_child_fail(fd, "drop a capability from the bounding set");
 	}
-	if (setgroups(0, NULL) < 0 || setresgid(spec->gid, spec->gid, spec->gid) < 0 ||
-	    setresuid(spec->uid, spec->uid, spec->uid) < 0)
+	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
 		runtime_child_fail(fd, "set the user and group");
 	/* A non-root user keeps no capabilities, as in Kubernetes. */
-	if (spec->uid != 0)
+	if (uid != 0)
 		caps = 0;
 	struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
 	struct __user_cap_data_struct data[2];
@@ -475,6 +558,27 @@ static void drop_privileges(int fd, const struct container_spec *spec)
 }
 
 /* --- the container's process --------------------------------------------------------------- */
+
+/* The last steps of the container's process and of every exec'd one, inside the root. */
+static void __attribute__((noreturn)) confine_and_exec(int fd, const char *cwd, uid_t uid, gid_t gid, uint64_t caps,
+                                                       const char *const *argv, const char *const *env)
+{
+	if (cwd && cwd[0] != '/')
+		runtime_child_report(fd, "error: working directory %s is not absolute", cwd), _exit(127);
+	if (chdir(cwd ? cwd : "/") < 0)
+		runtime_child_fail(fd, cwd);
+	/* After pivot_root every reachable path is inside the root; a working directory that is
+	 * not (an inherited descriptor's directory) shows as "(unreachable)". */
+	char path[4096];
+	if (!getcwd(path, sizeof(path)) || path[0] != '/')
+		runtime_child_report(fd, "error: working directory is outside the container"), _exit(127);
+	drop_privileges(fd, uid, gid, caps);
+	/* Every descriptor but 0-2 and our socket (close-on-exec) goes now. */
+	runtime_child_close_descriptors(fd);
+	if (load_seccomp() < 0)
+		runtime_child_report(fd, "error: cannot load the seccomp filter"), _exit(127);
+	runtime_child_exec_argv(fd, argv, env, "no such file in the container's PATH");
+}
 
 struct child_args {
 	const struct container_spec *spec;
@@ -509,21 +613,10 @@ static int child_main(void *data)
 	if (runtime_wait_byte(fd, 'S') < 0)
 		_exit(127);
 
-	if (spec->cwd && spec->cwd[0] != '/')
-		runtime_child_report(fd, "error: working directory %s is not absolute", spec->cwd), _exit(127);
-	if (chdir(spec->cwd ? spec->cwd : "/") < 0)
-		runtime_child_fail(fd, spec->cwd);
-	/* After pivot_root every reachable path is inside the root; a working directory that is
-	 * not (an inherited descriptor's directory) shows as "(unreachable)". */
-	char cwd[4096];
-	if (!getcwd(cwd, sizeof(cwd)) || cwd[0] != '/')
-		runtime_child_report(fd, "error: working directory is outside the container"), _exit(127);
-	drop_privileges(fd, spec);
-	/* Every descriptor but 0-2 and our socket (close-on-exec) goes now. */
-	runtime_child_close_descriptors(fd);
-	if (load_seccomp() < 0)
-		runtime_child_report(fd, "error: cannot load the seccomp filter"), _exit(127);
-	runtime_child_exec(fd, spec, "no such file in the container's PATH");
+	/* From here on the container outlives its creator (an agent restart adopts it). */
+	prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+	uint64_t caps = (runtime_default_capabilities() | spec->capabilities_add) & ~spec->capabilities_drop;
+	confine_and_exec(fd, spec->cwd, spec->uid, spec->gid, caps, spec->argv, spec->env);
 }
 
 static int native_create(struct runtime_sandbox *sandbox, const struct container_spec *spec,
@@ -544,7 +637,84 @@ static int native_create(struct runtime_sandbox *sandbox, const struct container
 		close(pair[0]);
 		return error_set_errno(err, saved, "clone the container %s", spec->name);
 	}
-	return runtime_finish_create(pid, pair[0], spec, ret_container, err);
+	return runtime_finish_create("native", pid, pair[0], spec, ret_container, err);
+}
+
+/* --- exec ---------------------------------------------------------------------------------- */
+
+/* The exec'd process: a child of the caller (CLONE_PARENT), already in the container's
+ * namespaces and cgroup; its pid is known to the caller before it goes on. */
+static void __attribute__((noreturn))
+exec_child(int fd, const struct runtime_container *c, const struct exec_spec *spec)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0); /* a probe does not outlive its caller */
+	if (runtime_wait_byte(fd, 'S') < 0)
+		_exit(127);
+	runtime_child_set_output_fds(fd, spec->stdout_fd, spec->stderr_fd);
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null < 0 || dup2(null, 0) < 0)
+		runtime_child_fail(fd, "set up standard input");
+	close(null);
+	confine_and_exec(fd, spec->cwd, c->uid, c->gid, c->capabilities, spec->argv, runtime_exec_env(c, spec));
+}
+
+/* The helper between the caller and the exec'd process: joins the container's cgroup and
+ * namespaces (a PID namespace is entered only by children), forks the process as the
+ * caller's child, says its pid and ends. */
+static void __attribute__((noreturn))
+exec_helper(int fd, const struct runtime_container *c, const struct exec_spec *spec, const struct cgroups_procs *procs)
+{
+	runtime_child_reset_signals();
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (procs && cgroups_procs_enter(procs) < 0)
+		runtime_child_fail(fd, "enter the container's cgroups");
+	if (setns(c->pidfd, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP) <
+	    0)
+		runtime_child_fail(fd, "join the container's namespaces");
+	/* A clone with no new stack returns in both processes, as fork does. */
+	pid_t pid = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
+	if (pid < 0)
+		runtime_child_fail(fd, "fork in the container");
+	if (pid == 0)
+		exec_child(fd, c, spec);
+	runtime_child_report(fd, "pid %d", (int)pid);
+	_exit(0);
+}
+
+static int native_exec(struct runtime_container *c, const struct exec_spec *spec, pid_t *ret_pid, struct error *err)
+{
+	if (!spec->argv || !spec->argv[0])
+		return error_set(err, EINVAL, "exec: no command to run");
+	if (!c->started || c->pidfd < 0 || runtime_container_exited(c))
+		return error_set(err, ESRCH, "exec \"%s\": the container is not running", spec->argv[0]);
+	struct cgroups_procs procs = { .count = 0 };
+	int r = c->cgroup ? cgroups_procs_open(c->cgroup, &procs, err) : 0;
+	if (r < 0)
+		return r;
+	int pair[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
+		cgroups_procs_close(&procs);
+		return error_set_errno(err, errno, "socketpair");
+	}
+	pid_t helper = fork();
+	if (helper == 0) {
+		close(pair[0]);
+		exec_helper(pair[1], c, spec, c->cgroup ? &procs : NULL);
+	}
+	int saved = errno;
+	cgroups_procs_close(&procs);
+	close(pair[1]);
+	if (helper < 0) {
+		close(pair[0]);
+		return error_set_errno(err, saved, "fork for exec");
+	}
+	return runtime_finish_exec(helper, 0, pair[0], "exec in the container", ret_pid, err);
+}
+
+static int native_adopt(struct runtime_sandbox *sandbox, const char *state, struct cgroups_group *cgroup,
+                        struct runtime_container **ret_container, struct error *err)
+{
+	return runtime_adopt("native", sandbox, state, cgroup, ret_container, err);
 }
 
 const struct runtime_ops runtime_native = {
@@ -556,5 +726,9 @@ const struct runtime_ops runtime_native = {
 	.signal = runtime_signal,
 	.wait = runtime_wait,
 	.stats = runtime_stats,
+	.exec = native_exec,
 	.remove = runtime_remove,
+	.sandbox_adopt = native_sandbox_adopt,
+	.sandbox_release = native_sandbox_release,
+	.adopt = native_adopt,
 };

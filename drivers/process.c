@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "drivers/runtime_internal.h"
+#include "platform/cgroups.h"
 #include "platform/error.h"
 #include "platform/memory.h"
 
@@ -36,6 +37,19 @@ static void process_sandbox_destroy(struct runtime_sandbox *sandbox)
 	free(sandbox);
 }
 
+static void __attribute__((noreturn))
+confine_and_exec(int fd, const char *cwd, uid_t uid, gid_t gid, const char *const *argv, const char *const *env)
+{
+	if (chdir(cwd ? cwd : "/") < 0)
+		runtime_child_fail(fd, cwd ? cwd : "/");
+	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+		runtime_child_fail(fd, "set the user and group");
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		runtime_child_fail(fd, "set no_new_privs");
+	runtime_child_close_descriptors(fd);
+	runtime_child_exec_argv(fd, argv, env, "no such file in PATH");
+}
+
 static void __attribute__((noreturn)) child(int fd, const struct container_spec *spec)
 {
 	runtime_child_reset_signals();
@@ -52,15 +66,8 @@ static void __attribute__((noreturn)) child(int fd, const struct container_spec 
 	runtime_child_report(fd, "ok");
 	if (runtime_wait_byte(fd, 'S') < 0)
 		_exit(127);
-	if (chdir(spec->cwd ? spec->cwd : "/") < 0)
-		runtime_child_fail(fd, spec->cwd ? spec->cwd : "/");
-	if (setgroups(0, NULL) < 0 || setresgid(spec->gid, spec->gid, spec->gid) < 0 ||
-	    setresuid(spec->uid, spec->uid, spec->uid) < 0)
-		runtime_child_fail(fd, "set the user and group");
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		runtime_child_fail(fd, "set no_new_privs");
-	runtime_child_close_descriptors(fd);
-	runtime_child_exec(fd, spec, "no such file in PATH");
+	prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0); /* outlives its creator, as a container does */
+	confine_and_exec(fd, spec->cwd, spec->uid, spec->gid, spec->argv, spec->env);
 }
 
 static int process_create(struct runtime_sandbox *sandbox, const struct container_spec *spec,
@@ -88,7 +95,55 @@ static int process_create(struct runtime_sandbox *sandbox, const struct containe
 		child(pair[1], spec);
 	}
 	close(pair[1]);
-	return runtime_finish_create(pid, pair[0], spec, ret_container, err);
+	return runtime_finish_create("process", pid, pair[0], spec, ret_container, err);
+}
+
+/* A further process beside the supervised one: its cgroup, user and confinement. */
+static int process_exec(struct runtime_container *c, const struct exec_spec *spec, pid_t *ret_pid, struct error *err)
+{
+	if (!spec->argv || !spec->argv[0])
+		return error_set(err, EINVAL, "exec: no command to run");
+	if (!c->started || runtime_container_exited(c))
+		return error_set(err, ESRCH, "exec \"%s\": the process is not running", spec->argv[0]);
+	struct cgroups_procs procs = { .count = 0 };
+	int r = c->cgroup ? cgroups_procs_open(c->cgroup, &procs, err) : 0;
+	if (r < 0)
+		return r;
+	int pair[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
+		cgroups_procs_close(&procs);
+		return error_set_errno(err, errno, "socketpair");
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(pair[0]);
+		runtime_child_reset_signals();
+		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+		if (cgroups_procs_enter(&procs) < 0)
+			runtime_child_fail(pair[1], "enter the process's cgroups");
+		if (runtime_wait_byte(pair[1], 'S') < 0)
+			_exit(127);
+		runtime_child_set_output_fds(pair[1], spec->stdout_fd, spec->stderr_fd);
+		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (null < 0 || dup2(null, 0) < 0)
+			runtime_child_fail(pair[1], "set up standard input");
+		close(null);
+		confine_and_exec(pair[1], spec->cwd, c->uid, c->gid, spec->argv, runtime_exec_env(c, spec));
+	}
+	int saved = errno;
+	cgroups_procs_close(&procs);
+	close(pair[1]);
+	if (pid < 0) {
+		close(pair[0]);
+		return error_set_errno(err, saved, "fork for exec");
+	}
+	return runtime_finish_exec(0, pid, pair[0], "exec beside the process", ret_pid, err);
+}
+
+static int process_adopt(struct runtime_sandbox *sandbox, const char *state, struct cgroups_group *cgroup,
+                         struct runtime_container **ret_container, struct error *err)
+{
+	return runtime_adopt("process", sandbox, state, cgroup, ret_container, err);
 }
 
 const struct runtime_ops runtime_process = {
@@ -100,5 +155,9 @@ const struct runtime_ops runtime_process = {
 	.signal = runtime_signal,
 	.wait = runtime_wait,
 	.stats = runtime_stats,
+	.exec = process_exec,
 	.remove = runtime_remove,
+	.sandbox_adopt = process_sandbox_create, /* a process's sandbox holds nothing */
+	.sandbox_release = process_sandbox_destroy,
+	.adopt = process_adopt,
 };

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <linux/capability.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -12,9 +13,12 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <cjson/cJSON.h>
 
 #include "platform/cgroups.h"
 #include "platform/error.h"
@@ -87,6 +91,8 @@ uint64_t runtime_default_capabilities(void)
 	return set;
 }
 
+const char *const runtime_namespace_names[NS_COUNT] = { "net", "ipc", "uts" };
+
 /* --- messages between parent and child -------------------------------------------------- */
 
 void runtime_child_report(int fd, const char *fmt, ...)
@@ -142,13 +148,17 @@ void runtime_child_reset_signals(void)
 			signal(sig, SIG_DFL);
 }
 
-void runtime_child_set_output(int fd, const struct container_spec *spec)
+void runtime_child_set_output_fds(int fd, int out, int err)
 {
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (null < 0 || dup2(spec->stdout_fd >= 0 ? spec->stdout_fd : null, 1) < 0 ||
-	    dup2(spec->stderr_fd >= 0 ? spec->stderr_fd : null, 2) < 0)
+	if (null < 0 || dup2(out >= 0 ? out : null, 1) < 0 || dup2(err >= 0 ? err : null, 2) < 0)
 		runtime_child_fail(fd, "set up standard output");
 	close(null);
+}
+
+void runtime_child_set_output(int fd, const struct container_spec *spec)
+{
+	runtime_child_set_output_fds(fd, spec->stdout_fd, spec->stderr_fd);
 }
 
 void runtime_child_close_descriptors(int keep)
@@ -160,17 +170,48 @@ void runtime_child_close_descriptors(int keep)
 	}
 }
 
-void runtime_child_exec(int fd, const struct container_spec *spec, const char *not_found)
+void runtime_child_exec_argv(int fd, const char *const *argv, const char *const *env, const char *not_found)
 {
 	extern char **environ;
-	environ = (char **)spec->env;
-	execvp(spec->argv[0], (char *const *)spec->argv);
-	runtime_child_report(fd, "error: exec \"%s\": %s", spec->argv[0],
-	                     errno == ENOENT ? not_found : strerror(errno));
+	environ = (char **)env;
+	execvp(argv[0], (char *const *)argv);
+	runtime_child_report(fd, "error: exec \"%s\": %s", argv[0], errno == ENOENT ? not_found : strerror(errno));
 	_exit(127);
 }
 
-int runtime_finish_create(pid_t pid, int sync_fd, const struct container_spec *spec,
+void runtime_child_exec(int fd, const struct container_spec *spec, const char *not_found)
+{
+	runtime_child_exec_argv(fd, spec->argv, spec->env, not_found);
+}
+
+/* Field 22 of /proc/PID/stat, when the process started (clock ticks after boot), and its
+ * state letter (field 3). -ESRCH when there is no such process. */
+static int process_start_time(pid_t pid, uint64_t *ret_start_time, char *ret_state)
+{
+	char path[32], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	int saved = errno;
+	close(fd);
+	if (n <= 0)
+		return n < 0 && saved != ESRCH ? -saved : -ESRCH;
+	buf[n] = '\0';
+	/* The command name (field 2) may hold spaces and parentheses: fields follow the last ')'. */
+	char *p = strrchr(buf, ')');
+	char state;
+	unsigned long long start_time;
+	if (!p || sscanf(p + 1, " %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+	                 &state, &start_time) != 2)
+		return -EBADMSG;
+	*ret_start_time = start_time;
+	*ret_state = state;
+	return 0;
+}
+
+int runtime_finish_create(const char *driver, pid_t pid, int sync_fd, const struct container_spec *spec,
                           struct runtime_container **ret_container, struct error *err)
 {
 	int r = spec->attach ? spec->attach(pid, spec->attach_data, err) : 0;
@@ -186,11 +227,100 @@ int runtime_finish_create(pid_t pid, int sync_fd, const struct container_spec *s
 		return r;
 	}
 	struct runtime_container *c = xcalloc(1, sizeof(*c));
+	c->driver = driver;
 	c->pid = pid;
+	/* Our unreaped child: the pid cannot be reused before the pidfd holds it. */
+	c->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	char state;
+	process_start_time(pid, &c->start_time, &state);
 	c->sync_fd = sync_fd;
 	c->cgroup = spec->cgroup;
+	c->uid = spec->uid;
+	c->gid = spec->gid;
+	c->capabilities = (runtime_default_capabilities() | spec->capabilities_add) & ~spec->capabilities_drop;
+	c->env = runtime_strv_copy(spec->env);
 	*ret_container = c;
 	return 0;
+}
+
+static void reap(pid_t pid)
+{
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+int runtime_finish_exec(pid_t helper, pid_t pid, int sync_fd, const char *what, pid_t *ret_pid, struct error *err)
+{
+	int r = 0;
+	if (helper > 0) {
+		/* The helper joined the namespaces and forked the process: its pid, or why not. */
+		char message[RUNTIME_MESSAGE_MAX + 1];
+		ssize_t n;
+		while ((n = recv(sync_fd, message, RUNTIME_MESSAGE_MAX, 0)) < 0 && errno == EINTR)
+			;
+		message[n > 0 ? n : 0] = '\0';
+		long value = 0;
+		if (n < 0)
+			r = error_set_errno(err, errno, "%s: reading the helper's answer", what);
+		else if (sscanf(message, "pid %ld", &value) == 1 && value > 0)
+			pid = (pid_t)value;
+		else if (strncmp(message, "error: ", 7) == 0)
+			r = error_set(err, EINVAL, "%s: %s", what, message + 7);
+		else
+			r = error_set(err, EIO, "%s: the helper ended without an answer", what);
+		reap(helper);
+	}
+	if (r == 0 && send(sync_fd, "S", 1, MSG_NOSIGNAL) != 1)
+		r = error_set_errno(err, errno, "%s", what);
+	if (r == 0)
+		r = runtime_read_answer(sync_fd, what, err);
+	close(sync_fd);
+	if (r < 0) {
+		if (pid > 0) {
+			kill(pid, SIGKILL);
+			reap(pid);
+		}
+		return r;
+	}
+	*ret_pid = pid;
+	return 0;
+}
+
+bool runtime_container_exited(const struct runtime_container *c)
+{
+	if (c->pidfd < 0)
+		return kill(c->pid, 0) < 0 && errno == ESRCH;
+	struct pollfd p = { .fd = c->pidfd, .events = POLLIN };
+	return poll(&p, 1, 0) == 1;
+}
+
+const char *const *runtime_exec_env(const struct runtime_container *c, const struct exec_spec *spec)
+{
+	static const char *const default_env[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		                                   NULL };
+	if (spec->env)
+		return spec->env;
+	return c->env ? (const char *const *)c->env : default_env;
+}
+
+char **runtime_strv_copy(const char *const *v)
+{
+	if (!v)
+		return NULL;
+	size_t n = 0;
+	while (v[n])
+		n++;
+	char **copy = xcalloc(n + 1, sizeof(*copy));
+	for (size_t i = 0; i < n; i++)
+		copy[i] = xstrdup(v[i]);
+	return copy;
+}
+
+void runtime_strv_free(char **v)
+{
+	for (char **p = v; p && *p; p++)
+		free(*p);
+	free(v);
 }
 
 int runtime_start(struct runtime_container *c, struct error *err)
@@ -208,11 +338,25 @@ int runtime_start(struct runtime_container *c, struct error *err)
 
 int runtime_signal(struct runtime_container *c, int signo)
 {
+	/* Through the pidfd: never a process that reused the pid. */
+	if (c->pidfd >= 0)
+		return syscall(SYS_pidfd_send_signal, c->pidfd, signo, NULL, 0) < 0 ? -errno : 0;
 	return kill(c->pid, signo) < 0 ? -errno : 0;
 }
 
 int runtime_wait(struct runtime_container *c, int *ret_wait_status)
 {
+	if (c->adopted) {
+		/* Not our child: wait for the exit, whose status went to the process's parent. */
+		struct pollfd p = { .fd = c->pidfd, .events = POLLIN };
+		if (c->pidfd >= 0)
+			while (poll(&p, 1, -1) < 0 && errno == EINTR)
+				;
+		else
+			while (kill(c->pid, 0) == 0)
+				usleep(10000);
+		return -ECHILD;
+	}
 	int status;
 	pid_t r;
 	while ((r = waitpid(c->pid, &status, 0)) < 0 && errno == EINTR)
@@ -236,12 +380,147 @@ void runtime_remove(struct runtime_container *c)
 		return;
 	if (c->sync_fd >= 0)
 		close(c->sync_fd);
+	if (c->pidfd >= 0)
+		close(c->pidfd);
+	runtime_strv_free(c->env);
 	free(c);
 }
 
 pid_t runtime_container_pid(const struct runtime_container *container)
 {
 	return container->pid;
+}
+
+int runtime_container_pidfd(const struct runtime_container *container)
+{
+	return container->pidfd;
+}
+
+bool runtime_container_adopted(const struct runtime_container *container)
+{
+	return container->adopted;
+}
+
+/* --- adoption ----------------------------------------------------------------------------- */
+
+int runtime_container_state(const struct runtime_container *c, char **ret_state, struct error *err)
+{
+	if (!c->started)
+		return error_set(err, EINVAL, "a container is adoptable only once started");
+	cJSON *state = cJSON_CreateObject();
+	cJSON_AddStringToObject(state, "driver", c->driver);
+	cJSON_AddNumberToObject(state, "pid", c->pid);
+	cJSON_AddNumberToObject(state, "startTime", (double)c->start_time);
+	cJSON_AddNumberToObject(state, "uid", c->uid);
+	cJSON_AddNumberToObject(state, "gid", c->gid);
+	cJSON_AddNumberToObject(state, "capabilities", (double)c->capabilities);
+	if (c->cgroup)
+		cJSON_AddStringToObject(state, "cgroup", cgroups_group_name(c->cgroup));
+	char *text = cJSON_PrintUnformatted(state);
+	cJSON_Delete(state);
+	if (!text)
+		abort(); /* only out of memory */
+	*ret_state = text;
+	return 0;
+}
+
+/* A whole number field of the state, at most max. */
+static int state_number(const cJSON *state, const char *name, double max, uint64_t *ret, struct error *err)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(state, name);
+	if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > max ||
+	    v->valuedouble != (double)(uint64_t)v->valuedouble)
+		return error_set(err, EINVAL, "container state: \"%s\" is not a number from 0 to %.0f", name, max);
+	*ret = (uint64_t)v->valuedouble;
+	return 0;
+}
+
+/* Whether pid's namespace of the sandbox's kind i is the sandbox's. */
+static bool in_namespace(pid_t pid, int ns_fd, int i)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)pid, runtime_namespace_names[i]);
+	struct stat a, b;
+	return stat(path, &a) == 0 && fstat(ns_fd, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+}
+
+int runtime_adopt(const char *driver, struct runtime_sandbox *sandbox, const char *text, struct cgroups_group *cgroup,
+                  struct runtime_container **ret_container, struct error *err)
+{
+	if (!text || strnlen(text, RUNTIME_STATE_MAX + 1) > RUNTIME_STATE_MAX)
+		return error_set(err, EINVAL, "container state: missing or longer than %d bytes", RUNTIME_STATE_MAX);
+	cJSON *state = cJSON_Parse(text);
+	if (!cJSON_IsObject(state)) {
+		cJSON_Delete(state);
+		return error_set(err, EINVAL, "container state: not a JSON object");
+	}
+	uint64_t pid = 0, start_time = 0, uid = 0, gid = 0, capabilities = 0;
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(state, "driver");
+	const cJSON *path = cJSON_GetObjectItemCaseSensitive(state, "cgroup");
+	int r = 0;
+	if (!cJSON_IsString(name) || strcmp(name->valuestring, driver) != 0)
+		r = error_set(err, EINVAL, "container state: of driver \"%s\", not %s",
+		              cJSON_IsString(name) ? name->valuestring : "?", driver);
+	else if (path && !cJSON_IsString(path))
+		r = error_set(err, EINVAL, "container state: \"cgroup\" is not a string");
+	else if (!cgroup != !path || (cgroup && strcmp(path->valuestring, cgroups_group_name(cgroup)) != 0))
+		r = error_set(err, EINVAL, "container state: its cgroup is %s, given %s",
+		              path ? path->valuestring : "none", cgroup ? cgroups_group_name(cgroup) : "none");
+	if (r == 0)
+		r = state_number(state, "pid", 4194304, &pid, err);
+	if (r == 0)
+		r = state_number(state, "startTime", 9007199254740992.0, &start_time, err);
+	if (r == 0)
+		r = state_number(state, "uid", 4294967294.0, &uid, err);
+	if (r == 0)
+		r = state_number(state, "gid", 4294967294.0, &gid, err);
+	if (r == 0)
+		r = state_number(state, "capabilities", 9007199254740992.0, &capabilities, err);
+	cJSON_Delete(state);
+	if (r < 0)
+		return r;
+	if (pid == 0)
+		return error_set(err, EINVAL, "container state: pid 0");
+
+	/* The pidfd first, then the start time: if it matches, the pidfd is the container's. */
+	int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+	if (pidfd < 0 && errno == ESRCH)
+		return error_set(err, ESRCH, "container process %d has exited", (int)pid);
+	uint64_t now_start_time = 0;
+	char letter = '?';
+	r = process_start_time((pid_t)pid, &now_start_time, &letter);
+	if (r == 0 && now_start_time != start_time)
+		r = error_set(err, ESRCH, "container process %d has exited (the pid is another process's now)",
+		              (int)pid);
+	else if (r == 0 && (letter == 'Z' || letter == 'X'))
+		r = error_set(err, ESRCH, "container process %d has exited", (int)pid);
+	else if (r == -ESRCH)
+		r = error_set(err, ESRCH, "container process %d has exited", (int)pid);
+	else if (r < 0)
+		r = error_set_errno(err, -r, "reading /proc/%d/stat", (int)pid);
+	for (int i = 0; r == 0 && sandbox && i < NS_COUNT; i++)
+		if (sandbox->fds[i] >= 0 && !in_namespace((pid_t)pid, sandbox->fds[i], i))
+			r = error_set(err, ESRCH, "process %d is not in the sandbox's %s namespace", (int)pid,
+			              runtime_namespace_names[i]);
+	if (r < 0) {
+		if (pidfd >= 0)
+			close(pidfd);
+		return r;
+	}
+	struct runtime_container *c = xcalloc(1, sizeof(*c));
+	c->driver = driver;
+	c->pid = (pid_t)pid;
+	c->pidfd = pidfd;
+	c->start_time = start_time;
+	c->sync_fd = -1;
+	c->started = true;
+	c->adopted = true;
+	c->cgroup = cgroup;
+	c->uid = (uid_t)uid;
+	c->gid = (gid_t)gid;
+	c->capabilities = capabilities;
+	*ret_container = c;
+	return 0;
 }
 
 const struct runtime_ops *runtime_by_name(const char *name)

@@ -13,6 +13,21 @@
  * the caller reaps it (loop_watch_child on runtime_container_pid) and removes it.
  * Placing the process in its cgroups is the caller's attach callback, run by the parent
  * between create's clone and the start barrier: no user code runs outside its cgroups.
+ *
+ * Adoption. A started container outlives the process that made it (an agent restart, a
+ * `bramble run --detach`). runtime_container_state() gives what a later process needs to
+ * re-open it (host pid, the pid's start time from /proc/PID/stat against pid reuse, user,
+ * capabilities, cgroup path), as JSON text the caller persists; sandbox_adopt re-opens a
+ * sandbox from the namespaces pinned in its state_dir, adopt re-opens a container. An
+ * adopted container is not the caller's child: its exit is learnt by polling
+ * runtime_container_pidfd() (readable once it exited), and its exit status is unknown
+ * (wait returns -ECHILD). signal, stats, exec and remove work on it as on any container.
+ * sandbox_release and remove free handles only: what runs keeps running.
+ *
+ * exec runs a further process in a running container (exec probes, lifecycle hooks):
+ * in its namespaces, root, cgroup and confinement. It does not block on the command: the
+ * caller gets the host pid of a child of its own, reaps it (loop_watch_child) and may kill
+ * it on a timeout; the command's exit code is that child's exit status.
  */
 #ifndef BRAMBLE_DRIVERS_RUNTIME_H
 #define BRAMBLE_DRIVERS_RUNTIME_H
@@ -78,6 +93,16 @@ struct container_spec {
 	struct cgroups_group *cgroup;
 };
 
+/* A further process in a running container. */
+struct exec_spec {
+	const char *const *argv; /* argv[0] is looked up in the container's PATH */
+	const char *const *env;  /* NAME=value, NULL-terminated; NULL: the container's own (as
+	                          * given to create) */
+	const char *cwd;         /* NULL: / */
+	int stdout_fd;           /* become the process's 1 and 2 (-1: /dev/null); 0 is /dev/null */
+	int stderr_fd;
+};
+
 struct runtime_ops {
 	const char *name;
 	int (*sandbox_create)(const struct sandbox_spec *spec, struct runtime_sandbox **ret_sandbox, struct error *err);
@@ -88,12 +113,37 @@ struct runtime_ops {
 	int (*start)(struct runtime_container *container, struct error *err);
 	int (*signal)(struct runtime_container *container, int signo);
 	/* Blocks until the container's process exits and reaps it: its wait status. The agent
-	 * does not block: it reaps from its event loop (loop_watch_child on the pid). */
+	 * does not block: it reaps from its event loop (loop_watch_child on the pid). For an
+	 * adopted container: waits for the exit, then -ECHILD (the status is not ours). */
 	int (*wait)(struct runtime_container *container, int *ret_wait_status);
 	/* Usage from the container's cgroup (spec.cgroup): cpu time, memory, pids, OOM kills. */
 	int (*stats)(struct runtime_container *container, struct cgroups_usage *ret_usage, struct error *err);
-	/* Frees what create made (the process must have been reaped). */
+	/* Starts spec's command in the started, running container: in its mount, PID, network,
+	 * IPC, UTS and cgroup namespaces, its root, its cgroup (spec.cgroup of create), as its
+	 * user, with its capabilities, no_new_privs, the seccomp filter and only descriptors
+	 * 0-2. Returns once the command is exec'd, with *ret_pid the host pid of a child of the
+	 * caller, which the caller reaps. A command that cannot be run (not found, a bad working
+	 * directory) is an error here, its process already reaped; -ESRCH when the container
+	 * is not running. */
+	int (*exec)(struct runtime_container *container, const struct exec_spec *spec, pid_t *ret_pid,
+	            struct error *err);
+	/* Frees the handle (the process reaped, or left running for a later adopt). */
 	void (*remove)(struct runtime_container *container);
+
+	/* Re-opens the sandbox an earlier process made with this spec (same name, host_network,
+	 * state_dir): -ENOENT when its namespaces are not pinned there (never made, destroyed,
+	 * or the board rebooted). */
+	int (*sandbox_adopt)(const struct sandbox_spec *spec, struct runtime_sandbox **ret_sandbox, struct error *err);
+	/* Frees the handle only: the namespaces stay pinned for a later sandbox_adopt. */
+	void (*sandbox_release)(struct runtime_sandbox *sandbox);
+	/* Re-opens a started container of the sandbox from its runtime_container_state().
+	 * cgroup: the container's cgroup re-opened by the caller (cgroups_container_open), or
+	 * NULL when it had none; the state's path must match it. -ESRCH when the process is
+	 * gone (exited, or its pid now names another process); -EINVAL for a state that is not
+	 * one. Environment is not kept in the state: exec with env NULL then gets a default
+	 * PATH only. */
+	int (*adopt)(struct runtime_sandbox *sandbox, const char *state, struct cgroups_group *cgroup,
+	             struct runtime_container **ret_container, struct error *err);
 };
 
 extern const struct runtime_ops runtime_native;
@@ -101,6 +151,14 @@ extern const struct runtime_ops runtime_process;
 
 const struct runtime_ops *runtime_by_name(const char *name);
 pid_t runtime_container_pid(const struct runtime_container *container);
+/* Readable (poll, loop_add_fd) once the container's process has exited: how a caller learns
+ * that an adopted container ended. -1 where the kernel has no pidfds (before 5.3). */
+int runtime_container_pidfd(const struct runtime_container *container);
+bool runtime_container_adopted(const struct runtime_container *container);
+/* The started container's state as JSON text (malloc'd, at most RUNTIME_STATE_MAX bytes),
+ * for adopt in a later process; -EINVAL before start. */
+int runtime_container_state(const struct runtime_container *container, char **ret_state, struct error *err);
+#define RUNTIME_STATE_MAX 4096
 
 /* The default capabilities, no wider than Podman's: CHOWN, DAC_OVERRIDE, FOWNER, FSETID,
  * KILL, NET_BIND_SERVICE, SETFCAP, SETGID, SETPCAP, SETUID, SYS_CHROOT. */

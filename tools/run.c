@@ -1,9 +1,19 @@
 /* `bramble run`: one container in the foreground, like `crun run` or `docker run`, through
  * the native runtime driver. Returns the container's exit code (128 + signal when killed).
+ * `bramble run --detach` leaves it running instead, and `bramble container ls|exec|kill|rm`
+ * reach it from later processes by adopting it (drivers/runtime.h), as the agent adopts its
+ * pods' containers after a restart.
  *
  * State lives in /run/bramble/run/<name>: the root's mountpoint, and the writable layer
- * (upper, work) unless --read-only. --rm removes it afterwards.
+ * (upper, work) unless --read-only. --rm removes it afterwards. A detached container also
+ * has run.json (its driver, cgroup parent, network mode, environment and the runtime's
+ * state) and ns/, where its sandbox's namespaces are pinned; its cgroup
+ * <parent>/pod-<name>/main stays until `bramble container rm`.
+ *
+ *   run --detach --> running --(exits, or container kill)--> exited --(container rm)--> gone
+ *                       \------------------(container rm -f)-------------------------/
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -16,6 +26,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <cjson/cJSON.h>
 
 #include "agent/container_log.h"
 #include "agent/images.h"
@@ -43,6 +55,8 @@ static void usage(FILE *out)
 	      "  --driver NAME       native (a container, the default) or process (a host process\n"
 	      "                      with limits only)\n"
 	      "  --rm                remove the container's writable layer afterwards\n"
+	      "  -d, --detach        leave the container running and print its name (output goes\n"
+	      "                      to /dev/null); see bramble container\n"
 	      "  --name NAME         container and host name (default: run-<random>)\n"
 	      "  --read-only         no writable layer: the root is mounted read-only\n"
 	      "  -e, --env K=V       set an environment variable (repeatable)\n"
@@ -144,6 +158,35 @@ static void on_container_exit(struct loop *loop, pid_t pid, int status, void *da
 	w->status = status;
 }
 
+#define RUN_STATE_DIR "/run/bramble/run"
+#define RUN_FILE_MAX (256 * 1024) /* run.json: the runtime's state and up to RUN_MAX_ENV variables */
+
+/* Writes <state>/run.json for the later `bramble container` commands. */
+static int save_detached(const char *state, const struct runtime_ops *driver, const char *cgroup_parent,
+                         bool host_network, const char *const *env, struct runtime_container *container,
+                         struct error *err)
+{
+	char *runtime_state = NULL;
+	int r = runtime_container_state(container, &runtime_state, err);
+	if (r < 0)
+		return r;
+	cJSON *run = cJSON_CreateObject();
+	cJSON_AddStringToObject(run, "driver", driver->name);
+	cJSON_AddStringToObject(run, "cgroupParent", cgroup_parent);
+	cJSON_AddBoolToObject(run, "hostNetwork", host_network);
+	cJSON *variables = cJSON_AddArrayToObject(run, "env");
+	for (const char *const *p = env; p && *p; p++)
+		cJSON_AddItemToArray(variables, cJSON_CreateString(*p));
+	cJSON_AddStringToObject(run, "runtime", runtime_state);
+	free(runtime_state);
+	char *text = cJSON_Print(run);
+	cJSON_Delete(run);
+	cleanup_free char *path = xasprintf("%s/run.json", state);
+	r = file_write_atomic(path, text, strlen(text), 0600, err);
+	free(text);
+	return r;
+}
+
 static pid_t forwarded_pid;
 
 static void forward_signal(int signo)
@@ -157,6 +200,7 @@ int run_main(int argc, char **argv)
 	static const struct option long_options[] = {
 		{ "rootfs", required_argument, NULL, 'r' },
 		{ "rm", no_argument, NULL, 'R' },
+		{ "detach", no_argument, NULL, 'X' },
 		{ "name", required_argument, NULL, 'n' },
 		{ "read-only", no_argument, NULL, 'o' },
 		{ "env", required_argument, NULL, 'e' },
@@ -166,7 +210,7 @@ int run_main(int argc, char **argv)
 		{ "cap-drop", required_argument, NULL, 'D' },
 		{ "net", required_argument, NULL, 'N' },
 		{ "volume", required_argument, NULL, 'v' },
-		{ "driver", required_argument, NULL, 'd' },
+		{ "driver", required_argument, NULL, 'V' },
 		{ "memory", required_argument, NULL, 'm' },
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "pids-limit", required_argument, NULL, 'p' },
@@ -187,7 +231,7 @@ int run_main(int argc, char **argv)
 	unsigned log_max_files = 0;
 	bool user_given = false;
 	struct cgroups_limits limits = { 0 };
-	bool remove = false, read_only = false, host_network = false;
+	bool remove = false, read_only = false, host_network = false, detach = false;
 	const char *env[RUN_MAX_ENV + 2] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" };
 	size_t env_count = 1;
 	struct runtime_mount mounts[RUNTIME_MAX_MOUNTS];
@@ -197,8 +241,12 @@ int run_main(int argc, char **argv)
 	uint64_t cap_add = 0, cap_drop = 0;
 	int opt;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+e:w:u:v:h", long_options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+de:w:u:v:h", long_options, NULL)) != -1) {
 		switch (opt) {
+		case 'd':
+		case 'X':
+			detach = true;
+			break;
 		case 'r':
 			rootfs = optarg;
 			break;
@@ -264,7 +312,7 @@ int run_main(int argc, char **argv)
 			mounts[mount_count++] = (struct runtime_mount){ copy, target, mode && strcmp(mode, "ro") == 0 };
 			break;
 		}
-		case 'd':
+		case 'V':
 			driver = runtime_by_name(optarg);
 			if (!driver) {
 				fprintf(stderr, "bramble run: unknown driver %s (native, process)\n", optarg);
@@ -341,6 +389,12 @@ int run_main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (detach && (remove || log_file)) {
+		fprintf(stderr, "bramble run: --detach does not go with %s: nothing stays to %s\n",
+		        remove ? "--rm" : "--log-file",
+		        remove ? "remove the container when it exits" : "write the log");
+		return 2;
+	}
 	bool native = driver == &runtime_native;
 	const char *image_reference = NULL;
 	if (native && !rootfs && optind < argc)
@@ -361,10 +415,11 @@ int run_main(int argc, char **argv)
 		name = generated;
 	}
 	struct error err = { 0 };
-	cleanup_free char *state = xasprintf("/run/bramble/run/%s", name);
+	cleanup_free char *state = xasprintf(RUN_STATE_DIR "/%s", name);
 	cleanup_free char *mountpoint = xasprintf("%s/rootfs", state);
 	cleanup_free char *upper = xasprintf("%s/upper", state);
 	cleanup_free char *work = xasprintf("%s/work", state);
+	cleanup_free char *namespaces = xasprintf("%s/ns", state);
 	struct runtime_sandbox *sandbox = NULL;
 	struct runtime_container *container = NULL;
 	struct cgroups *cgroups = NULL;
@@ -402,8 +457,8 @@ int run_main(int argc, char **argv)
 		                     &layer_count, &command, &environment, &err)) < 0)
 			goto out;
 	}
-	/* A foreground run is never adopted after a restart: its namespaces need no pinning. */
-	struct sandbox_spec sandbox_spec = { name, host_network, NULL };
+	/* A foreground run is never adopted: its namespaces need no pinning. */
+	struct sandbox_spec sandbox_spec = { name, host_network, detach ? namespaces : NULL };
 	if ((r = driver->sandbox_create(&sandbox_spec, &sandbox, &err)) < 0)
 		goto out;
 	struct container_spec spec = {
@@ -423,8 +478,8 @@ int run_main(int argc, char **argv)
 		.capabilities_drop = cap_drop,
 		.mounts = mounts,
 		.mount_count = mount_count,
-		.stdout_fd = STDOUT_FILENO,
-		.stderr_fd = STDERR_FILENO,
+		.stdout_fd = detach ? -1 : STDOUT_FILENO,
+		.stderr_fd = detach ? -1 : STDERR_FILENO,
 		.enter = enter_cgroup,
 		.enter_data = &procs,
 		.cgroup = group,
@@ -448,6 +503,31 @@ int run_main(int argc, char **argv)
 		close(err_pipe[1]), err_pipe[1] = -1;
 	if (r < 0)
 		goto out;
+	if (detach) {
+		if ((r = driver->start(container, &err)) < 0) {
+			driver->signal(container, SIGKILL);
+			int status;
+			driver->wait(container, &status);
+			exit_code = 127;
+			goto out;
+		}
+		if ((r = save_detached(state, driver, cgroup_parent, host_network, environment, container, &err)) < 0) {
+			driver->signal(container, SIGKILL);
+			int status;
+			driver->wait(container, &status);
+			goto out;
+		}
+		/* Handles go; the container, its pinned namespaces and cgroups stay. */
+		driver->remove(container);
+		driver->sandbox_release(sandbox);
+		container = NULL;
+		sandbox = NULL;
+		cgroups_group_free(pod);
+		pod = NULL;
+		printf("%s\n", name);
+		exit_code = 0;
+		goto out;
+	}
 	forwarded_pid = runtime_container_pid(container);
 	signal(SIGINT, forward_signal);
 	signal(SIGTERM, forward_signal);
@@ -518,4 +598,295 @@ out:
 	if (remove || r < 0)
 		file_remove_tree(state);
 	return exit_code;
+}
+
+/* --- bramble container: detached containers, reached from later processes ---------------- */
+
+struct detached {
+	char *state; /* RUN_STATE_DIR/<name> */
+	const struct runtime_ops *driver;
+	struct cgroups *cgroups;
+	struct cgroups_group *pod, *group;
+	struct runtime_sandbox *sandbox;     /* NULL when its namespaces are gone */
+	struct runtime_container *container; /* NULL when its process has exited */
+	char **env;
+	pid_t pid; /* as recorded */
+};
+
+static void detached_close(struct detached *d)
+{
+	if (d->driver) {
+		d->driver->remove(d->container);
+		d->driver->sandbox_release(d->sandbox);
+	}
+	for (char **p = d->env; p && *p; p++)
+		free(*p);
+	free(d->env);
+	cgroups_group_free(d->group);
+	cgroups_group_free(d->pod);
+	cgroups_close(d->cgroups);
+	free(d->state);
+	memset(d, 0, sizeof(*d));
+}
+
+/* Adopts the detached container name; d->container is NULL when its process has exited. */
+static int detached_open(const char *name, struct detached *d, struct error *err)
+{
+	memset(d, 0, sizeof(*d));
+	if (!*name || strchr(name, '/') || name[0] == '.' || strlen(name) > CGROUPS_NAME_MAX)
+		return error_set(err, EINVAL, "%s: not a container name", name);
+	d->state = xasprintf(RUN_STATE_DIR "/%s", name);
+	cleanup_free char *path = xasprintf("%s/run.json", d->state);
+	cleanup_free char *text = NULL;
+	int r = file_read(path, RUN_FILE_MAX, &text, NULL, err);
+	if (r == -ENOENT)
+		return error_set(err, ENOENT, "no detached container %s (see bramble container ls)", name);
+	if (r < 0)
+		return r;
+	cJSON *run = cJSON_Parse(text);
+	const cJSON *driver = cJSON_GetObjectItemCaseSensitive(run, "driver");
+	const cJSON *parent = cJSON_GetObjectItemCaseSensitive(run, "cgroupParent");
+	const cJSON *host_network = cJSON_GetObjectItemCaseSensitive(run, "hostNetwork");
+	const cJSON *env = cJSON_GetObjectItemCaseSensitive(run, "env");
+	const cJSON *runtime = cJSON_GetObjectItemCaseSensitive(run, "runtime");
+	if (!cJSON_IsString(driver) || !runtime_by_name(driver->valuestring) || !cJSON_IsString(parent) ||
+	    !cJSON_IsBool(host_network) || !cJSON_IsArray(env) || !cJSON_IsString(runtime)) {
+		cJSON_Delete(run);
+		return error_set(err, EINVAL, "%s: not a detached container's state", path);
+	}
+	d->driver = runtime_by_name(driver->valuestring);
+	d->env = xcalloc((size_t)cJSON_GetArraySize(env) + 1, sizeof(*d->env));
+	size_t n = 0;
+	const cJSON *variable;
+	cJSON_ArrayForEach(variable, env)
+	{
+		if (cJSON_IsString(variable))
+			d->env[n++] = xstrdup(variable->valuestring);
+	}
+	/* The pid, for ls: the runtime's state is otherwise opaque here. */
+	cJSON *runtime_state = cJSON_Parse(runtime->valuestring);
+	const cJSON *pid = cJSON_GetObjectItemCaseSensitive(runtime_state, "pid");
+	d->pid = cJSON_IsNumber(pid) ? (pid_t)pid->valuedouble : 0;
+	cJSON_Delete(runtime_state);
+	if ((r = cgroups_open(parent->valuestring, &d->cgroups, err)) < 0 ||
+	    (r = cgroups_pod_open(d->cgroups, name, &d->pod, err)) < 0 ||
+	    (r = cgroups_container_open(d->pod, "main", &d->group, err)) < 0) {
+		cJSON_Delete(run);
+		return r;
+	}
+	cleanup_free char *namespaces = xasprintf("%s/ns", d->state);
+	struct sandbox_spec spec = { name, cJSON_IsTrue(host_network), namespaces };
+	r = d->driver->sandbox_adopt(&spec, &d->sandbox, err);
+	if (r == 0) {
+		r = d->driver->adopt(d->sandbox, runtime->valuestring, d->group, &d->container, err);
+		if (r == -ESRCH)
+			r = 0; /* exited: the container stays NULL */
+	} else if (r == -ENOENT) {
+		r = 0; /* namespaces gone with the process (a reboot): nothing runs */
+	}
+	cJSON_Delete(run);
+	return r;
+}
+
+static int signal_from_name(const char *name)
+{
+	static const struct {
+		const char *name;
+		int number;
+	} signals[] = { { "HUP", SIGHUP },   { "INT", SIGINT },   { "QUIT", SIGQUIT },
+		        { "KILL", SIGKILL }, { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 },
+		        { "TERM", SIGTERM }, { "STOP", SIGSTOP }, { "CONT", SIGCONT } };
+	if (strncmp(name, "SIG", 3) == 0)
+		name += 3;
+	for (size_t i = 0; i < ARRAY_SIZE(signals); i++)
+		if (strcmp(signals[i].name, name) == 0)
+			return signals[i].number;
+	char *end;
+	long number = strtol(name, &end, 10);
+	return *end == '\0' && number > 0 && number < NSIG ? (int)number : -EINVAL;
+}
+
+static void container_usage(FILE *out)
+{
+	fputs("usage: bramble container ls\n"
+	      "       bramble container exec [-e K=V]... [-w DIR] NAME COMMAND [ARG...]\n"
+	      "       bramble container kill [-s SIGNAL] NAME\n"
+	      "       bramble container rm [-f] NAME\n"
+	      "\n"
+	      "Containers started with bramble run --detach, reached from this process by adopting\n"
+	      "them (as the agent adopts its pods' containers after a restart).\n"
+	      "  ls     name, pid and whether each still runs (an exit status is not known)\n"
+	      "  exec   run a command in the container (its namespaces, root, cgroup and\n"
+	      "         confinement, its environment with -e added); exits with the command's code\n"
+	      "  kill   send a signal (default KILL)\n"
+	      "  rm     remove an exited container: its cgroups, namespaces and files (-f: kill it\n"
+	      "         first)\n",
+	      out);
+}
+
+static int container_ls(void)
+{
+	DIR *dir = opendir(RUN_STATE_DIR);
+	if (!dir && errno != ENOENT) {
+		fprintf(stderr, "bramble container: opendir %s: %s\n", RUN_STATE_DIR, strerror(errno));
+		return 1;
+	}
+	printf("%-32s %-8s %s\n", "NAME", "PID", "STATUS");
+	struct dirent *e;
+	while (dir && (e = readdir(dir))) {
+		if (e->d_name[0] == '.')
+			continue;
+		cleanup_free char *path = xasprintf(RUN_STATE_DIR "/%s/run.json", e->d_name);
+		if (access(path, F_OK) < 0)
+			continue; /* a foreground run */
+		struct detached d;
+		struct error err = { 0 };
+		if (detached_open(e->d_name, &d, &err) < 0)
+			printf("%-32s %-8s unknown: %s\n", e->d_name, "-", err.message);
+		else
+			printf("%-32s %-8d %s\n", e->d_name, (int)d.pid, d.container ? "running" : "exited");
+		detached_close(&d);
+	}
+	if (dir)
+		closedir(dir);
+	return 0;
+}
+
+/* The stored environment with each -e replacing a variable of its name. */
+static const char **merged_env(char **stored, const char *const *given, size_t given_count)
+{
+	size_t n = 0;
+	while (stored && stored[n])
+		n++;
+	const char **env = xcalloc(n + given_count + 1, sizeof(*env));
+	memcpy(env, stored, n * sizeof(*env));
+	for (size_t i = 0; i < given_count; i++) {
+		size_t key = strcspn(given[i], "=") + 1, j;
+		for (j = 0; j < n && strncmp(env[j], given[i], key) != 0; j++)
+			;
+		env[j == n ? n++ : j] = given[i];
+	}
+	return env;
+}
+
+static int container_exec(struct detached *d, const char *name, char **argv, const char *const *given,
+                          size_t given_count, const char *workdir)
+{
+	if (!d->container) {
+		fprintf(stderr, "bramble container exec: container %s is not running\n", name);
+		return 125;
+	}
+	cleanup_free const char **env = merged_env(d->env, given, given_count);
+	struct exec_spec spec = { (const char *const *)argv, env, workdir, STDOUT_FILENO, STDERR_FILENO };
+	struct error err = { 0 };
+	pid_t pid;
+	if (d->driver->exec(d->container, &spec, &pid, &err) < 0) {
+		fprintf(stderr, "bramble container exec: %s\n", err.message);
+		return 127;
+	}
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static int container_rm(struct detached *d, const char *name, bool force)
+{
+	struct error err = { 0 };
+	if (d->container && !force) {
+		fprintf(stderr, "bramble container rm: container %s is running: kill it first, or rm -f\n", name);
+		return 1;
+	}
+	if (d->container) {
+		d->driver->signal(d->container, SIGKILL);
+		int status;
+		d->driver->wait(d->container, &status); /* -ECHILD: not ours to reap */
+	}
+	int r = cgroups_remove(d->pod, CGROUPS_REMOVE_KILL, &err);
+	if (r < 0) {
+		fprintf(stderr, "bramble container rm: %s\n", err.message);
+		return 1;
+	}
+	d->driver->sandbox_destroy(d->sandbox); /* unpins the namespaces */
+	d->sandbox = NULL;
+	if (file_remove_tree(d->state) < 0) {
+		fprintf(stderr, "bramble container rm: removing %s: %s\n", d->state, strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+int container_main(int argc, char **argv)
+{
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		container_usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	const char *command = argv[1];
+	if (strcmp(command, "ls") == 0)
+		return container_ls();
+	if (strcmp(command, "exec") != 0 && strcmp(command, "kill") != 0 && strcmp(command, "rm") != 0) {
+		fprintf(stderr, "bramble container: unknown command %s\n", command);
+		container_usage(stderr);
+		return 2;
+	}
+	const char *given[RUN_MAX_ENV];
+	size_t given_count = 0;
+	const char *workdir = NULL;
+	int signo = SIGKILL;
+	bool force = false;
+	int opt;
+	optind = 1;
+	while ((opt = getopt(argc - 1, argv + 1, "+e:w:s:f")) != -1) {
+		bool known = strcmp(command, "exec") == 0   ? opt == 'e' || opt == 'w'
+		             : strcmp(command, "kill") == 0 ? opt == 's'
+		                                            : opt == 'f';
+		if (!known) {
+			container_usage(stderr);
+			return 2;
+		}
+		if (opt == 'e' && (!strchr(optarg, '=') || given_count == RUN_MAX_ENV)) {
+			fprintf(stderr, "bramble container exec: -e %s: expected NAME=value (at most %d)\n", optarg,
+			        RUN_MAX_ENV);
+			return 2;
+		}
+		if (opt == 'e')
+			given[given_count++] = optarg;
+		else if (opt == 'w')
+			workdir = optarg;
+		else if (opt == 'f')
+			force = true;
+		else if ((signo = signal_from_name(optarg)) < 0) {
+			fprintf(stderr, "bramble container kill: unknown signal %s\n", optarg);
+			return 2;
+		}
+	}
+	argc -= 1 + optind;
+	argv += 1 + optind;
+	if (argc < 1 || (strcmp(command, "exec") == 0 ? argc < 2 : argc != 1)) {
+		container_usage(stderr);
+		return 2;
+	}
+	const char *name = argv[0];
+	struct detached d;
+	struct error err = { 0 };
+	int r = detached_open(name, &d, &err), code = 0;
+	if (r < 0) {
+		fprintf(stderr, "bramble container %s: %s\n", command, err.message);
+		code = strcmp(command, "exec") == 0 ? 125 : 1;
+	} else if (strcmp(command, "exec") == 0) {
+		code = container_exec(&d, name, argv + 1, given, given_count, workdir);
+	} else if (strcmp(command, "kill") == 0) {
+		if (!d.container) {
+			fprintf(stderr, "bramble container kill: container %s is not running\n", name);
+			code = 1;
+		} else if ((r = d.driver->signal(d.container, signo)) < 0) {
+			fprintf(stderr, "bramble container kill: %s: %s\n", name, strerror(-r));
+			code = 1;
+		}
+	} else {
+		code = container_rm(&d, name, force);
+	}
+	detached_close(&d);
+	return code;
 }

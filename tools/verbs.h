@@ -8,6 +8,7 @@ int version_main(int argc, char **argv);
 int init_main(int argc, char **argv);
 int image_main(int argc, char **argv);
 int run_main(int argc, char **argv);
+int container_main(int argc, char **argv);
 
 int get_main(int argc, char **argv);
 int apply_main(int argc, char **argv);

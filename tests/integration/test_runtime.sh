@@ -3,7 +3,10 @@
 # is): exit codes, environment, working directory, user; and the escape suite: only
 # descriptors 0-2, no working directory outside the root, masked and read-only /proc paths,
 # no_new_privs, seccomp, capabilities no wider than the default set, mount/unshare/keyctl/
-# ptrace refused, volumes that cannot be redirected out of the root.
+# ptrace refused, volumes that cannot be redirected out of the root; exec into a running
+# container (its namespaces, root, cgroup, confinement) and adoption: a container detached
+# or left by a killed creator keeps running, and later processes exec into it, signal it
+# and remove it, leaving no process, mount, cgroup or state.
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
 
@@ -73,6 +76,81 @@ check_fails_output "a volume target through a symbolic link out of the root is r
 check "nothing was written through the link" test ! -e /etc/pwned
 check "removed containers leave no state" bash -c "! ls /run/bramble/run/ 2>/dev/null | grep -q '^t$run_id-'"
 check "removed containers leave no mounts" bash -c "! grep -q 't$run_id-' /proc/mounts"
+
+# Detached containers: exec into them and adopt them from later processes.
+d=t$run_id-detached
+on_exit "'$BRAMBLE' container rm -f $d"
+check_output "run --detach prints the name and returns" "^$d$" \
+	"$BRAMBLE" run -d --name "$d" --rootfs "$rootfs" --cgroup-parent "$parent" -e FROM=run -- sleep 1000
+pid=$("$BRAMBLE" container ls | awk -v n="$d" '$1 == n {print $2}')
+alive() { grep -Eq '^State:[[:space:]]+[^ZX]' "/proc/$1/status" 2>/dev/null; } # a zombie is dead
+check "the container outlives the bramble run that made it" alive "$pid"
+check_output "container ls shows it running" "^$d +[0-9]+ +running$" "$BRAMBLE" container ls
+cexec() { "$BRAMBLE" container exec "$@"; }
+check_output "exec: the command's output comes through" "^hi$" cexec "$d" echo hi
+check_output "exec: the exit code is the command's" "^4$" bash -c "'$BRAMBLE' container exec $d sh -c 'exit 4'; echo \$?"
+check_output "exec: the container's hostname (its UTS namespace)" "^$d$" cexec "$d" hostname
+check_output "exec: the container's PID namespace (pid 1 is its command)" "^sleep 1000$" \
+	cexec "$d" sh -c 'tr "\0" " " </proc/1/cmdline | sed "s/ $//"'
+check_output "exec: the container's network namespace (only loopback)" "^lo$" cexec "$d" ls /sys/class/net
+echo "the test root" >"$rootfs/etc/marker-$run_id"
+check_output "exec: the container's root" "^the test root$" cexec "$d" cat "/etc/marker-$run_id"
+cexec "$d" sh -c 'echo inside > /tmp/written' >/dev/null 2>&1
+check_output "exec: files written by one exec are seen by the next" "^inside$" cexec "$d" cat /tmp/written
+check "exec: ... and not on the host" test ! -e /tmp/written
+check_output "exec: the container's cgroup (and cgroup namespace)" ":memory:/$" cexec "$d" cat /proc/self/cgroup
+check_output "exec: the host sees it in the container's cgroup (beside the command)" "^2$" bash -c \
+	"'$BRAMBLE' container exec $d sleep 0.5 & sleep 0.2; cat /sys/fs/cgroup/pids/$parent/pod-$d/main/cgroup.procs | wc -l; wait"
+check_output "exec: the container's environment, -e added" "^run exec$" cexec -e X=exec "$d" sh -c 'echo $FROM $X'
+check_output "exec: the working directory" "^/tmp$" cexec -w /tmp "$d" pwd
+check_output "exec: no_new_privs" "NoNewPrivs:[[:space:]]+1" cexec "$d" cat /proc/self/status
+check_output "exec: seccomp" "Seccomp:[[:space:]]+2" cexec "$d" cat /proc/self/status
+check_output "exec: the default capabilities" "CapEff:[[:space:]]+00000000800405fb" cexec "$d" cat /proc/self/status
+check_output "exec: only descriptors 0-2" "^0 1 2 $" bash -c "exec 7</; '$BRAMBLE' container exec $d probe fds"
+check_output "exec: mount, unshare, ptrace fail with EPERM" "^mount EPERM unshare EPERM keyctl EPERM ptrace EPERM" \
+	bash -c "'$BRAMBLE' container exec $d probe syscalls | tr '\n' ' '"
+check_fails_output "exec: a missing command is a clear error" "exec \"nonexistent\": no such file in the container's PATH" \
+	cexec "$d" nonexistent
+check_fails_output "rm refuses a running container" "is running" "$BRAMBLE" container rm "$d"
+check "kill signals it through its pidfd" "$BRAMBLE" container kill "$d"
+gone() { for _ in $(seq 1 100); do alive "$pid" || return 0; sleep 0.05; done; return 1; }
+check "the container's process is gone" gone
+check_output "container ls shows it exited" "^$d +[0-9]+ +exited$" "$BRAMBLE" container ls
+check_fails_output "exec into an exited container is refused" "is not running" cexec "$d" true
+check "rm removes an exited container" "$BRAMBLE" container rm "$d"
+check "rm leaves no state" test ! -e "/run/bramble/run/$d"
+check "rm leaves no mounts (pinned namespaces)" bash -c "! grep -q '$d' /proc/mounts"
+check "rm leaves no cgroups" bash -c "! find /sys/fs/cgroup -path '*$parent/pod-$d*' | grep -q ."
+d2=t$run_id-detached2
+on_exit "'$BRAMBLE' container rm -f $d2"
+"$BRAMBLE" run -d --name "$d2" --net host --rootfs "$rootfs" --cgroup-parent "$parent" -- sleep 1000 >/dev/null
+pid2=$("$BRAMBLE" container ls | awk -v n="$d2" '$1 == n {print $2}')
+check_output "exec into a container on the board's network" "^$(hostname)$" cexec "$d2" hostname
+check "rm -f kills and removes a running container" "$BRAMBLE" container rm -f "$d2"
+pid=$pid2
+check "... its process is gone" gone
+check "... and nothing is left" bash -c "! grep -q '$d2' /proc/mounts && ! find /sys/fs/cgroup -path '*pod-$d2*' | grep -q . && test ! -e /run/bramble/run/$d2"
+check_fails_output "a detached command that cannot run is an error, nothing left" "no such file" \
+	"$BRAMBLE" run -d --name "t$run_id-dfail" --rootfs "$rootfs" --cgroup-parent "$parent" -- nonexistent
+check "... nothing left of it" bash -c "test ! -e /run/bramble/run/t$run_id-dfail && ! find /sys/fs/cgroup -path '*pod-t$run_id-dfail*' | grep -q ."
+# A creator killed outright (an agent's SIGKILL) leaves a started container running.
+k=t$run_id-killed
+"$BRAMBLE" run --name "$k" --rootfs "$rootfs" --cgroup-parent "$parent" -- sleep 1000 &
+creator=$!
+procs=/sys/fs/cgroup/pids/$parent/pod-$k/main/cgroup.procs
+for _ in $(seq 1 100); do [ -s "$procs" ] && break; sleep 0.05; done
+kpid=$(head -n1 "$procs" 2>/dev/null)
+clean_killed() { kill -9 "$kpid"; for _ in $(seq 1 100); do [ -e "/proc/$kpid" ] || break; sleep 0.05; done; rmdir /sys/fs/cgroup/*/"$parent/pod-$k/main" /sys/fs/cgroup/*/"$parent/pod-$k"; rm -rf "/run/bramble/run/$k"; }
+on_exit clean_killed
+kill -9 "$creator"
+wait "$creator" 2>/dev/null
+sleep 0.2
+check "a started container outlives its creator's SIGKILL" alive "$kpid"
+clean_killed 2>/dev/null
+check_fails_output "--detach and --rm do not go together" "does not go with --rm" \
+	"$BRAMBLE" run -d --rm --rootfs "$rootfs" -- true
+check_fails_output "container exec names a container that is not there" "no detached container nosuch" \
+	"$BRAMBLE" container exec nosuch true
 
 # Limits through cgroups.
 check_output "a container sees its own cgroup as the root (cgroup namespace)" ":memory:/$" run -- cat /proc/1/cgroup
