@@ -33,8 +33,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "core/selector.h"
+#include "platform/clock.h"
 #include "platform/error.h"
 #include "platform/memory.h"
 
@@ -2506,6 +2508,30 @@ int object_merge_patch(cJSON *target, const cJSON *patch, struct error *err)
 	if (!cJSON_IsObject(target))
 		return error_set(err, EINVAL, "a merge patch applies to a JSON object");
 	return merge(target, patch, 1, err);
+}
+
+void object_new_uid(char out[37])
+{
+	uint8_t b[16];
+	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+		for (size_t i = 0; i < sizeof(b); i++)
+			b[i] = (uint8_t)(clock_monotonic_us() >> (i % 8));
+	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
+	         b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+void object_random_suffix(char out[6])
+{
+	static const char alphabet[] = "bcdfghjklmnpqrstvwxz2456789";
+	uint8_t b[5];
+	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+		for (size_t i = 0; i < sizeof(b); i++)
+			b[i] = (uint8_t)(clock_monotonic_us() >> (3 * i));
+	for (int i = 0; i < 5; i++)
+		out[i] = alphabet[b[i] % (sizeof(alphabet) - 1)];
+	out[5] = '\0';
 }
 
 bool object_spec_equal(const cJSON *a, const cJSON *b)

@@ -74,6 +74,12 @@ bool object_spec_equal(const cJSON *a, const cJSON *b);
 const char *object_label_key_problem(const char *key);
 const char *object_label_value_problem(const char *value);
 
+/* A random (version 4) UUID for metadata.uid, 36 characters and a NUL. */
+void object_new_uid(char out[37]);
+/* Five characters of Kubernetes' generateName alphabet ("bcdfghjklmnpqrstvwxz2456789"),
+ * as in pod names like web-7c5dd-x2kqz. */
+void object_random_suffix(char out[6]);
+
 /* DNS-1123 checks, shared with the rest of core. */
 bool object_valid_dns_label(const char *s);     /* [a-z0-9]([-a-z0-9]*[a-z0-9])?, <= 63 */
 bool object_valid_dns_subdomain(const char *s); /* labels joined by '.', <= 253 */
