@@ -6,7 +6,6 @@ static int nothing(struct controllers *c, const char *key, struct error *err)
 	(void)err;
 	return 0;
 }
-const struct controller_ops deployment_controller = { .name = "deployment", .sync = nothing };
 const struct controller_ops daemonset_controller = { .name = "daemonset", .sync = nothing };
 const struct controller_ops job_controller = { .name = "job", .sync = nothing };
 const struct controller_ops endpoints_controller = { .name = "endpoints", .sync = nothing };
