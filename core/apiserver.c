@@ -859,8 +859,11 @@ static void handle_update_with(struct request_context *c, cJSON *stored, cJSON *
 		generation++;
 	cJSON_DeleteItemFromObjectCaseSensitive(metadata, "generation");
 	cJSON_AddNumberToObject(metadata, "generation", (double)generation);
+	if (!c->route.status && strcmp(c->route.kind->name, "Job") == 0)
+		controllers_prepare_job_update(stored, updated);
 	object_apply_defaults(c->route.kind, updated);
-	if ((r = object_validate(c->route.kind, updated, &err)) < 0)
+	if ((r = object_validate(c->route.kind, updated, &err)) < 0 ||
+	    (r = object_validate_update(c->route.kind, stored, updated, &err)) < 0)
 		goto out;
 	if ((r = authorize(c, AUTHZ_UPDATE, stored, &err)) < 0)
 		goto out;

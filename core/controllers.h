@@ -98,5 +98,8 @@ enum controllers_delete_plan controllers_plan_delete(const struct kind *kind, cJ
  * (batch.kubernetes.io/controller-uid=<uid>) and its template labelled to match, as the
  * Kubernetes API server does; a selector given without manualSelector is refused. */
 int controllers_prepare_job(cJSON *job, struct error *err);
+/* A Job being replaced by a manifest that leaves the generated selector and labels out
+ * (`bramble apply` of the same file again): they are carried over from the stored one. */
+void controllers_prepare_job_update(const cJSON *stored, cJSON *updated);
 
 #endif

@@ -2426,6 +2426,34 @@ int object_validate(const struct kind *kind, const cJSON *object, struct error *
 	return check_identity(&w, kind, object);
 }
 
+int object_validate_update(const struct kind *kind, const cJSON *old, const cJSON *new, struct error *err)
+{
+	static const struct {
+		const char *kind, *field;
+	} immutable[] = {
+		{ "Deployment", "selector" }, { "ReplicaSet", "selector" }, { "DaemonSet", "selector" },
+		{ "Job", "selector" },        { "Job", "template" },        { "Job", "completionMode" },
+	};
+	const cJSON *old_spec = member(old, "spec"), *new_spec = member(new, "spec");
+	for (size_t i = 0; i < ARRAY_SIZE(immutable); i++) {
+		if (strcmp(kind->name, immutable[i].kind) != 0)
+			continue;
+		const cJSON *a = member(old_spec, immutable[i].field), *b = member(new_spec, immutable[i].field);
+		if (!a && !b)
+			continue;
+		if (a && b && cJSON_Compare(a, b, true))
+			continue;
+		char *text = b ? cJSON_PrintUnformatted(b) : xstrdup("null");
+		char field[64];
+		snprintf(field, sizeof(field), "spec.%s", immutable[i].field);
+		int r = error_set_field(err, EINVAL, field, "Invalid value: %.160s%s: field is immutable", text,
+		                        strlen(text) > 160 ? "..." : "");
+		free(text);
+		return r;
+	}
+	return 0;
+}
+
 /* ---- accessors ---- */
 
 const char *object_name(const cJSON *object)

@@ -57,6 +57,11 @@ void object_apply_defaults(const struct kind *kind, cJSON *object);
  * "spec.containers[0].image: Required value". Returns 0 or -EINVAL. */
 int object_validate(const struct kind *kind, const cJSON *object, struct error *err);
 
+/* The rules of an update beyond object_validate: the fields Kubernetes keeps immutable for
+ * the kinds the controllers handle (spec.selector of Deployments, ReplicaSets, DaemonSets
+ * and Jobs; a Job's template and completionMode). -EINVAL with the field named. */
+int object_validate_update(const struct kind *kind, const cJSON *old, const cJSON *new, struct error *err);
+
 /* Metadata accessors; NULL when absent or not a string. */
 const char *object_name(const cJSON *object);
 const char *object_namespace(const cJSON *object);
