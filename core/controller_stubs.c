@@ -8,7 +8,6 @@ static int nothing(struct controllers *c, const char *key, struct error *err)
 }
 const struct controller_ops daemonset_controller = { .name = "daemonset", .sync = nothing };
 const struct controller_ops job_controller = { .name = "job", .sync = nothing };
-const struct controller_ops endpoints_controller = { .name = "endpoints", .sync = nothing };
 int controllers_prepare_job(cJSON *job, struct error *err)
 {
 	(void)job;
