@@ -29,6 +29,7 @@
 
 #include "core/authz.h"
 #include "core/binder.h"
+#include "core/controllers.h"
 #include "core/object.h"
 #include "core/selector.h"
 #include "core/store.h"
@@ -72,7 +73,8 @@ struct apiserver {
 	struct store *store;
 	struct apiserver_options options;
 	struct watch_hub *watches;
-	struct binder *binder; /* the scheduler at work; NULL when disabled */
+	struct binder *binder;           /* the scheduler at work; NULL when disabled */
+	struct controllers *controllers; /* NULL when disabled */
 	struct parked_answer *parked;
 	uint64_t next_parked_id;
 	char *version_json;
@@ -413,18 +415,6 @@ static void now_rfc3339(char buf[CLOCK_RFC3339_SIZE])
 	clock_format_rfc3339(time(NULL), buf);
 }
 
-static void new_uid(char out[37])
-{
-	uint8_t b[16];
-	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
-		for (size_t i = 0; i < sizeof(b); i++)
-			b[i] = (uint8_t)(clock_monotonic_us() >> (i % 8));
-	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
-	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
-	         b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-}
-
 static uint64_t revision_of(const cJSON *object)
 {
 	const char *rv = object_string_at(object, "metadata.resourceVersion");
@@ -551,6 +541,18 @@ static void strip_heartbeat(const struct kind *kind, cJSON *object)
 	{
 		cJSON_DeleteItemFromObjectCaseSensitive(condition, "lastHeartbeatTime");
 	}
+}
+
+/* A kubelet's sign of life for the node lifecycle controller: a write to its Node's status
+ * or to its Lease in kube-node-lease (kept in memory or not). */
+static void note_heartbeat(struct apiserver *api, const struct kind *kind, bool status, const char *namespace,
+                           const char *name)
+{
+	if (!api->controllers || !name)
+		return;
+	if ((strcmp(kind->name, "Node") == 0 && status) ||
+	    (strcmp(kind->name, "Lease") == 0 && namespace && strcmp(namespace, "kube-node-lease") == 0))
+		controllers_node_heartbeat(api->controllers, name);
 }
 
 static bool only_heartbeat_changed(const struct kind *kind, const cJSON *before, const cJSON *after)
@@ -715,17 +717,6 @@ static int namespace_usable(struct request_context *c, const char *ns, struct er
 	return 0;
 }
 
-static void random_suffix(char out[6])
-{
-	static const char alphabet[] = "bcdfghjklmnpqrstvwxz2456789";
-	uint8_t b[5];
-	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
-		memset(b, (int)clock_monotonic_us(), sizeof(b));
-	for (int i = 0; i < 5; i++)
-		out[i] = alphabet[b[i] % (sizeof(alphabet) - 1)];
-	out[5] = '\0';
-}
-
 static int body_of(struct request_context *c, cJSON **ret_object, struct error *err)
 {
 	size_t length = 0, offset = 0, total = 0;
@@ -765,7 +756,7 @@ static void handle_create(struct request_context *c)
 		const char *prefix = object_string_at(object, "metadata.generateName");
 		if (prefix && strlen(prefix) < 58) {
 			char suffix[6], name[64];
-			random_suffix(suffix);
+			object_random_suffix(suffix);
 			snprintf(name, sizeof(name), "%s%s", prefix, suffix);
 			set_string(metadata, "name", name);
 		}
@@ -776,10 +767,12 @@ static void handle_create(struct request_context *c)
 	if ((r = object_validate(c->route.kind, object, &err)) < 0)
 		goto fail;
 	char uid[37], now[CLOCK_RFC3339_SIZE];
-	new_uid(uid);
+	object_new_uid(uid);
 	now_rfc3339(now);
 	set_string(metadata, "uid", uid);
 	set_string(metadata, "creationTimestamp", now);
+	if (strcmp(c->route.kind->name, "Job") == 0 && (r = controllers_prepare_job(object, &err)) < 0)
+		goto fail;
 	cJSON_DeleteItemFromObjectCaseSensitive(metadata, "resourceVersion");
 	cJSON_DeleteItemFromObjectCaseSensitive(metadata, "deletionTimestamp");
 	cJSON_DeleteItemFromObjectCaseSensitive(metadata, "generation");
@@ -800,6 +793,7 @@ static void handle_create(struct request_context *c)
 		error_set(&err, EEXIST, "%s \"%s\" already exists", c->route.kind->resource, object_name(object));
 	if (r < 0)
 		goto fail;
+	note_heartbeat(c->api, c->route.kind, false, object_namespace(object), object_name(object));
 	cJSON_Delete(object);
 	park(c, COAP_RESPONSE_CODE(201), stored);
 	return;
@@ -865,8 +859,11 @@ static void handle_update_with(struct request_context *c, cJSON *stored, cJSON *
 		generation++;
 	cJSON_DeleteItemFromObjectCaseSensitive(metadata, "generation");
 	cJSON_AddNumberToObject(metadata, "generation", (double)generation);
+	if (!c->route.status && strcmp(c->route.kind->name, "Job") == 0)
+		controllers_prepare_job_update(stored, updated);
 	object_apply_defaults(c->route.kind, updated);
-	if ((r = object_validate(c->route.kind, updated, &err)) < 0)
+	if ((r = object_validate(c->route.kind, updated, &err)) < 0 ||
+	    (r = object_validate_update(c->route.kind, stored, updated, &err)) < 0)
 		goto out;
 	if ((r = authorize(c, AUTHZ_UPDATE, stored, &err)) < 0)
 		goto out;
@@ -891,6 +888,7 @@ static void handle_update_with(struct request_context *c, cJSON *stored, cJSON *
 		h->object = cJSON_PrintUnformatted(updated);
 		h->next = c->api->heartbeats;
 		c->api->heartbeats = h;
+		note_heartbeat(c->api, c->route.kind, c->route.status, c->route.namespace, c->route.name);
 		reply(c, COAP_RESPONSE_CODE(204), fit_answer(c, xstrdup(h->object)));
 		goto done;
 	}
@@ -913,6 +911,7 @@ static void handle_update_with(struct request_context *c, cJSON *stored, cJSON *
 		free(result);
 		result = cJSON_PrintUnformatted(updated);
 	}
+	note_heartbeat(c->api, c->route.kind, c->route.status, c->route.namespace, c->route.name);
 	park(c, op == STORE_DELETE ? COAP_RESPONSE_CODE(202) : COAP_RESPONSE_CODE(204), result);
 	goto done;
 out:
@@ -1044,42 +1043,23 @@ static void handle_delete(struct request_context *c)
 		cleanup_free char *key = heartbeat_key(c->route.resource_key, c->route.namespace, c->route.name);
 		heartbeat_drop(c->api, key);
 	}
-	cJSON *metadata = object_metadata(stored);
-	bool marked = object_string_at(stored, "metadata.deletionTimestamp") != NULL;
-	bool is_pod = strcmp(c->route.kind->name, "Pod") == 0;
 	bool is_namespace = strcmp(c->route.kind->name, "Namespace") == 0;
-	bool bound_pod = is_pod && object_string_at(stored, "spec.nodeName");
-	/* Graceful: finalizers to run, a namespace to empty, or a kubelet to stop the pod. */
-	bool graceful = has_finalizers(stored) || (is_namespace && !namespace_empty(c->api, c->route.name)) ||
-	                (bound_pod && !(has_grace && grace == 0));
-	if (graceful) {
-		if (marked) {
-			reply(c, COAP_RESPONSE_CODE(202), cJSON_PrintUnformatted(stored));
-			cJSON_Delete(stored);
-			return;
-		}
-		if (bound_pod && !has_grace) {
-			const cJSON *spec = cJSON_GetObjectItemCaseSensitive(stored, "spec");
-			const cJSON *g = cJSON_GetObjectItemCaseSensitive(spec, "terminationGracePeriodSeconds");
-			grace = cJSON_IsNumber(g) && g->valuedouble >= 0 ? (uint64_t)g->valuedouble : 30;
-		}
-		char when[CLOCK_RFC3339_SIZE];
-		clock_format_rfc3339(time(NULL) + (time_t)(bound_pod ? grace : 0), when);
-		set_string(metadata, "deletionTimestamp", when);
-		cJSON_DeleteItemFromObjectCaseSensitive(metadata, "deletionGracePeriodSeconds");
-		cJSON_AddNumberToObject(metadata, "deletionGracePeriodSeconds", (double)(bound_pod ? grace : 0));
-		if (is_namespace) {
-			cJSON *status = cJSON_GetObjectItemCaseSensitive(stored, "status");
-			if (!cJSON_IsObject(status)) {
-				cJSON_DeleteItemFromObjectCaseSensitive(stored, "status");
-				status = cJSON_AddObjectToObject(stored, "status");
-			}
-			set_string(status, "phase", "Terminating");
-		}
-		r = apply(c, STORE_REPLACE, stored, revision_of(stored), &result, &err);
-	} else {
+	bool empty = is_namespace ? namespace_empty(c->api, c->route.name) : true;
+	uint64_t expected = revision_of(stored);
+	switch (controllers_plan_delete(c->route.kind, stored, policy, has_grace ? (int64_t)grace : -1, empty,
+	                                clock_realtime_ms())) {
+	case CONTROLLERS_DELETE_PENDING:
+		reply(c, COAP_RESPONSE_CODE(202), cJSON_PrintUnformatted(stored));
+		cJSON_Delete(stored);
+		return;
+	case CONTROLLERS_DELETE_MARKED:
+		r = apply(c, STORE_REPLACE, stored, expected, &result, &err);
+		break;
+	case CONTROLLERS_DELETE_NOW:
+	default:
 		r = apply(c, STORE_DELETE, NULL, 0, NULL, &err);
 		result = cJSON_PrintUnformatted(stored);
+		break;
 	}
 	if (r < 0) {
 		free(result);
@@ -1426,19 +1406,34 @@ static int commit_and_release(struct apiserver *api)
 	return released;
 }
 
-/* The scheduler binds what the commit just made pending; its writes are committed in turn
- * (a few rounds at most: a binding makes no new pending pods). */
-#define APISERVER_SCHEDULING_ROUNDS 4
+/* The scheduler binds what the commit just made pending and the controllers act on what it
+ * changed; their writes are committed in turn, round after round while they write (a
+ * Deployment makes a ReplicaSet, which makes pods, which are bound: four rounds). Work left
+ * after the last round is picked up by the controllers' timer at the next loop iteration,
+ * so requests are never kept waiting for long. */
+#define APISERVER_CONTROL_ROUNDS 8
 
 static int on_batch(void *data)
 {
 	struct apiserver *api = data;
 	int released = commit_and_release(api);
-	for (int round = 0; api->binder && round < APISERVER_SCHEDULING_ROUNDS; round++) {
+	for (int round = 0; (api->binder || api->controllers) && round < APISERVER_CONTROL_ROUNDS; round++) {
 		struct error err = { 0 };
-		int writes = binder_run(api->binder, &err);
-		if (writes < 0)
-			log_warnx("scheduler: %s", err.message);
+		int writes = 0;
+		if (api->binder) {
+			int r = binder_run(api->binder, &err);
+			if (r < 0)
+				log_warnx("scheduler: %s", err.message);
+			else
+				writes += r;
+		}
+		if (api->controllers) {
+			int r = controllers_run(api->controllers, &err);
+			if (r < 0)
+				log_warnx("controllers: %s", err.message);
+			else
+				writes += r;
+		}
 		if (writes <= 0)
 			break;
 		released += commit_and_release(api);
@@ -1447,12 +1442,23 @@ static int on_batch(void *data)
 	return released + (int)sent;
 }
 
+/* The controllers' timer: delayed work is due. Runs a batch as after a request, then sends
+ * what it released (watch notifications). */
+static void on_controllers_due(void *data)
+{
+	struct apiserver *api = data;
+	if (on_batch(api) > 0)
+		coap_io_process(transport_context(api->transport), COAP_IO_NO_WAIT);
+}
+
 static void on_store_change(const struct store_change *change, void *data)
 {
 	struct apiserver *api = data;
 	watch_on_change(change, api->watches);
 	if (api->binder)
 		binder_on_change(api->binder, change);
+	if (api->controllers)
+		controllers_on_change(api->controllers, change);
 }
 
 static void on_token_lost(void *data, coap_session_t *session, const coap_bin_const_t *token)
@@ -1484,6 +1490,17 @@ int apiserver_new(struct transport *transport, struct store *store, const struct
 	if (!options->no_scheduler) {
 		int r = binder_new(store, &api->binder, err);
 		if (r < 0) {
+			watch_hub_free(api->watches);
+			free(api->version_json);
+			free(api);
+			return r;
+		}
+	}
+	if (!options->no_controllers) {
+		int r = controllers_new(store, transport_loop(transport), &options->controllers, on_controllers_due,
+		                        api, &api->controllers, err);
+		if (r < 0) {
+			binder_free(api->binder);
 			watch_hub_free(api->watches);
 			free(api->version_json);
 			free(api);
@@ -1545,6 +1562,7 @@ void apiserver_free(struct apiserver *api)
 	transport_set_peer_hooks(api->transport, NULL, NULL);
 	watch_hub_free(api->watches);
 	binder_free(api->binder);
+	controllers_free(api->controllers);
 	while (api->heartbeats)
 		heartbeat_drop(api, api->heartbeats->key);
 	for (struct parked_answer *p = api->parked, *next; p; p = next) {
@@ -1580,7 +1598,7 @@ int apiserver_bootstrap(struct apiserver *api, struct error *err)
 		cJSON *metadata = cJSON_AddObjectToObject(ns, "metadata");
 		cJSON_AddStringToObject(metadata, "name", names[i]);
 		char uid[37], now[CLOCK_RFC3339_SIZE];
-		new_uid(uid);
+		object_new_uid(uid);
 		now_rfc3339(now);
 		cJSON_AddStringToObject(metadata, "uid", uid);
 		cJSON_AddStringToObject(metadata, "creationTimestamp", now);

@@ -21,6 +21,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/controllers.h"
+
 struct apiserver;
 struct error;
 struct store;
@@ -30,11 +32,13 @@ struct transport;
 #define APISERVER_DEFAULT_LIST_PAGE 500
 
 struct apiserver_options {
-	size_t max_body_bytes;         /* larger requests get 4.13; 0: default */
-	size_t max_list_page;          /* objects per list page, at most; 0: default */
-	size_t max_watches_per_client; /* 0: default */
-	const char *version_json;      /* what GET /version answers */
-	bool no_scheduler;             /* do not bind pending pods (core/binder.c) */
+	size_t max_body_bytes;                  /* larger requests get 4.13; 0: default */
+	size_t max_list_page;                   /* objects per list page, at most; 0: default */
+	size_t max_watches_per_client;          /* 0: default */
+	const char *version_json;               /* what GET /version answers */
+	bool no_scheduler;                      /* do not bind pending pods (core/binder.c) */
+	bool no_controllers;                    /* run no controllers (core/controllers.c) */
+	struct controllers_options controllers; /* grace periods, eviction rate ...; zero: defaults */
 };
 
 int apiserver_new(struct transport *transport, struct store *store, const struct apiserver_options *options,

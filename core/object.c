@@ -33,8 +33,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "core/selector.h"
+#include "platform/clock.h"
 #include "platform/error.h"
 #include "platform/memory.h"
 
@@ -2424,6 +2426,34 @@ int object_validate(const struct kind *kind, const cJSON *object, struct error *
 	return check_identity(&w, kind, object);
 }
 
+int object_validate_update(const struct kind *kind, const cJSON *old, const cJSON *new, struct error *err)
+{
+	static const struct {
+		const char *kind, *field;
+	} immutable[] = {
+		{ "Deployment", "selector" }, { "ReplicaSet", "selector" }, { "DaemonSet", "selector" },
+		{ "Job", "selector" },        { "Job", "template" },        { "Job", "completionMode" },
+	};
+	const cJSON *old_spec = member(old, "spec"), *new_spec = member(new, "spec");
+	for (size_t i = 0; i < ARRAY_SIZE(immutable); i++) {
+		if (strcmp(kind->name, immutable[i].kind) != 0)
+			continue;
+		const cJSON *a = member(old_spec, immutable[i].field), *b = member(new_spec, immutable[i].field);
+		if (!a && !b)
+			continue;
+		if (a && b && cJSON_Compare(a, b, true))
+			continue;
+		char *text = b ? cJSON_PrintUnformatted(b) : xstrdup("null");
+		char field[64];
+		snprintf(field, sizeof(field), "spec.%s", immutable[i].field);
+		int r = error_set_field(err, EINVAL, field, "Invalid value: %.160s%s: field is immutable", text,
+		                        strlen(text) > 160 ? "..." : "");
+		free(text);
+		return r;
+	}
+	return 0;
+}
+
 /* ---- accessors ---- */
 
 const char *object_name(const cJSON *object)
@@ -2506,6 +2536,30 @@ int object_merge_patch(cJSON *target, const cJSON *patch, struct error *err)
 	if (!cJSON_IsObject(target))
 		return error_set(err, EINVAL, "a merge patch applies to a JSON object");
 	return merge(target, patch, 1, err);
+}
+
+void object_new_uid(char out[37])
+{
+	uint8_t b[16];
+	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+		for (size_t i = 0; i < sizeof(b); i++)
+			b[i] = (uint8_t)(clock_monotonic_us() >> (i % 8));
+	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
+	         b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+void object_random_suffix(char out[6])
+{
+	static const char alphabet[] = "bcdfghjklmnpqrstvwxz2456789";
+	uint8_t b[5];
+	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+		for (size_t i = 0; i < sizeof(b); i++)
+			b[i] = (uint8_t)(clock_monotonic_us() >> (3 * i));
+	for (int i = 0; i < 5; i++)
+		out[i] = alphabet[b[i] % (sizeof(alphabet) - 1)];
+	out[5] = '\0';
 }
 
 bool object_spec_equal(const cJSON *a, const cJSON *b)

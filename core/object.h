@@ -57,6 +57,11 @@ void object_apply_defaults(const struct kind *kind, cJSON *object);
  * "spec.containers[0].image: Required value". Returns 0 or -EINVAL. */
 int object_validate(const struct kind *kind, const cJSON *object, struct error *err);
 
+/* The rules of an update beyond object_validate: the fields Kubernetes keeps immutable for
+ * the kinds the controllers handle (spec.selector of Deployments, ReplicaSets, DaemonSets
+ * and Jobs; a Job's template and completionMode). -EINVAL with the field named. */
+int object_validate_update(const struct kind *kind, const cJSON *old, const cJSON *new, struct error *err);
+
 /* Metadata accessors; NULL when absent or not a string. */
 const char *object_name(const cJSON *object);
 const char *object_namespace(const cJSON *object);
@@ -73,6 +78,12 @@ bool object_spec_equal(const cJSON *a, const cJSON *b);
  * Kubernetes' words. Shared with core/selector.c. */
 const char *object_label_key_problem(const char *key);
 const char *object_label_value_problem(const char *value);
+
+/* A random (version 4) UUID for metadata.uid, 36 characters and a NUL. */
+void object_new_uid(char out[37]);
+/* Five characters of Kubernetes' generateName alphabet ("bcdfghjklmnpqrstvwxz2456789"),
+ * as in pod names like web-7c5dd-x2kqz. */
+void object_random_suffix(char out[6]);
 
 /* DNS-1123 checks, shared with the rest of core. */
 bool object_valid_dns_label(const char *s);     /* [a-z0-9]([-a-z0-9]*[a-z0-9])?, <= 63 */

@@ -179,6 +179,11 @@ void transport_free(struct transport *transport)
 	free(transport);
 }
 
+struct loop *transport_loop(struct transport *transport)
+{
+	return transport->loop;
+}
+
 coap_context_t *transport_context(struct transport *transport)
 {
 	return transport->context;

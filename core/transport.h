@@ -41,6 +41,8 @@ int transport_new(struct loop *loop, struct transport **ret_transport, struct er
 void transport_free(struct transport *transport);
 
 coap_context_t *transport_context(struct transport *transport);
+/* The loop the transport runs on (for timers of whoever serves on it). */
+struct loop *transport_loop(struct transport *transport);
 
 void transport_set_batch_hook(struct transport *transport, transport_batch_fn fn, void *data);
 
