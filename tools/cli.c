@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/object.h"
@@ -181,58 +182,57 @@ int cli_list(struct client *client, const struct kind *kind, const char *namespa
 	return r;
 }
 
-/* --- waiting for deletion --------------------------------------------------------------------- */
+/* --- following one object ---------------------------------------------------------------------- */
 
-enum { WAIT_GOING = 0, WAIT_GONE = 1, WAIT_RECHECK = 2, WAIT_FAILED = 3 };
-
-struct wait_state {
-	const char *uid;
-	int code; /* an error answer's code */
+struct follow_state {
+	cli_follow_fn fn;
+	void *data;
+	int result;   /* fn's, once non-zero */
+	bool recheck; /* the news did not fit a notification: GET the object */
+	int code;     /* an error answer's */
 };
 
-static bool same_object(const cJSON *object, const char *uid)
+static int follow_news(int code, const char *body, size_t length, void *data)
 {
-	const char *own = object_string_at(object, "metadata.uid");
-	return !uid || !own || strcmp(own, uid) == 0;
-}
-
-static int on_deletion_news(int code, const char *body, size_t length, void *data)
-{
-	struct wait_state *s = data;
+	struct follow_state *s = data;
 	if (code == 404)
-		return WAIT_GONE;
+		return s->result = s->fn(NULL, s->data);
 	if (code >= 400) {
 		s->code = code;
-		return WAIT_FAILED;
+		return -EIO;
 	}
 	cJSON *news = cJSON_ParseWithLength(body, length);
-	int r = WAIT_GOING;
+	if (!cJSON_IsObject(news)) {
+		cJSON_Delete(news);
+		s->recheck = true;
+		return 1;
+	}
 	const char *kind = object_string_at(news, "kind");
 	if (kind && strcmp(kind, "WatchEvents") == 0) {
 		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(news, "truncated")))
-			r = WAIT_RECHECK;
+			s->recheck = true;
 		const cJSON *event;
 		cJSON_ArrayForEach(event, cJSON_GetObjectItemCaseSensitive(news, "events"))
 		{
 			const char *type = object_string_at(event, "type");
 			const cJSON *object = cJSON_GetObjectItemCaseSensitive(event, "object");
-			if ((type && strcmp(type, "DELETED") == 0 && same_object(object, s->uid)) ||
-			    !same_object(object, s->uid))
-				r = WAIT_GONE;
+			bool deleted = type && strcmp(type, "DELETED") == 0;
+			if (!s->recheck && (s->result = s->fn(deleted ? NULL : object, s->data)) != 0)
+				break;
 		}
-	} else if (!news) {
-		r = WAIT_RECHECK;
-	} else if (!same_object(news, s->uid)) {
-		r = WAIT_GONE;
+	} else {
+		s->result = s->fn(news, s->data);
 	}
 	cJSON_Delete(news);
-	return r;
+	return s->result != 0 || s->recheck ? 1 : 0;
 }
 
-int cli_wait_deleted(struct client *client, const struct kind *kind, const char *namespace, const char *name,
-                     const char *uid, uint64_t deadline_ms, struct error *err)
+int cli_follow(struct client *client, const struct kind *kind, const char *namespace, const char *name,
+               uint64_t deadline_ms, cli_follow_fn fn, void *data, struct error *err)
 {
 	cleanup_free char *path = kinds_path(kind, kind->namespaced ? namespace : NULL, name);
+	char resource[KINDS_NAME_MAX];
+	kinds_resource(kind, resource, sizeof(resource));
 	for (;;) {
 		int timeout = -1;
 		if (deadline_ms) {
@@ -241,34 +241,50 @@ int cli_wait_deleted(struct client *client, const struct kind *kind, const char 
 				break;
 			timeout = (int)(deadline_ms - now);
 		}
-		struct wait_state state = { uid, 0 };
-		int r = client_watch(client, path, timeout, on_deletion_news, &state, err);
-		if (r < 0)
-			return r;
-		if (r == WAIT_GONE)
-			return 0;
-		if (r == WAIT_FAILED) {
-			char resource[KINDS_NAME_MAX];
-			kinds_resource(kind, resource, sizeof(resource));
+		struct follow_state state = { fn, data, 0, false, 0 };
+		int r = client_watch(client, path, timeout, follow_news, &state, err);
+		if (state.result != 0)
+			return state.result;
+		if (r == -EIO && state.code)
 			return error_set(err, EIO, "watching %s \"%s\" failed: the server answered %d.%02d", resource,
 			                 name, state.code / 100, state.code % 100);
-		}
-		/* The watch ended without news (its time ran out, or the server ended it), or
-		 * its news did not fit: ask again. */
-		cJSON *object = NULL;
-		r = cli_object_call(client, CLIENT_GET, kind, namespace, name, NULL, NULL, &object, err);
-		if (r == -ENOENT)
-			return 0;
 		if (r < 0)
 			return r;
-		bool same = same_object(object, uid);
+		/* The watch ended without a verdict: its time ran out, the server ended it, or the
+		 * news did not fit. Look at the object itself, then watch again. */
+		cJSON *object = NULL;
+		r = cli_object_call(client, CLIENT_GET, kind, namespace, name, NULL, NULL, &object, err);
+		if (r < 0 && r != -ENOENT)
+			return r;
+		r = fn(object, data);
 		cJSON_Delete(object);
-		if (!same)
-			return 0;
+		if (r != 0)
+			return r;
+		if (!state.recheck && timeout < 0)
+			nanosleep(&(struct timespec){ 0, 200 * 1000 * 1000 }, NULL); /* the server ends our watches */
 	}
-	char resource[KINDS_NAME_MAX];
-	kinds_resource(kind, resource, sizeof(resource));
 	return error_set(err, ETIMEDOUT, "timed out waiting for the condition on %s/%s", resource, name);
+}
+
+struct deletion {
+	const char *uid;
+};
+
+static int gone(const cJSON *object, void *data)
+{
+	const struct deletion *d = data;
+	if (!object)
+		return 1;
+	const char *uid = object_string_at(object, "metadata.uid");
+	return d->uid && uid && strcmp(uid, d->uid) != 0; /* another object in its place */
+}
+
+int cli_wait_deleted(struct client *client, const struct kind *kind, const char *namespace, const char *name,
+                     const char *uid, uint64_t deadline_ms, struct error *err)
+{
+	struct deletion d = { uid };
+	int r = cli_follow(client, kind, namespace, name, deadline_ms, gone, &d, err);
+	return r > 0 ? 0 : r;
 }
 
 /* --- progress ----------------------------------------------------------------------------------- */

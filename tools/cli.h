@@ -67,6 +67,14 @@ int cli_list(struct client *client, const struct kind *kind, const char *namespa
 /* Appends "?key=value" or "&key=value" (the value percent-encoded) to a path. */
 void cli_query(struct buffer *path, const char *key, const char *value);
 
+/* Follows one object with CoAP Observe: fn sees it at once and after every change, and
+ * NULL once it is gone; fn returns 0 to go on, anything else ends the following and is
+ * returned. deadline_ms: a clock_monotonic_ms() value, or 0 for none; past it, -ETIMEDOUT
+ * ("timed out waiting for the condition on deployments.apps/web"). */
+typedef int (*cli_follow_fn)(const cJSON *object, void *data);
+int cli_follow(struct client *client, const struct kind *kind, const char *namespace, const char *name,
+               uint64_t deadline_ms, cli_follow_fn fn, void *data, struct error *err);
+
 /* Waits, with Observe on the object, until it is gone (a 4.04, a DELETED event, or an
  * object with another uid in its place; uid NULL: any object counts). deadline_ms: a
  * clock_monotonic_ms() value, or 0 for none. 0 when gone, -ETIMEDOUT. */

@@ -9,7 +9,18 @@ int image_main(int argc, char **argv);
 int run_main(int argc, char **argv);
 
 int get_main(int argc, char **argv);
+int describe_main(int argc, char **argv);
 int apply_main(int argc, char **argv);
+int create_main(int argc, char **argv);
 int delete_main(int argc, char **argv);
+int edit_main(int argc, char **argv);
+int label_main(int argc, char **argv);
+int annotate_main(int argc, char **argv);
+int scale_main(int argc, char **argv);
+int rollout_main(int argc, char **argv);
+int cordon_main(int argc, char **argv);
+int uncordon_main(int argc, char **argv);
+int drain_main(int argc, char **argv);
+int taint_main(int argc, char **argv);
 
 #endif
