@@ -7,6 +7,11 @@
  * manifest leaves out is kept as the server has it. A failing document is reported with
  * its file, index and the server's field path, and the next one is tried; the exit code is
  * 1 when any failed.
+ *
+ * --dry-run=client checks each object here, with the same defaults and validation the
+ * server applies (core/object.c), and writes nothing; --dry-run=server sends the writes
+ * with dryRun=All, which the API server validates, authorizes and answers without
+ * storing.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -21,23 +26,48 @@
 #include "core/object.h"
 #include "platform/error.h"
 #include "platform/memory.h"
-#include "tools/clientconfig.h"
+#include "tools/apply.h"
+#include "tools/cli.h"
+#include "tools/kinds.h"
 #include "tools/manifest.h"
 #include "tools/verbs.h"
 
-#define APPLY_MAX_FILES 64
-
 static void usage(FILE *out)
 {
-	fputs("usage: bramble apply -f FILE|DIR|- [-f ...] [-n NAMESPACE] [--dry-run] [--config FILE]\n"
+	fputs("usage: bramble apply -f FILE|DIR|- [-f ...] [-n NAMESPACE] [--dry-run=none|client|server]\n"
+	      "                     [--config FILE]\n"
 	      "\n"
 	      "Creates the objects of the manifests (YAML or JSON, several documents a file; a directory:\n"
 	      "its *.yaml, *.yml and *.json files) or updates the ones that exist.\n",
 	      out);
 }
 
-/* The object to PUT: current, with what the manifest says put in. */
-static cJSON *desired_from(const struct kind *kind, const cJSON *current, const cJSON *manifest)
+int apply_parse_dry_run(const char *value, enum apply_dry_run *ret, struct error *err)
+{
+	if (!value || strcmp(value, "client") == 0)
+		*ret = DRY_RUN_CLIENT; /* kubectl's bare --dry-run */
+	else if (strcmp(value, "server") == 0)
+		*ret = DRY_RUN_SERVER;
+	else if (strcmp(value, "none") == 0)
+		*ret = DRY_RUN_NONE;
+	else
+		return error_set(err, EINVAL,
+		                 "Invalid dry-run value (%s). Must be \"none\", \"server\", or \"client\".", value);
+	return 0;
+}
+
+const char *apply_dry_run_suffix(enum apply_dry_run dry_run)
+{
+	return dry_run == DRY_RUN_CLIENT ? " (dry run)" : dry_run == DRY_RUN_SERVER ? " (server dry run)" : "";
+}
+
+int apply_check_locally(const struct kind *kind, cJSON *object, struct error *err)
+{
+	object_apply_defaults(kind, object);
+	return object_validate(kind, object, err);
+}
+
+cJSON *apply_desired(const struct kind *kind, const cJSON *current, const cJSON *manifest)
 {
 	cJSON *desired = cJSON_Duplicate(current, 1);
 	const cJSON *field;
@@ -66,201 +96,181 @@ static cJSON *desired_from(const struct kind *kind, const cJSON *current, const 
 struct apply_context {
 	struct client *client;
 	const char *namespace; /* -n, or NULL */
-	bool dry_run;
+	enum apply_dry_run dry_run;
 };
 
-static void report_server_error(const struct manifest_document *d, const char *action, const char *resource,
-                                const char *name, const struct client_response *response)
+/* "Error from server (Invalid): error when creating "x.yaml" (document 2): configmaps "bad": <why>" */
+static void report(const struct manifest_document *d, const char *action, const char *resource, const char *name,
+                   const struct error *err)
 {
-	fprintf(stderr, "Error from server (%s): error when %s \"%s\" (document %d): %s \"%s\": %s\n",
-	        response->reason[0] ? response->reason : "InternalError", action, d->source, d->index, resource, name,
-	        response->message);
+	const char *message = err->message;
+	const char *server = strncmp(message, CLI_SERVER_PREFIX, strlen(CLI_SERVER_PREFIX)) == 0 ? message : NULL;
+	const char *colon = server ? strstr(server, "): ") : NULL;
+	if (colon)
+		fprintf(stderr, "%.*s: error when %s \"%s\" (document %d): %s \"%s\": %s\n", (int)(colon + 1 - message),
+		        message, action, d->source, d->index, resource, name, colon + 3);
+	else
+		fprintf(stderr, "error: %s: document %d: %s \"%s\": %s\n", d->source, d->index, resource, name,
+		        message);
 }
 
-/* Returns 0 when applied, 1 when this document failed (reported). */
+/* 0 applied, 1 this document failed (reported), -1 the server is gone (reported). */
 static int apply_document(struct apply_context *a, struct manifest_document *d)
 {
-	cJSON *object = d->object;
-	const char *api_version = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(object, "apiVersion"));
-	const char *kind_name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(object, "kind"));
-	const struct kind *kind = kind_lookup(api_version, kind_name);
-	if (!kind) {
-		fprintf(stderr,
-		        "error: %s: document %d: no matches for kind \"%s\" in version \"%s\" (Bramble does not "
-		        "serve it)\n",
-		        d->source, d->index, kind_name, api_version);
-		return 1;
-	}
-	const char *name = object_name(object);
-	if (!name || !name[0]) {
-		fprintf(stderr, "error: %s: document %d: metadata.name: Required value\n", d->source, d->index);
-		return 1;
-	}
-	const char *namespace = NULL;
-	if (kind->namespaced) {
-		const char *own = object_namespace(object);
-		if (own && a->namespace && strcmp(own, a->namespace) != 0) {
-			fprintf(stderr,
-			        "error: %s: document %d: the namespace from the provided object \"%s\" does not match "
-			        "the "
-			        "namespace \"%s\". You must pass '--namespace=%s' to perform this operation.\n",
-			        d->source, d->index, own, a->namespace, own);
-			return 1;
-		}
-		namespace = own ? own : a->namespace ? a->namespace : "default";
-	}
-	char type[128], resource[128];
-	get_type_name(kind, type, sizeof(type));
-	get_resource_name(kind, resource, sizeof(resource));
-	cleanup_free char *path = get_object_path(kind, namespace, name);
-	cleanup_free char *collection = get_object_path(kind, namespace, NULL);
-	struct client_response current = { 0 }, response = { 0 };
+	struct cli_target target;
 	struct error err = { 0 };
-	int failed = 1;
-	if (client_request(a->client, CLIENT_GET, path, NULL, 0, &current, &err) < 0) {
-		fprintf(stderr, "error: %s: document %d: %s\n", d->source, d->index, err.message);
-		return -1; /* the server is gone: no use trying the others */
+	if (cli_document_target(d, a->namespace, &target, &err) < 0) {
+		cli_print_error(&err);
+		return 1;
 	}
-	const char *suffix = a->dry_run ? " (dry run)" : "";
-	if (current.code == 404) {
-		if (a->dry_run) {
-			printf("%s/%s created%s\n", type, name, suffix);
-			failed = 0;
+	const struct kind *kind = target.kind;
+	char type[KINDS_NAME_MAX], resource[KINDS_NAME_MAX];
+	kinds_type(kind, type, sizeof(type));
+	kinds_resource(kind, resource, sizeof(resource));
+	const char *query = a->dry_run == DRY_RUN_SERVER ? "dryRun=All" : NULL;
+	const char *suffix = apply_dry_run_suffix(a->dry_run);
+	cJSON *object = cJSON_Duplicate(d->object, 1);
+	if (kind->namespaced) {
+		cJSON_DeleteItemFromObjectCaseSensitive(object_metadata(object), "namespace");
+		cJSON_AddStringToObject(object_metadata(object), "namespace", target.namespace);
+	}
+	cJSON *current = NULL, *desired = NULL;
+	int failed = 1;
+	int r = cli_object_call(a->client, CLIENT_GET, kind, target.namespace, target.name, NULL, NULL, &current, &err);
+	if (r == -ENOENT) {
+		if (a->dry_run == DRY_RUN_CLIENT && (r = apply_check_locally(kind, object, &err)) < 0) {
+			report(d, "checking (--dry-run=client)", resource, target.name, &err);
 			goto out;
 		}
-		char *body = cJSON_PrintUnformatted(object);
-		int r = client_request(a->client, CLIENT_POST, collection, body, strlen(body), &response, &err);
-		free(body);
-		if (r < 0) {
-			fprintf(stderr, "error: %s: document %d: %s\n", d->source, d->index, err.message);
+		if (a->dry_run != DRY_RUN_CLIENT) {
+			cleanup_free char *collection = kinds_path(kind, target.namespace, NULL);
+			cleanup_free char *path = query ? xasprintf("%s?%s", collection, query) : NULL;
+			r = cli_call(a->client, CLIENT_POST, path ? path : collection, object, NULL, &err);
+			if (r < 0 && !strstr(err.message, CLI_SERVER_PREFIX)) {
+				cli_print_error(&err);
+				failed = -1;
+				goto out;
+			}
+			if (r < 0) {
+				report(d, "creating", resource, target.name, &err);
+				goto out;
+			}
+		}
+		printf("%s/%s created%s\n", type, target.name, suffix);
+		failed = 0;
+		goto out;
+	}
+	if (r < 0) {
+		if (!strstr(err.message, CLI_SERVER_PREFIX)) {
+			cli_print_error(&err);
 			failed = -1;
-		} else if (response.code >= 400) {
-			report_server_error(d, "creating", resource, name, &response);
 		} else {
-			printf("%s/%s created\n", type, name);
-			failed = 0;
+			report(d, "retrieving current configuration of", resource, target.name, &err);
 		}
 		goto out;
 	}
-	if (current.code >= 400) {
-		report_server_error(d, "retrieving current configuration of", resource, name, &current);
-		goto out;
-	}
-	cJSON *now = cJSON_ParseWithLength(current.body, current.length);
-	if (!cJSON_IsObject(now)) {
-		cJSON_Delete(now);
-		fprintf(stderr, "error: %s: document %d: the server's %s \"%s\" is not JSON\n", d->source, d->index,
-		        resource, name);
-		goto out;
-	}
-	cJSON *desired = desired_from(kind, now, object);
-	bool unchanged = cJSON_Compare(desired, now, 1);
-	cJSON_Delete(now);
-	if (unchanged || a->dry_run) {
-		printf("%s/%s %s%s\n", type, name, unchanged ? "unchanged" : "configured", suffix);
-		cJSON_Delete(desired);
+	desired = apply_desired(kind, current, object);
+	bool unchanged = cJSON_Compare(desired, current, 1);
+	if (unchanged) {
+		printf("%s/%s unchanged%s\n", type, target.name, suffix);
 		failed = 0;
 		goto out;
 	}
-	char *body = cJSON_PrintUnformatted(desired);
-	cJSON_Delete(desired);
-	int r = client_request(a->client, CLIENT_PUT, path, body, strlen(body), &response, &err);
-	free(body);
-	if (r < 0) {
-		fprintf(stderr, "error: %s: document %d: %s\n", d->source, d->index, err.message);
-		failed = -1;
-	} else if (response.code >= 400) {
-		report_server_error(d, "applying", resource, name, &response);
+	if (a->dry_run == DRY_RUN_CLIENT) {
+		if ((r = object_validate(kind, desired, &err)) < 0) {
+			report(d, "checking (--dry-run=client)", resource, target.name, &err);
+			goto out;
+		}
 	} else {
-		printf("%s/%s configured\n", type, name);
-		failed = 0;
+		r = cli_object_call(a->client, CLIENT_PUT, kind, target.namespace, target.name, query, desired, NULL,
+		                    &err);
+		if (r < 0 && !strstr(err.message, CLI_SERVER_PREFIX)) {
+			cli_print_error(&err);
+			failed = -1;
+			goto out;
+		}
+		if (r < 0) {
+			report(d, "applying", resource, target.name, &err);
+			goto out;
+		}
 	}
+	printf("%s/%s configured%s\n", type, target.name, suffix);
+	failed = 0;
 out:
-	client_response_clear(&current);
-	client_response_clear(&response);
+	cJSON_Delete(object);
+	cJSON_Delete(current);
+	cJSON_Delete(desired);
 	return failed;
 }
 
 int apply_main(int argc, char **argv)
 {
+	enum { OPT_DRY_RUN = 256, OPT_CONFIG };
 	static const struct option long_options[] = {
-		{ "filename", required_argument, NULL, 'f' }, { "namespace", required_argument, NULL, 'n' },
-		{ "dry-run", optional_argument, NULL, 'd' },  { "config", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },           { NULL, 0, NULL, 0 },
+		{ "filename", required_argument, NULL, 'f' },
+		{ "namespace", required_argument, NULL, 'n' },
+		{ "dry-run", optional_argument, NULL, OPT_DRY_RUN },
+		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
-	const char *files[APPLY_MAX_FILES];
-	size_t file_count = 0;
+	struct cli_files files = { 0 };
 	const char *config = NULL;
 	struct apply_context a = { 0 };
+	struct error err = { 0 };
 	int opt;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "f:n:h", long_options, NULL)) != -1) {
 		switch (opt) {
 		case 'f':
-			if (file_count >= APPLY_MAX_FILES) {
-				fprintf(stderr, "error: at most %d -f options\n", APPLY_MAX_FILES);
-				return 1;
-			}
-			files[file_count++] = optarg;
+			if (cli_files_add(&files, optarg, &err) < 0)
+				return cli_usage_error(NULL, "%s", err.message);
 			break;
 		case 'n':
 			a.namespace = optarg;
 			break;
-		case 'd':
-			if (optarg && strcmp(optarg, "client") != 0 && strcmp(optarg, "server") != 0 &&
-			    strcmp(optarg, "none") != 0) {
-				fprintf(stderr,
-				        "error: Invalid dry-run value (%s). Must be \"none\", \"server\", or "
-				        "\"client\".\n",
-				        optarg);
-				return 1;
-			}
-			a.dry_run = !optarg || strcmp(optarg, "none") != 0;
+		case OPT_DRY_RUN:
+			if (apply_parse_dry_run(optarg, &a.dry_run, &err) < 0)
+				return cli_usage_error(NULL, "%s", err.message);
 			break;
-		case 'c':
+		case OPT_CONFIG:
 			config = optarg;
 			break;
 		case 'h':
 			usage(stdout);
-			return 0;
+			return CLI_OK;
 		default:
 			usage(stderr);
-			return 1;
+			return CLI_USAGE;
 		}
 	}
-	if (file_count == 0 || optind < argc) {
-		fputs(file_count ? "error: unexpected arguments\n" : "error: must specify one of -f\n", stderr);
-		usage(stderr);
-		return 1;
-	}
+	if (files.count == 0)
+		return cli_usage_error(usage, "must specify one of -f");
+	if (optind < argc)
+		return cli_usage_error(usage, "unexpected argument '%s'", argv[optind]);
 	struct manifest manifest = { 0 };
-	struct error err = { 0 };
-	for (size_t i = 0; i < file_count; i++) {
-		if (manifest_read(files[i], &manifest, &err) < 0) {
-			fprintf(stderr, "error: %s\n", err.message);
-			manifest_free(&manifest);
-			return 1;
-		}
+	if (cli_files_read(&files, &manifest, &err) < 0) {
+		manifest_free(&manifest);
+		return cli_fail(&err);
 	}
 	if (manifest.count == 0) {
+		manifest_free(&manifest);
 		fputs("error: no objects passed to apply\n", stderr);
-		manifest_free(&manifest);
-		return 1;
+		return CLI_ERROR;
 	}
-	if (clientconfig_connect(config, &a.client, &err) < 0) {
-		fprintf(stderr, "error: %s\n", err.message);
+	if (cli_connect(config, &a.client, &err) < 0) {
 		manifest_free(&manifest);
-		return 1;
+		return cli_fail(&err);
 	}
-	int failed = 0;
+	int status = CLI_OK;
 	for (size_t i = 0; i < manifest.count; i++) {
 		int r = apply_document(&a, &manifest.documents[i]);
 		if (r != 0)
-			failed = 1;
+			status = CLI_ERROR;
 		if (r < 0)
 			break;
 	}
 	client_close(a.client);
 	manifest_free(&manifest);
-	return failed;
+	return status;
 }

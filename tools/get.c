@@ -1,17 +1,19 @@
-/* `bramble get KIND [NAME...]`: kubectl's get, over the CoAP API.
+/* `bramble get KIND [NAME...] | TYPE/NAME...`: kubectl's get, over the CoAP API.
  *
- * Lists follow `continue` pages (GET_MAX_OBJECTS at most); tables are laid out like
- * kubectl's (columns padded to the widest cell plus three spaces). Also home of the kind
- * names and paths the other client verbs share (see tools/verbs.h).
+ * Lists follow `continue` pages; tables are kubectl's (columns per kind, laid out by
+ * tools/tabwriter.c). With -w the list is followed by a watch (CoAP Observe) from the
+ * list's resourceVersion, and every change is printed as one more row, aligned with the
+ * rows before it, until the command is interrupted. A watch notification too large for
+ * one datagram ("truncated") is fetched block-wise with ?watch=1&resourceVersion=, then
+ * the watch is set up again from where that left off; a resourceVersion the server no
+ * longer has (4.04 Expired) makes a fresh list, as a Kubernetes reflector does.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include <cjson/cJSON.h>
@@ -21,623 +23,801 @@
 #include "platform/buffer.h"
 #include "platform/error.h"
 #include "platform/memory.h"
-#include "tools/clientconfig.h"
+#include "tools/cli.h"
+#include "tools/kinds.h"
 #include "tools/manifest.h"
+#include "tools/tabwriter.h"
 #include "tools/verbs.h"
 
-#define GET_MAX_OBJECTS 100000
-#define GET_PAGE 500
-#define GET_MAX_COLUMNS 10
+#define GET_MAX_COLUMNS 16
+#define GET_CELL_MAX 256
 
-/* --- kinds and paths -------------------------------------------------------------------- */
+enum output { OUTPUT_TABLE, OUTPUT_WIDE, OUTPUT_JSON, OUTPUT_YAML, OUTPUT_NAME };
 
-static const struct {
-	const char *alias;
-	const char *resource;
-} short_names[] = {
-	{ "po", "pods" },       { "deploy", "deployments" }, { "svc", "services" },
-	{ "cm", "configmaps" }, { "ns", "namespaces" },      { "no", "nodes" },
-	{ "ds", "daemonsets" }, { "rs", "replicasets" },     { "ep", "endpoints" },
-	{ "ev", "events" },     { "cj", "cronjobs" },        { "hpa", "horizontalpodautoscalers" },
+struct get_options {
+	enum output output;
+	bool all_namespaces;
+	bool show_labels;
+	bool show_kind;    /* NAME as TYPE/NAME (several kinds on one command line) */
+	bool watch_events; /* --output-watch-events: an EVENT column / {type, object} */
+	bool header_done;  /* the table's header has been printed */
+	struct tabwriter table;
+	const struct kind *kind;
+	int printed; /* objects printed so far (-o yaml separates them) */
 };
 
-const struct kind *get_resolve_kind(const char *name)
-{
-	char want[128], group[128] = "";
-	snprintf(want, sizeof(want), "%s", name);
-	char *dot = strchr(want, '.');
-	if (dot) { /* "deployments.apps", "deploy.apps" */
-		snprintf(group, sizeof(group), "%s", dot + 1);
-		*dot = '\0';
-	}
-	for (char *p = want; *p; p++)
-		*p = (char)tolower((unsigned char)*p);
-	for (size_t i = 0; i < ARRAY_SIZE(short_names); i++)
-		if (strcmp(want, short_names[i].alias) == 0)
-			snprintf(want, sizeof(want), "%s", short_names[i].resource);
-	for (size_t i = 0; i < kind_count(); i++) {
-		const struct kind *k = kind_at(i);
-		if (dot && strcmp(group, k->group) != 0)
-			continue;
-		char singular[128];
-		snprintf(singular, sizeof(singular), "%s", k->name);
-		for (char *p = singular; *p; p++)
-			*p = (char)tolower((unsigned char)*p);
-		if (strcmp(want, k->resource) == 0 || strcmp(want, singular) == 0)
-			return k;
-	}
-	return NULL;
-}
+/* --- table cells ------------------------------------------------------------------------- */
 
-char *get_object_path(const struct kind *kind, const char *namespace, const char *name)
-{
-	struct buffer b = BUFFER_INIT;
-	if (kind->group[0])
-		buffer_printf(&b, "/apis/%s", kind->api_version);
-	else
-		buffer_printf(&b, "/api/%s", kind->version);
-	if (kind->namespaced && namespace)
-		buffer_printf(&b, "/namespaces/%s", namespace);
-	buffer_printf(&b, "/%s", kind->resource);
-	if (name)
-		buffer_printf(&b, "/%s", name);
-	return buffer_steal(&b);
-}
-
-void get_resource_name(const struct kind *kind, char *buf, size_t size)
-{
-	snprintf(buf, size, "%s%s%s", kind->resource, kind->group[0] ? "." : "", kind->group);
-}
-
-void get_type_name(const struct kind *kind, char *buf, size_t size)
-{
-	snprintf(buf, size, "%s%s%s", kind->name, kind->group[0] ? "." : "", kind->group);
-	for (char *p = buf; *p && *p != '.'; p++)
-		*p = (char)tolower((unsigned char)*p);
-}
-
-/* Percent-encodes a query value (libcoap decodes it again into the Uri-Query option). */
-static void append_query_value(struct buffer *b, const char *value)
-{
-	for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
-		if (isalnum(*p) || strchr("-_.~,!()", *p))
-			buffer_append(b, p, 1);
-		else
-			buffer_printf(b, "%%%02X", *p);
-	}
-}
-
-/* --- table cells -------------------------------------------------------------------------- */
-
-static const char *string_at(const cJSON *object, const char *path)
-{
-	const char *s = object_string_at(object, path);
-	return s ? s : "";
-}
-
-static const cJSON *item_at(const cJSON *object, const char *dotted)
-{
-	char buf[256];
-	snprintf(buf, sizeof(buf), "%s", dotted);
-	const cJSON *item = object;
-	for (char *save = NULL, *part = strtok_r(buf, ".", &save); part && item; part = strtok_r(NULL, ".", &save))
-		item = cJSON_GetObjectItemCaseSensitive(item, part);
-	return item;
-}
-
-static long long number_at(const cJSON *object, const char *dotted)
-{
-	const cJSON *item = item_at(object, dotted);
-	return cJSON_IsNumber(item) ? (long long)item->valuedouble : 0;
-}
-
-/* kubectl's HumanDuration. */
-static void age(const cJSON *object, char *buf, size_t size)
-{
-	const char *created = string_at(object, "metadata.creationTimestamp");
-	struct tm tm = { 0 };
-	if (!created[0] || !strptime(created, "%Y-%m-%dT%H:%M:%S", &tm)) {
-		snprintf(buf, size, "<unknown>");
-		return;
-	}
-	long long seconds = (long long)(time(NULL) - timegm(&tm));
-	if (seconds < 0)
-		seconds = 0;
-	long long minutes = seconds / 60, hours = seconds / 3600, days = hours / 24;
-	if (seconds < 120)
-		snprintf(buf, size, "%llds", seconds);
-	else if (minutes < 10 && seconds % 60)
-		snprintf(buf, size, "%lldm%llds", minutes, seconds % 60);
-	else if (minutes < 180)
-		snprintf(buf, size, "%lldm", minutes);
-	else if (hours < 8 && minutes % 60)
-		snprintf(buf, size, "%lldh%lldm", hours, minutes % 60);
-	else if (hours < 48)
-		snprintf(buf, size, "%lldh", hours);
-	else if (hours < 192 && hours % 24)
-		snprintf(buf, size, "%lldd%lldh", days, hours % 24);
-	else if (days < 365 * 2)
-		snprintf(buf, size, "%lldd", days);
-	else if (days < 365 * 8 && days % 365)
-		snprintf(buf, size, "%lldy%lldd", days / 365, days % 365);
-	else
-		snprintf(buf, size, "%lldy", days / 365);
-}
-
-struct table {
-	size_t columns;
+struct row {
+	size_t count;
 	const char *headers[GET_MAX_COLUMNS];
-	char **cells; /* rows * columns */
-	size_t rows;
+	char cells[GET_MAX_COLUMNS][GET_CELL_MAX];
 };
 
-static void table_row(struct table *t, char *const *values)
+static void column(struct row *row, const char *header, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void column(struct row *row, const char *header, const char *fmt, ...)
 {
-	t->cells = xrealloc(t->cells, (t->rows + 1) * t->columns * sizeof(char *));
-	for (size_t i = 0; i < t->columns; i++)
-		t->cells[t->rows * t->columns + i] = xstrdup(values[i]);
-	t->rows++;
+	if (row->count >= GET_MAX_COLUMNS)
+		return;
+	row->headers[row->count] = header;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(row->cells[row->count], GET_CELL_MAX, fmt, ap);
+	va_end(ap);
+	row->count++;
 }
 
-static void table_print(struct table *t, FILE *out)
+static const char *or_none(const char *s)
 {
-	size_t width[GET_MAX_COLUMNS];
-	for (size_t c = 0; c < t->columns; c++) {
-		width[c] = strlen(t->headers[c]);
-		for (size_t r = 0; r < t->rows; r++) {
-			size_t n = strlen(t->cells[r * t->columns + c]);
-			if (n > width[c])
-				width[c] = n;
-		}
-	}
-	for (size_t r = 0; r <= t->rows; r++) {
-		for (size_t c = 0; c < t->columns; c++) {
-			const char *cell = r == 0 ? t->headers[c] : t->cells[(r - 1) * t->columns + c];
-			if (c + 1 < t->columns)
-				fprintf(out, "%-*s", (int)width[c] + 3, cell);
-			else
-				fprintf(out, "%s\n", cell);
-		}
-	}
-	for (size_t i = 0; i < t->rows * t->columns; i++)
-		free(t->cells[i]);
-	free(t->cells);
+	return s && s[0] ? s : "<none>";
 }
 
-static void service_ports(const cJSON *object, char *buf, size_t size)
+static void age_of(const cJSON *object, char *buf, size_t size)
+{
+	cli_age(cli_string(object, "metadata.creationTimestamp"), time(NULL), buf, size);
+}
+
+/* kubectl's pod STATUS: the phase, or the reason a container waits or ended, Terminating. */
+static const char *pod_status(const cJSON *pod, char *buf, size_t size)
+{
+	const char *reason = cli_string(pod, "status.reason");
+	snprintf(buf, size, "%s",
+	         reason[0]                            ? reason
+	         : cli_string(pod, "status.phase")[0] ? cli_string(pod, "status.phase")
+	                                              : "Pending");
+	const cJSON *status;
+	cJSON_ArrayForEach(status, cli_item(pod, "status.containerStatuses"))
+	{
+		const char *waiting = cli_string(status, "state.waiting.reason");
+		const cJSON *terminated = cli_item(status, "state.terminated");
+		if (waiting[0])
+			snprintf(buf, size, "%s", waiting);
+		else if (terminated && cli_string(terminated, "reason")[0])
+			snprintf(buf, size, "%s", cli_string(terminated, "reason"));
+		else if (terminated && cli_number(terminated, "signal"))
+			snprintf(buf, size, "Signal:%lld", cli_number(terminated, "signal"));
+		else if (terminated)
+			snprintf(buf, size, "ExitCode:%lld", cli_number(terminated, "exitCode"));
+	}
+	if (cli_item(pod, "metadata.deletionTimestamp"))
+		snprintf(buf, size, "%s", strcmp(reason, "NodeLost") == 0 ? "Unknown" : "Terminating");
+	return buf;
+}
+
+static void service_ports(const cJSON *service, char *buf, size_t size)
 {
 	struct buffer b = BUFFER_INIT;
 	const cJSON *port;
-	cJSON_ArrayForEach(port, item_at(object, "spec.ports"))
+	cJSON_ArrayForEach(port, cli_item(service, "spec.ports"))
 	{
-		const char *protocol = string_at(port, "protocol");
-		long long node_port = number_at(port, "nodePort");
-		buffer_printf(&b, "%s%lld", b.length ? "," : "", number_at(port, "port"));
+		const char *protocol = cli_string(port, "protocol");
+		long long node_port = cli_number(port, "nodePort");
+		buffer_printf(&b, "%s%lld", b.length ? "," : "", cli_number(port, "port"));
 		if (node_port)
 			buffer_printf(&b, ":%lld", node_port);
 		buffer_printf(&b, "/%s", protocol[0] ? protocol : "TCP");
 	}
-	snprintf(buf, size, "%s", b.length ? b.data : "<none>");
+	snprintf(buf, size, "%s", or_none(b.data));
 	buffer_free(&b);
 }
 
-static int count_members(const cJSON *object, const char *key)
+/* The containers' names and images of a pod template, and a label selector, for -o wide. */
+static void template_columns(struct row *row, const cJSON *object)
 {
-	return cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(object, key));
-}
-
-/* Fills the columns of one object's row for its kind; headers when object is NULL. */
-static size_t columns_for(const struct kind *kind, const cJSON *object, bool wide, const char **headers,
-                          char cells[][128])
-{
-	size_t n = 0;
-#define COLUMN(header, ...)                                                                                            \
-	do {                                                                                                           \
-		headers[n] = header;                                                                                   \
-		if (object)                                                                                            \
-			snprintf(cells[n], 128, __VA_ARGS__);                                                          \
-		n++;                                                                                                   \
-	} while (0)
-	const char *name = object ? string_at(object, "metadata.name") : "";
-	COLUMN("NAME", "%s", name);
-	const char *k = kind->name;
-	if (strcmp(k, "Pod") == 0) {
-		int total = object ? cJSON_GetArraySize(item_at(object, "spec.containers")) : 0, ready = 0;
-		long long restarts = 0;
-		const cJSON *status;
-		if (object)
-			cJSON_ArrayForEach(status, item_at(object, "status.containerStatuses"))
-			{
-				ready += cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(status, "ready"));
-				restarts += number_at(status, "restartCount");
-			}
-		const char *phase = object ? string_at(object, "status.phase") : "";
-		COLUMN("READY", "%d/%d", ready, total);
-		COLUMN("STATUS", "%s",
-		       object && item_at(object, "metadata.deletionTimestamp") ? "Terminating"
-		       : phase[0]                                              ? phase
-		                                                               : "Pending");
-		COLUMN("RESTARTS", "%lld", restarts);
-	} else if (strcmp(k, "Deployment") == 0 || strcmp(k, "ReplicaSet") == 0) {
-		long long want = object && item_at(object, "spec.replicas") ? number_at(object, "spec.replicas") : 1;
-		if (strcmp(k, "Deployment") == 0) {
-			COLUMN("READY", "%lld/%lld", object ? number_at(object, "status.readyReplicas") : 0, want);
-			COLUMN("UP-TO-DATE", "%lld", object ? number_at(object, "status.updatedReplicas") : 0);
-			COLUMN("AVAILABLE", "%lld", object ? number_at(object, "status.availableReplicas") : 0);
-		} else {
-			COLUMN("DESIRED", "%lld", want);
-			COLUMN("CURRENT", "%lld", object ? number_at(object, "status.replicas") : 0);
-			COLUMN("READY", "%lld", object ? number_at(object, "status.readyReplicas") : 0);
-		}
-	} else if (strcmp(k, "DaemonSet") == 0) {
-		COLUMN("DESIRED", "%lld", object ? number_at(object, "status.desiredNumberScheduled") : 0);
-		COLUMN("CURRENT", "%lld", object ? number_at(object, "status.currentNumberScheduled") : 0);
-		COLUMN("READY", "%lld", object ? number_at(object, "status.numberReady") : 0);
-	} else if (strcmp(k, "Service") == 0) {
-		char ports[128] = "";
-		if (object)
-			service_ports(object, ports, sizeof(ports));
-		const char *type = object ? string_at(object, "spec.type") : "";
-		const char *ip = object ? string_at(object, "spec.clusterIP") : "";
-		COLUMN("TYPE", "%s", type[0] ? type : "ClusterIP");
-		COLUMN("CLUSTER-IP", "%s", ip[0] ? ip : "<none>");
-		COLUMN("EXTERNAL-IP", "%s", "<none>");
-		COLUMN("PORT(S)", "%s", ports);
-	} else if (strcmp(k, "ConfigMap") == 0) {
-		COLUMN("DATA", "%d", object ? count_members(object, "data") + count_members(object, "binaryData") : 0);
-	} else if (strcmp(k, "Secret") == 0) {
-		const char *type = object ? string_at(object, "type") : "";
-		COLUMN("TYPE", "%s", type[0] ? type : "Opaque");
-		COLUMN("DATA", "%d", object ? count_members(object, "data") : 0);
-	} else if (strcmp(k, "Namespace") == 0) {
-		const char *phase = object ? string_at(object, "status.phase") : "";
-		COLUMN("STATUS", "%s", phase[0] ? phase : "Active");
-	} else if (strcmp(k, "Node") == 0) {
-		const char *ready = "Unknown";
-		const cJSON *condition;
-		if (object)
-			cJSON_ArrayForEach(
-			        condition,
-			        item_at(object, "status.conditions")) if (strcmp(string_at(condition, "type"),
-			                                                         "Ready") == 0) ready =
-			        strcmp(string_at(condition, "status"), "True") == 0 ? "Ready" : "NotReady";
-		COLUMN("STATUS", "%s", ready);
-	} else if (strcmp(k, "Job") == 0) {
-		COLUMN("COMPLETIONS", "%lld/%lld", object ? number_at(object, "status.succeeded") : 0,
-		       object && item_at(object, "spec.completions") ? number_at(object, "spec.completions") : 1);
-	}
-	char age_text[32] = "";
-	if (object)
-		age(object, age_text, sizeof(age_text));
-	COLUMN("AGE", "%s", age_text);
-	if (wide && strcmp(k, "Pod") == 0) {
-		const char *ip = object ? string_at(object, "status.podIP") : "";
-		const char *node = object ? string_at(object, "spec.nodeName") : "";
-		COLUMN("IP", "%s", ip[0] ? ip : "<none>");
-		COLUMN("NODE", "%s", node[0] ? node : "<none>");
-	}
-#undef COLUMN
-	return n;
-}
-
-static void print_table(const struct kind *kind, cJSON *items, bool all_namespaces, bool wide)
-{
-	struct table t = { 0 };
-	char cells[GET_MAX_COLUMNS][128];
-	const char *headers[GET_MAX_COLUMNS];
-	size_t n = columns_for(kind, NULL, wide, headers, cells);
-	size_t offset = all_namespaces && kind->namespaced ? 1 : 0;
-	t.columns = n + offset;
-	if (offset)
-		t.headers[0] = "NAMESPACE";
-	for (size_t i = 0; i < n; i++)
-		t.headers[i + offset] = headers[i];
-	const cJSON *object;
-	cJSON_ArrayForEach(object, items)
+	struct buffer names = BUFFER_INIT, images = BUFFER_INIT, selector = BUFFER_INIT;
+	const cJSON *container;
+	cJSON_ArrayForEach(container, cli_item(object, "spec.template.spec.containers"))
 	{
-		char *values[GET_MAX_COLUMNS + 1];
-		columns_for(kind, object, wide, headers, cells);
-		if (offset)
-			values[0] = (char *)string_at(object, "metadata.namespace");
-		for (size_t i = 0; i < n; i++)
-			values[i + offset] = cells[i];
-		table_row(&t, values);
+		buffer_printf(&names, "%s%s", names.length ? "," : "", cli_string(container, "name"));
+		buffer_printf(&images, "%s%s", images.length ? "," : "", cli_string(container, "image"));
 	}
-	table_print(&t, stdout);
+	cli_format_map(cli_item(object, "spec.selector.matchLabels"), ",", &selector);
+	column(row, "CONTAINERS", "%s", or_none(names.data));
+	column(row, "IMAGES", "%s", or_none(images.data));
+	column(row, "SELECTOR", "%s", selector.data);
+	buffer_free(&names);
+	buffer_free(&images);
+	buffer_free(&selector);
 }
 
-/* --- output ------------------------------------------------------------------------------- */
-
-/* JSON indented by four spaces, as kubectl prints it. */
-static void write_json(const cJSON *item, int indent, struct buffer *out)
+static long long replicas_of(const cJSON *object)
 {
-	if (cJSON_IsObject(item) || cJSON_IsArray(item)) {
-		bool object = cJSON_IsObject(item);
-		if (!item->child) {
-			buffer_append_string(out, object ? "{}" : "[]");
-			return;
+	return cli_item(object, "spec.replicas") ? cli_number(object, "spec.replicas") : 1;
+}
+
+static void node_row(struct row *row, const cJSON *node, bool wide)
+{
+	struct buffer status = BUFFER_INIT, roles = BUFFER_INIT;
+	const char *ready = "Unknown";
+	const cJSON *condition;
+	cJSON_ArrayForEach(condition, cli_item(node, "status.conditions"))
+	{
+		if (strcmp(cli_string(condition, "type"), "Ready") == 0)
+			ready = strcmp(cli_string(condition, "status"), "True") == 0 ? "Ready" : "NotReady";
+	}
+	buffer_append_string(&status, ready);
+	if (cJSON_IsTrue(cli_item(node, "spec.unschedulable")))
+		buffer_append_string(&status, ",SchedulingDisabled");
+	const cJSON *label;
+	cJSON_ArrayForEach(label, cli_item(node, "metadata.labels"))
+	{
+		static const char prefix[] = "node-role.kubernetes.io/";
+		if (strncmp(label->string, prefix, sizeof(prefix) - 1) == 0 && label->string[sizeof(prefix) - 1])
+			buffer_printf(&roles, "%s%s", roles.length ? "," : "", label->string + sizeof(prefix) - 1);
+	}
+	column(row, "STATUS", "%s", status.data);
+	column(row, "ROLES", "%s", or_none(roles.data));
+	char age[32];
+	age_of(node, age, sizeof(age));
+	column(row, "AGE", "%s", age);
+	column(row, "VERSION", "%s", or_none(cli_string(node, "status.nodeInfo.kubeletVersion")));
+	if (wide) {
+		const char *internal = "", *external = "";
+		const cJSON *address;
+		cJSON_ArrayForEach(address, cli_item(node, "status.addresses"))
+		{
+			if (!internal[0] && strcmp(cli_string(address, "type"), "InternalIP") == 0)
+				internal = cli_string(address, "address");
+			if (!external[0] && strcmp(cli_string(address, "type"), "ExternalIP") == 0)
+				external = cli_string(address, "address");
 		}
-		buffer_append_string(out, object ? "{\n" : "[\n");
-		for (const cJSON *child = item->child; child; child = child->next) {
-			buffer_printf(out, "%*s", indent + 4, "");
-			if (object) {
-				buffer_append_json_string(out, child->string);
-				buffer_append_string(out, ": ");
-			}
-			write_json(child, indent + 4, out);
-			buffer_append_string(out, child->next ? ",\n" : "\n");
-		}
-		buffer_printf(out, "%*s%s", indent, "", object ? "}" : "]");
+		column(row, "INTERNAL-IP", "%s", or_none(internal));
+		column(row, "EXTERNAL-IP", "%s", or_none(external));
+		column(row, "OS-IMAGE", "%s", or_none(cli_string(node, "status.nodeInfo.osImage")));
+		column(row, "KERNEL-VERSION", "%s", or_none(cli_string(node, "status.nodeInfo.kernelVersion")));
+		column(row, "CONTAINER-RUNTIME", "%s",
+		       or_none(cli_string(node, "status.nodeInfo.containerRuntimeVersion")));
+	}
+	buffer_free(&status);
+	buffer_free(&roles);
+}
+
+static void event_row(struct row *row, const cJSON *event)
+{
+	char seen[32], object[GET_CELL_MAX];
+	const char *last = cli_string(event, "lastTimestamp");
+	if (!last[0])
+		last = cli_string(event, "eventTime");
+	if (!last[0])
+		last = cli_string(event, "metadata.creationTimestamp");
+	cli_age(last, time(NULL), seen, sizeof(seen));
+	snprintf(object, sizeof(object), "%s/%s", cli_string(event, "involvedObject.kind"),
+	         cli_string(event, "involvedObject.name"));
+	for (char *p = object; *p && *p != '/'; p++)
+		*p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+	column(row, "LAST SEEN", "%s", seen);
+	column(row, "TYPE", "%s", cli_string(event, "type"));
+	column(row, "REASON", "%s", cli_string(event, "reason"));
+	column(row, "OBJECT", "%s", object);
+	column(row, "MESSAGE", "%s", cli_string(event, "message"));
+}
+
+/* One object's row for its kind, kubectl's columns (-o wide: its extra ones). */
+static void fill_row(const struct kind *kind, const cJSON *object, const char *name, bool wide, struct row *row)
+{
+	const char *k = kind->name;
+	char age[32];
+	age_of(object, age, sizeof(age));
+	if (strcmp(k, "Event") == 0) {
+		event_row(row, object);
 		return;
 	}
-	char *text = cJSON_PrintUnformatted(item);
-	buffer_append_string(out, text);
-	free(text);
+	column(row, "NAME", "%s", name);
+	if (strcmp(k, "Pod") == 0) {
+		int total = cJSON_GetArraySize(cli_item(object, "spec.containers")), ready = 0;
+		long long restarts = 0;
+		const cJSON *status;
+		cJSON_ArrayForEach(status, cli_item(object, "status.containerStatuses"))
+		{
+			ready += cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(status, "ready"));
+			restarts += cli_number(status, "restartCount");
+		}
+		char text[64];
+		column(row, "READY", "%d/%d", ready, total);
+		column(row, "STATUS", "%s", pod_status(object, text, sizeof(text)));
+		column(row, "RESTARTS", "%lld", restarts);
+		column(row, "AGE", "%s", age);
+		if (wide) {
+			column(row, "IP", "%s", or_none(cli_string(object, "status.podIP")));
+			column(row, "NODE", "%s", or_none(cli_string(object, "spec.nodeName")));
+			column(row, "NOMINATED NODE", "%s", or_none(cli_string(object, "status.nominatedNodeName")));
+			column(row, "READINESS GATES", "<none>");
+		}
+	} else if (strcmp(k, "Deployment") == 0) {
+		column(row, "READY", "%lld/%lld", cli_number(object, "status.readyReplicas"), replicas_of(object));
+		column(row, "UP-TO-DATE", "%lld", cli_number(object, "status.updatedReplicas"));
+		column(row, "AVAILABLE", "%lld", cli_number(object, "status.availableReplicas"));
+		column(row, "AGE", "%s", age);
+		if (wide)
+			template_columns(row, object);
+	} else if (strcmp(k, "ReplicaSet") == 0) {
+		column(row, "DESIRED", "%lld", replicas_of(object));
+		column(row, "CURRENT", "%lld", cli_number(object, "status.replicas"));
+		column(row, "READY", "%lld", cli_number(object, "status.readyReplicas"));
+		column(row, "AGE", "%s", age);
+		if (wide)
+			template_columns(row, object);
+	} else if (strcmp(k, "DaemonSet") == 0) {
+		struct buffer selector = BUFFER_INIT;
+		cli_format_map(cli_item(object, "spec.template.spec.nodeSelector"), ",", &selector);
+		column(row, "DESIRED", "%lld", cli_number(object, "status.desiredNumberScheduled"));
+		column(row, "CURRENT", "%lld", cli_number(object, "status.currentNumberScheduled"));
+		column(row, "READY", "%lld", cli_number(object, "status.numberReady"));
+		column(row, "UP-TO-DATE", "%lld", cli_number(object, "status.updatedNumberScheduled"));
+		column(row, "AVAILABLE", "%lld", cli_number(object, "status.numberAvailable"));
+		column(row, "NODE SELECTOR", "%s", selector.data);
+		column(row, "AGE", "%s", age);
+		buffer_free(&selector);
+		if (wide)
+			template_columns(row, object);
+	} else if (strcmp(k, "Service") == 0) {
+		char ports[GET_CELL_MAX];
+		service_ports(object, ports, sizeof(ports));
+		const char *type = cli_string(object, "spec.type");
+		column(row, "TYPE", "%s", type[0] ? type : "ClusterIP");
+		column(row, "CLUSTER-IP", "%s", or_none(cli_string(object, "spec.clusterIP")));
+		column(row, "EXTERNAL-IP", "%s", "<none>");
+		column(row, "PORT(S)", "%s", ports);
+		column(row, "AGE", "%s", age);
+		if (wide) {
+			struct buffer selector = BUFFER_INIT;
+			cli_format_map(cli_item(object, "spec.selector"), ",", &selector);
+			column(row, "SELECTOR", "%s", selector.data);
+			buffer_free(&selector);
+		}
+	} else if (strcmp(k, "Endpoints") == 0) {
+		struct buffer endpoints = BUFFER_INIT;
+		const cJSON *subset, *address, *port;
+		cJSON_ArrayForEach(subset, cli_item(object, "subsets"))
+		{
+			cJSON_ArrayForEach(address, cli_item(subset, "addresses"))
+			{
+				bool any = false;
+				cJSON_ArrayForEach(port, cli_item(subset, "ports"))
+				{
+					buffer_printf(&endpoints, "%s%s:%lld", endpoints.length ? "," : "",
+					              cli_string(address, "ip"), cli_number(port, "port"));
+					any = true;
+				}
+				if (!any)
+					buffer_printf(&endpoints, "%s%s", endpoints.length ? "," : "",
+					              cli_string(address, "ip"));
+			}
+		}
+		column(row, "ENDPOINTS", "%s", or_none(endpoints.data));
+		column(row, "AGE", "%s", age);
+		buffer_free(&endpoints);
+	} else if (strcmp(k, "ConfigMap") == 0) {
+		column(row, "DATA", "%d",
+		       cJSON_GetArraySize(cli_item(object, "data")) +
+		               cJSON_GetArraySize(cli_item(object, "binaryData")));
+		column(row, "AGE", "%s", age);
+	} else if (strcmp(k, "Secret") == 0) {
+		const char *type = cli_string(object, "type");
+		column(row, "TYPE", "%s", type[0] ? type : "Opaque");
+		column(row, "DATA", "%d", cJSON_GetArraySize(cli_item(object, "data")));
+		column(row, "AGE", "%s", age);
+	} else if (strcmp(k, "Namespace") == 0) {
+		const char *phase = cli_string(object, "status.phase");
+		column(row, "STATUS", "%s", phase[0] ? phase : "Active");
+		column(row, "AGE", "%s", age);
+	} else if (strcmp(k, "Node") == 0) {
+		node_row(row, object, wide);
+	} else if (strcmp(k, "Job") == 0) {
+		long long completions =
+		        cli_item(object, "spec.completions") ? cli_number(object, "spec.completions") : 1;
+		column(row, "COMPLETIONS", "%lld/%lld", cli_number(object, "status.succeeded"), completions);
+		column(row, "AGE", "%s", age);
+	} else if (strcmp(k, "HorizontalPodAutoscaler") == 0) {
+		column(row, "REFERENCE", "%s/%s", cli_string(object, "spec.scaleTargetRef.kind"),
+		       cli_string(object, "spec.scaleTargetRef.name"));
+		column(row, "MINPODS", "%lld",
+		       cli_item(object, "spec.minReplicas") ? cli_number(object, "spec.minReplicas") : 1);
+		column(row, "MAXPODS", "%lld", cli_number(object, "spec.maxReplicas"));
+		column(row, "REPLICAS", "%lld", cli_number(object, "status.currentReplicas"));
+		column(row, "AGE", "%s", age);
+	} else if (strcmp(k, "Lease") == 0) {
+		column(row, "HOLDER", "%s", cli_string(object, "spec.holderIdentity"));
+		column(row, "AGE", "%s", age);
+	} else {
+		column(row, "AGE", "%s", age);
+	}
 }
 
-enum output { OUTPUT_TABLE, OUTPUT_WIDE, OUTPUT_JSON, OUTPUT_YAML, OUTPUT_NAME };
+/* --- printing -------------------------------------------------------------------------------- */
 
-static void print_objects(const struct kind *kind, cJSON *items, bool single, enum output output, bool all_namespaces)
+/* Writes one object (a row, a name, JSON or YAML); event_type for --output-watch-events. */
+static void print_object(struct get_options *o, const struct kind *kind, const cJSON *object, const char *event_type,
+                         struct buffer *out)
 {
-	struct buffer b = BUFFER_INIT;
-	cJSON *shown = single ? cJSON_GetArrayItem(items, 0) : NULL;
-	cJSON *list = NULL;
-	if (!single && (output == OUTPUT_JSON || output == OUTPUT_YAML)) {
-		list = cJSON_CreateObject();
+	char type[KINDS_NAME_MAX], name[GET_CELL_MAX];
+	kinds_type(kind, type, sizeof(type));
+	snprintf(name, sizeof(name), "%s%s%s", o->show_kind ? type : "", o->show_kind ? "/" : "",
+	         cli_string(object, "metadata.name"));
+	cJSON *wrapped = NULL;
+	if (event_type && o->watch_events && (o->output == OUTPUT_JSON || o->output == OUTPUT_YAML)) {
+		wrapped = cJSON_CreateObject();
+		cJSON_AddStringToObject(wrapped, "type", event_type);
+		cJSON_AddItemReferenceToObject(wrapped, "object", (cJSON *)object);
+		object = wrapped;
+	}
+	switch (o->output) {
+	case OUTPUT_JSON:
+		cli_write_json(object, 0, out);
+		buffer_append_string(out, "\n");
+		break;
+	case OUTPUT_YAML:
+		if (o->printed)
+			buffer_append_string(out, "---\n");
+		manifest_write_yaml(object, out);
+		break;
+	case OUTPUT_NAME:
+		buffer_printf(out, "%s/%s\n", type, cli_string(object, "metadata.name"));
+		break;
+	default: {
+		struct row row = { 0 };
+		fill_row(kind, object, name, o->output == OUTPUT_WIDE, &row);
+		bool namespace_column = o->all_namespaces && kind->namespaced;
+		if (!o->header_done) {
+			if (o->watch_events && event_type)
+				tabwriter_write(&o->table, "EVENT\t");
+			if (namespace_column)
+				tabwriter_write(&o->table, "NAMESPACE\t");
+			for (size_t i = 0; i < row.count; i++)
+				tabwriter_printf(&o->table, "%s%s", row.headers[i],
+				                 i + 1 < row.count || o->show_labels ? "\t" : "");
+			tabwriter_write(&o->table, o->show_labels ? "LABELS\n" : "\n");
+			o->header_done = true;
+		}
+		if (o->watch_events && event_type)
+			tabwriter_printf(&o->table, "%s\t", event_type);
+		if (namespace_column)
+			tabwriter_printf(&o->table, "%s\t", cli_string(object, "metadata.namespace"));
+		for (size_t i = 0; i < row.count; i++)
+			tabwriter_printf(&o->table, "%s%s", row.cells[i],
+			                 i + 1 < row.count || o->show_labels ? "\t" : "");
+		if (o->show_labels) {
+			struct buffer labels = BUFFER_INIT;
+			cli_format_map(cli_item(object, "metadata.labels"), ",", &labels);
+			tabwriter_write(&o->table, labels.data);
+			buffer_free(&labels);
+		}
+		tabwriter_write(&o->table, "\n");
+		break;
+	}
+	}
+	o->printed++;
+	cJSON_Delete(wrapped);
+}
+
+/* Prints what was fetched: one object, a List, or a table (the rows of consecutive objects
+ * of one kind share a table). */
+static void print_fetched(struct get_options *o, const struct kind *const *kinds, cJSON *items, bool single)
+{
+	struct buffer out = BUFFER_INIT;
+	if ((o->output == OUTPUT_JSON || o->output == OUTPUT_YAML) && !single) {
+		cJSON *list = cJSON_CreateObject();
 		cJSON_AddStringToObject(list, "apiVersion", "v1");
 		cJSON_AddItemReferenceToObject(list, "items", items);
 		cJSON_AddStringToObject(list, "kind", "List");
-		cJSON_AddItemToObject(list, "metadata", cJSON_CreateObject());
-		cJSON_AddStringToObject(cJSON_GetObjectItem(list, "metadata"), "resourceVersion", "");
-		shown = list;
-	}
-	switch (output) {
-	case OUTPUT_JSON:
-		write_json(shown, 0, &b);
-		buffer_append_string(&b, "\n");
-		break;
-	case OUTPUT_YAML:
-		manifest_write_yaml(shown, &b);
-		break;
-	case OUTPUT_NAME: {
-		char type[128];
-		get_type_name(kind, type, sizeof(type));
+		cJSON_AddStringToObject(cJSON_AddObjectToObject(list, "metadata"), "resourceVersion", "");
+		if (o->output == OUTPUT_JSON) {
+			cli_write_json(list, 0, &out);
+			buffer_append_string(&out, "\n");
+		} else {
+			manifest_write_yaml(list, &out);
+		}
+		cJSON_Delete(list);
+	} else {
 		const cJSON *object;
+		size_t i = 0;
 		cJSON_ArrayForEach(object, items)
-		        buffer_printf(&b, "%s/%s\n", type, string_at(object, "metadata.name"));
-		break;
+		{
+			const struct kind *kind = kinds[i++];
+			if (i > 1 && kind != kinds[i - 2] && o->output != OUTPUT_NAME && o->output != OUTPUT_JSON &&
+			    o->output != OUTPUT_YAML) {
+				tabwriter_flush(&o->table, &out);
+				tabwriter_free(&o->table);
+				tabwriter_init(&o->table, 6, 3, true);
+				buffer_append_string(&out, "\n");
+				o->header_done = false;
+			}
+			print_object(o, kind, object, NULL, &out);
+		}
+		tabwriter_flush(&o->table, &out);
 	}
-	default:
-		print_table(kind, items, all_namespaces, output == OUTPUT_WIDE);
-		break;
-	}
-	fputs(b.data ? b.data : "", stdout);
-	buffer_free(&b);
-	cJSON_Delete(list);
+	fputs(out.data ? out.data : "", stdout);
+	fflush(stdout);
+	buffer_free(&out);
 }
 
-static void print_server_error(const struct client_response *response, const struct kind *kind, const char *name)
+/* --- watching ---------------------------------------------------------------------------------- */
+
+enum { NEWS_MORE = 0, NEWS_TRUNCATED = 1, NEWS_EXPIRED = 2, NEWS_FAILED = 3 };
+
+struct watch_state {
+	struct get_options *o;
+	const struct kind *kind;
+	char *revision;     /* the last resourceVersion seen */
+	char *from;         /* truncated: the revision to fetch from */
+	struct error error; /* NEWS_FAILED */
+};
+
+static void print_events(struct watch_state *s, const cJSON *news)
 {
-	char resource[128];
-	get_resource_name(kind, resource, sizeof(resource));
-	if (response->code == 404 && name && strcmp(response->reason, "NotFound") == 0)
-		fprintf(stderr, "Error from server (NotFound): %s \"%s\" not found\n", resource, name);
-	else
-		fprintf(stderr, "Error from server (%s): %s\n",
-		        response->reason[0] ? response->reason : "InternalError", response->message);
+	struct buffer out = BUFFER_INIT;
+	const cJSON *event;
+	cJSON_ArrayForEach(event, cJSON_GetObjectItemCaseSensitive(news, "events"))
+	{
+		const cJSON *object = cJSON_GetObjectItemCaseSensitive(event, "object");
+		if (cJSON_IsObject(object))
+			print_object(s->o, s->kind, object, cli_string(event, "type"), &out);
+	}
+	tabwriter_flush(&s->o->table, &out);
+	fputs(out.data ? out.data : "", stdout);
+	fflush(stdout);
+	buffer_free(&out);
+	const char *rv = cli_string(news, "resourceVersion");
+	if (rv[0]) {
+		free(s->revision);
+		s->revision = xstrdup(rv);
+	}
+}
+
+static int on_news(int code, const char *body, size_t length, void *data)
+{
+	struct watch_state *s = data;
+	cJSON *news = cJSON_ParseWithLength(body, length);
+	int r = NEWS_MORE;
+	if (code == 404 && strcmp(cli_string(news, "reason"), "Expired") == 0) {
+		r = NEWS_EXPIRED;
+	} else if (code >= 400) {
+		error_set(&s->error, EIO, "%s (%s): %s", CLI_SERVER_PREFIX, cli_string(news, "reason"),
+		          cli_string(news, "message"));
+		r = NEWS_FAILED;
+	} else if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(news, "truncated"))) {
+		free(s->from);
+		s->from = xstrdup(cli_string(news, "from"));
+		r = NEWS_TRUNCATED;
+	} else if (strcmp(cli_string(news, "kind"), "WatchEvents") == 0) {
+		print_events(s, news);
+	}
+	cJSON_Delete(news);
+	return r;
+}
+
+static char *watch_path(const struct kind *kind, const char *namespace, const char *name, const char *labels,
+                        const char *fields, const char *revision, bool replay)
+{
+	struct buffer path = BUFFER_INIT;
+	char *base = kinds_path(kind, namespace, name);
+	buffer_append_string(&path, base);
+	free(base);
+	if (labels && labels[0])
+		cli_query(&path, "labelSelector", labels);
+	if (fields && fields[0])
+		cli_query(&path, "fieldSelector", fields);
+	if (replay)
+		cli_query(&path, "watch", "1");
+	cli_query(&path, "resourceVersion", revision);
+	return buffer_steal(&path);
+}
+
+/* Runs until interrupted or an error. */
+static int watch(struct client *client, struct get_options *o, const struct kind *kind, const char *namespace,
+                 const char *name, const char *labels, const char *fields, char *revision, struct error *err)
+{
+	struct watch_state s = { .o = o, .kind = kind, .revision = revision };
+	int r;
+	for (;;) {
+		cleanup_free char *path = watch_path(kind, namespace, name, labels, fields, s.revision, false);
+		r = client_watch(client, path, -1, on_news, &s, err);
+		if (r < 0)
+			break;
+		if (r == NEWS_FAILED) {
+			*err = s.error;
+			r = -EIO;
+			break;
+		}
+		if (r == NEWS_TRUNCATED) {
+			cleanup_free char *replay = watch_path(kind, namespace, name, labels, fields, s.from, true);
+			cJSON *news = NULL;
+			if ((r = cli_call(client, CLIENT_GET, replay, NULL, &news, err)) < 0)
+				break;
+			print_events(&s, news);
+			cJSON_Delete(news);
+		} else if (r == NEWS_EXPIRED) {
+			/* Too far behind: list again, print it, and watch from there. */
+			cJSON *items = cJSON_CreateArray();
+			char *fresh = NULL;
+			cleanup_free char *by_name = name ? xasprintf("metadata.name=%s", name) : NULL;
+			r = cli_list(client, kind, namespace, name ? NULL : labels, name ? by_name : fields, items,
+			             &fresh, err);
+			if (r == 0) {
+				const struct kind **kinds =
+				        xcalloc((size_t)cJSON_GetArraySize(items) + 1, sizeof(*kinds));
+				for (int i = 0; i < cJSON_GetArraySize(items); i++)
+					kinds[i] = kind;
+				print_fetched(o, kinds, items, false);
+				free(kinds);
+				free(s.revision);
+				s.revision = fresh;
+			}
+			cJSON_Delete(items);
+			if (r < 0)
+				break;
+		}
+		/* NEWS_MORE with the watch over: the server ended it; watch again from s.revision
+		 * after a pause (a server that ends every watch at once is not asked in a loop). */
+		if (r == NEWS_MORE)
+			nanosleep(&(struct timespec){ 0, 500 * 1000 * 1000 }, NULL);
+	}
+	free(s.revision);
+	free(s.from);
+	return r;
 }
 
 /* --- the verb ------------------------------------------------------------------------------- */
 
+/* "get deploy,svc,cm": each kind's list, one table each, names as TYPE/NAME. */
+static int get_several(int argc, char **argv, struct get_options *o, const char *namespace, const char *labels,
+                       const char *fields, const char *config, bool watching)
+{
+	if (watching)
+		return cli_usage_error(NULL, "you may only watch one kind: a collection or a single object");
+	if (optind + 1 < argc)
+		return cli_usage_error(NULL, "names cannot follow a list of kinds: use TYPE/NAME");
+	const struct kind *wanted[KINDS_MAX_ARGUMENTS];
+	size_t count = 0;
+	cleanup_free char *list = xstrdup(argv[optind]);
+	struct error err = { 0 };
+	for (char *save = NULL, *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+		if (count >= KINDS_MAX_ARGUMENTS)
+			return cli_usage_error(NULL, "more than %d kinds", KINDS_MAX_ARGUMENTS);
+		if (!(wanted[count++] = kinds_resolve(name))) {
+			error_set(&err, ENOENT, "the server doesn't have a resource type \"%s\"", name);
+			return cli_fail(&err);
+		}
+	}
+	struct client *client = NULL;
+	if (cli_connect(config, &client, &err) < 0)
+		return cli_fail(&err);
+	cJSON *items = cJSON_CreateArray();
+	const struct kind **kinds = NULL;
+	int status = CLI_OK;
+	for (size_t i = 0; i < count; i++) {
+		int before = cJSON_GetArraySize(items);
+		if (cli_list(client, wanted[i], o->all_namespaces ? NULL : namespace, labels, fields, items, NULL,
+		             &err) < 0) {
+			status = cli_fail(&err);
+			break;
+		}
+		kinds = xrealloc(kinds, ((size_t)cJSON_GetArraySize(items) + 1) * sizeof(*kinds));
+		for (int k = before; k < cJSON_GetArraySize(items); k++)
+			kinds[k] = wanted[i];
+	}
+	client_close(client);
+	o->show_kind = true;
+	tabwriter_init(&o->table, 6, 3, true);
+	if (status == CLI_OK && cJSON_GetArraySize(items) > 0)
+		print_fetched(o, kinds, items, false);
+	else if (status == CLI_OK && o->all_namespaces)
+		fputs("No resources found\n", stderr);
+	else if (status == CLI_OK)
+		fprintf(stderr, "No resources found in %s namespace.\n", namespace);
+	tabwriter_free(&o->table);
+	free(kinds);
+	cJSON_Delete(items);
+	return status;
+}
+
 static void usage(FILE *out)
 {
-	fputs("usage: bramble get KIND [NAME...] [-n NAMESPACE | -A] [-l SELECTOR] [--field-selector SELECTOR]\n"
-	      "                 [-o wide|json|yaml|name] [--config FILE]\n"
+	fputs("usage: bramble get KIND [NAME...] | TYPE/NAME... [-n NAMESPACE | -A] [-l SELECTOR]\n"
+	      "                 [--field-selector SELECTOR] [-o wide|json|yaml|name] [--show-labels]\n"
+	      "                 [-w [--watch-only] [--output-watch-events]] [--config FILE]\n"
 	      "\n"
-	      "Lists objects of a kind (pods, po, deployments, deploy, svc, cm, secrets, ns, nodes, no, ds,\n"
-	      "rs, jobs, ep, events ...) or shows the ones named, as kubectl get does.\n",
+	      "Lists objects of a kind (pods, po, deployments, deploy, rs, ds, svc, ep, cm, secrets, ns,\n"
+	      "nodes, no, jobs, events, ev, hpa, leases) or shows the ones named, as kubectl get does.\n"
+	      "-w prints each change as it happens (CoAP Observe), until interrupted.\n",
 	      out);
-}
-
-static int get_one(struct client *client, const char *path, cJSON *items, const struct kind *kind, const char *name)
-{
-	struct client_response response;
-	struct error err = { 0 };
-	if (client_request(client, CLIENT_GET, path, NULL, 0, &response, &err) < 0) {
-		fprintf(stderr, "error: %s\n", err.message);
-		return -1;
-	}
-	if (response.code >= 400) {
-		print_server_error(&response, kind, name);
-		client_response_clear(&response);
-		return 1;
-	}
-	cJSON *object = cJSON_ParseWithLength(response.body, response.length);
-	client_response_clear(&response);
-	if (!object) {
-		fprintf(stderr, "error: the server's answer for %s is not JSON\n", path);
-		return -1;
-	}
-	cJSON_AddItemToArray(items, object);
-	return 0;
-}
-
-static int list_all(struct client *client, const char *collection, const char *labels, const char *fields, cJSON *items,
-                    const struct kind *kind)
-{
-	char *token = NULL;
-	int r = 0;
-	do {
-		struct buffer path = BUFFER_INIT;
-		buffer_printf(&path, "%s?limit=%d", collection, GET_PAGE);
-		if (labels) {
-			buffer_append_string(&path, "&labelSelector=");
-			append_query_value(&path, labels);
-		}
-		if (fields) {
-			buffer_append_string(&path, "&fieldSelector=");
-			append_query_value(&path, fields);
-		}
-		if (token) {
-			buffer_append_string(&path, "&continue=");
-			append_query_value(&path, token);
-			free(token);
-			token = NULL;
-		}
-		struct client_response response;
-		struct error err = { 0 };
-		r = client_request(client, CLIENT_GET, path.data, NULL, 0, &response, &err);
-		buffer_free(&path);
-		if (r < 0) {
-			fprintf(stderr, "error: %s\n", err.message);
-			return -1;
-		}
-		if (response.code >= 400) {
-			print_server_error(&response, kind, NULL);
-			client_response_clear(&response);
-			return -1;
-		}
-		cJSON *list = cJSON_ParseWithLength(response.body, response.length);
-		client_response_clear(&response);
-		cJSON *page = cJSON_DetachItemFromObjectCaseSensitive(list, "items");
-		const char *next = object_string_at(list, "metadata.continue");
-		token = next && next[0] ? xstrdup(next) : NULL;
-		cJSON_Delete(list);
-		if (!cJSON_IsArray(page)) {
-			cJSON_Delete(page);
-			free(token);
-			fprintf(stderr, "error: the server's list of %s has no items\n", collection);
-			return -1;
-		}
-		cJSON *object;
-		while ((object = page->child)) {
-			cJSON_DetachItemViaPointer(page, object);
-			cJSON_AddItemToArray(items, object);
-		}
-		cJSON_Delete(page);
-		if (cJSON_GetArraySize(items) > GET_MAX_OBJECTS) {
-			free(token);
-			fprintf(stderr, "error: more than %d objects: narrow the list with -l or -n\n",
-			        GET_MAX_OBJECTS);
-			return -1;
-		}
-	} while (token);
-	return 0;
 }
 
 int get_main(int argc, char **argv)
 {
+	enum { OPT_FIELDS = 256, OPT_CONFIG, OPT_SHOW_LABELS, OPT_WATCH_ONLY, OPT_WATCH_EVENTS, OPT_IGNORE };
 	static const struct option long_options[] = {
 		{ "namespace", required_argument, NULL, 'n' },
 		{ "all-namespaces", no_argument, NULL, 'A' },
 		{ "selector", required_argument, NULL, 'l' },
-		{ "field-selector", required_argument, NULL, 'F' },
+		{ "field-selector", required_argument, NULL, OPT_FIELDS },
 		{ "output", required_argument, NULL, 'o' },
-		{ "config", required_argument, NULL, 'c' },
+		{ "watch", no_argument, NULL, 'w' },
+		{ "watch-only", no_argument, NULL, OPT_WATCH_ONLY },
+		{ "output-watch-events", no_argument, NULL, OPT_WATCH_EVENTS },
+		{ "show-labels", no_argument, NULL, OPT_SHOW_LABELS },
+		{ "ignore-not-found", no_argument, NULL, OPT_IGNORE },
+		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *namespace = NULL, *labels = NULL, *fields = NULL, *config = NULL;
-	bool all = false;
-	enum output output = OUTPUT_TABLE;
+	bool watching = false, watch_only = false, ignore_not_found = false;
+	struct get_options o = { 0 };
 	int opt;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "n:Al:o:h", long_options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "n:Al:o:wh", long_options, NULL)) != -1) {
 		switch (opt) {
 		case 'n':
 			namespace
 			= optarg;
 			break;
 		case 'A':
-			all = true;
+			o.all_namespaces = true;
 			break;
 		case 'l':
 			labels = optarg;
 			break;
-		case 'F':
+		case OPT_FIELDS:
 			fields = optarg;
 			break;
-		case 'c':
+		case OPT_CONFIG:
 			config = optarg;
+			break;
+		case 'w':
+			watching = true;
+			break;
+		case OPT_WATCH_ONLY:
+			watching = watch_only = true;
+			break;
+		case OPT_WATCH_EVENTS:
+			o.watch_events = true;
+			break;
+		case OPT_SHOW_LABELS:
+			o.show_labels = true;
+			break;
+		case OPT_IGNORE:
+			ignore_not_found = true;
 			break;
 		case 'o':
 			if (strcmp(optarg, "wide") == 0)
-				output = OUTPUT_WIDE;
+				o.output = OUTPUT_WIDE;
 			else if (strcmp(optarg, "json") == 0)
-				output = OUTPUT_JSON;
+				o.output = OUTPUT_JSON;
 			else if (strcmp(optarg, "yaml") == 0)
-				output = OUTPUT_YAML;
+				o.output = OUTPUT_YAML;
 			else if (strcmp(optarg, "name") == 0)
-				output = OUTPUT_NAME;
-			else {
-				fprintf(stderr,
-				        "error: unable to match a printer suitable for the output format \"%s\", "
-				        "the allowed formats are: json,name,wide,yaml\n",
+				o.output = OUTPUT_NAME;
+			else
+				return cli_usage_error(
+				        NULL,
+				        "unable to match a printer suitable for the output format \"%s\", "
+				        "the allowed formats are: json,name,wide,yaml",
 				        optarg);
-				return 1;
-			}
 			break;
 		case 'h':
 			usage(stdout);
-			return 0;
+			return CLI_OK;
 		default:
 			usage(stderr);
-			return 1;
+			return CLI_USAGE;
 		}
 	}
-	if (optind >= argc) {
-		fputs("error: you must specify the type of resource to get (pods, deployments, svc, cm, ...)\n",
-		      stderr);
-		usage(stderr);
-		return 1;
+	struct error err = { 0 };
+	if (!namespace)
+	namespace = "default";
+	if (optind < argc && strchr(argv[optind], ',') && !strchr(argv[optind], '/'))
+		return get_several(argc, argv, &o, namespace, labels, fields, config, watching);
+	struct kinds_selection *selection = xcalloc(1, sizeof(*selection));
+	int r = kinds_select(argc - optind, argv + optind, selection, &err);
+	if (r < 0) {
+		free(selection);
+		if (r == -EINVAL)
+			return cli_usage_error(usage, "%s", err.message);
+		return cli_fail(&err);
 	}
-	const struct kind *kind = get_resolve_kind(argv[optind]);
-	if (!kind) {
-		fprintf(stderr, "error: the server doesn't have a resource type \"%s\"\n", argv[optind]);
-		return 1;
+	int status = CLI_OK;
+	struct client *client = NULL;
+	cJSON *items = cJSON_CreateArray();
+	const struct kind **kinds = NULL;
+	char *revision = NULL;
+	if (o.all_namespaces && selection->count > 0) {
+		status = cli_usage_error(NULL, "a resource cannot be retrieved by name across all namespaces");
+		goto out;
+	}
+	if (watching && (selection->count > 1 || (!selection->kind && selection->count != 1))) {
+		status = cli_usage_error(NULL, "you may only watch one kind: a collection or a single object");
+		goto out;
 	}
 	if (!namespace)
 	namespace = "default";
-	char **names = argv + optind + 1;
-	int name_count = argc - optind - 1;
-	if (all && name_count > 0) {
-		fputs("error: a resource cannot be retrieved by name across all namespaces\n", stderr);
-		return 1;
+	if (cli_connect(config, &client, &err) < 0) {
+		status = cli_fail(&err);
+		goto out;
 	}
-	struct client *client = NULL;
-	struct error err = { 0 };
-	if (clientconfig_connect(config, &client, &err) < 0) {
-		fprintf(stderr, "error: %s\n", err.message);
-		return 1;
-	}
-	cJSON *items = cJSON_CreateArray();
-	int failed = 0;
-	if (name_count > 0) {
-		for (int i = 0; i < name_count; i++) {
-			char *path = get_object_path(kind, namespace, names[i]);
-			int r = get_one(client, path, items, kind, names[i]);
-			free(path);
+	tabwriter_init(&o.table, 6, 3, true);
+	kinds = xcalloc(selection->count + 1, sizeof(*kinds));
+	if (selection->count > 0) {
+		for (size_t i = 0; i < selection->count; i++) {
+			if (selection->kinds[i] != selection->kinds[0])
+				o.show_kind = true;
+			cJSON *object = NULL;
+			r = cli_object_call(client, CLIENT_GET, selection->kinds[i], namespace, selection->names[i],
+			                    NULL, NULL, &object, &err);
+			if (r == -ENOENT && ignore_not_found)
+				continue;
 			if (r < 0) {
-				failed = 1;
-				break;
+				cli_print_error(&err);
+				status = CLI_ERROR;
+				if (r != -ENOENT)
+					break;
+				continue;
 			}
-			failed |= r;
+			const char *rv = object_string_at(object, "metadata.resourceVersion");
+			if (!revision && rv)
+				revision = xstrdup(rv);
+			kinds[cJSON_GetArraySize(items)] = selection->kinds[i];
+			cJSON_AddItemToArray(items, object);
 		}
 	} else {
-		char *path = get_object_path(kind, all ? NULL : namespace, NULL);
-		failed = list_all(client, path, labels, fields, items, kind) < 0;
-		free(path);
+		r = cli_list(client, selection->kind, o.all_namespaces ? NULL : namespace, labels, fields, items,
+		             &revision, &err);
+		if (r < 0) {
+			status = cli_fail(&err);
+			goto out;
+		}
+		kinds = xrealloc(kinds, ((size_t)cJSON_GetArraySize(items) + 1) * sizeof(*kinds));
+		for (int i = 0; i < cJSON_GetArraySize(items); i++)
+			kinds[i] = selection->kind;
 	}
-	client_close(client);
-	if (cJSON_GetArraySize(items) > 0 ||
-	    (!failed && name_count == 0 && output != OUTPUT_TABLE && output != OUTPUT_WIDE && output != OUTPUT_NAME))
-		print_objects(kind, items, name_count == 1, output, all);
-	else if (!failed && name_count == 0) {
-		if (all || !kind->namespaced)
+	int count = cJSON_GetArraySize(items);
+	bool single = selection->count == 1 && selection->kind;
+	if (!watch_only &&
+	    (count > 0 || (selection->count == 0 && (o.output == OUTPUT_JSON || o.output == OUTPUT_YAML))))
+		print_fetched(&o, kinds, items, single);
+	else if (!watch_only && count == 0 && selection->count == 0) {
+		if (o.all_namespaces || !selection->kind->namespaced)
 			fputs("No resources found\n", stderr);
 		else
 			fprintf(stderr, "No resources found in %s namespace.\n", namespace);
 	}
+	if (watching && status == CLI_OK) {
+		const struct kind *kind = selection->kind ? selection->kind : selection->kinds[0];
+		const char *name = selection->count ? selection->names[0] : NULL;
+		o.kind = kind;
+		if (!revision)
+			revision = xstrdup("0");
+		r = watch(client, &o, kind, o.all_namespaces ? NULL : namespace, name, labels, fields,
+		          steal_pointer(&revision), &err);
+		if (r < 0)
+			status = cli_fail(&err);
+	}
+out:
+	tabwriter_free(&o.table);
+	free(revision);
+	free(kinds);
 	cJSON_Delete(items);
-	return failed ? 1 : 0;
+	client_close(client);
+	free(selection);
+	return status;
 }

@@ -19,9 +19,11 @@ static const struct verb verbs[] = {
 	{ "image", image_main, "import, list and remove container images on this board" },
 	{ "run", run_main, "run one container in the foreground (or detached)" },
 	{ "container", container_main, "exec in, kill and remove detached containers" },
-	{ "get", get_main, "list objects or show one, as tables, JSON, YAML or names" },
+	{ "get", get_main, "list objects or show one, as tables, JSON, YAML or names; -w to watch" },
+	{ "describe", describe_main, "show objects in detail, with their events" },
 	{ "apply", apply_main, "create or update objects from manifests (-f FILE|DIR|-)" },
-	{ "delete", delete_main, "delete objects by kind and name or from manifests" },
+	{ "delete", delete_main, "delete objects by name, selector or manifest" },
+	{ "rollout", rollout_main, "a Deployment's rollout: status, history, undo, restart, pause, resume" },
 	{ "version", version_main, "print the version, target and linked libraries" },
 };
 
