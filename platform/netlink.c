@@ -811,7 +811,7 @@ static int route_request(struct netlink *netlink, uint16_t type, uint16_t flags,
 	if (route->device[0]) {
 		int r = link_index(netlink, route->device, &index, err);
 		if (r < 0)
-			return error_prefix(err, "%s route %s/%u: ", verb, destination, route->prefix_length);
+			return error_prefix(err, "%s route %s/%u", verb, destination, route->prefix_length);
 	} else if (route->onlink) {
 		return error_set(err, EINVAL, "%s route %s/%u: onlink needs a device", verb, destination,
 		                 route->prefix_length);
