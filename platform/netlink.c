@@ -374,6 +374,24 @@ static int transact(struct netlink *netlink, struct netlink_message *request, re
 	}
 }
 
+struct public_reply {
+	netlink_reply_fn fn;
+	void *data;
+};
+
+static int call_public_reply(const struct nlmsghdr *message, void *data)
+{
+	struct public_reply *reply = data;
+	return reply->fn(message, reply->data);
+}
+
+int netlink_request(struct netlink *netlink, struct netlink_message *request, netlink_reply_fn fn, void *data,
+                    struct error *err, const char *what)
+{
+	struct public_reply reply = { fn, data };
+	return transact(netlink, request, fn ? call_public_reply : NULL, &reply, err, "%s", what);
+}
+
 int netlink_send_batch(struct netlink *netlink, struct netlink_message *batch, struct error *err, const char *what)
 {
 	/* Number the messages; the last one before BATCH_END asks for an acknowledgement. */

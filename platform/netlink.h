@@ -60,6 +60,12 @@ size_t netlink_nest_begin(struct netlink_message *message, uint16_t type);
 void netlink_nest_end(struct netlink_message *message, size_t nest);
 void netlink_message_free(struct netlink_message *message);
 
+/* Sends one request (the message built last) and waits for the kernel's answer; fn sees each
+ * data message of the reply (nlh is a struct nlmsghdr). */
+typedef int (*netlink_reply_fn)(const void *nlh, void *data);
+int netlink_request(struct netlink *netlink, struct netlink_message *request, netlink_reply_fn fn, void *data,
+                    struct error *err, const char *what);
+
 /* Sends every message of an nf_tables batch (the caller frames it with
  * NFNL_MSG_BATCH_BEGIN/END) and collects the kernel's verdict: the whole batch is applied or
  * none of it. */
