@@ -380,7 +380,7 @@ enum dns_action dns_answer(struct dns *dns, const uint8_t *query, size_t length,
 		}
 		labels[count++] = l;
 	}
-	bool is_svc = count >= 1 && strcasecmp(labels[count - 1], "svc") == 0;
+	bool is_svc = count >= 1 && count <= 6 && strcasecmp(labels[count - 1], "svc") == 0;
 	if (qclass != CLASS_IN && qclass != TYPE_ANY) {
 		rcode = RCODE_NXDOMAIN;
 	} else if (count == 0 || (is_svc && count <= 2)) {
