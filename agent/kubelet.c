@@ -698,8 +698,10 @@ int kubelet_new(const struct kubelet_options *options, struct kubelet **ret_kube
 		.reserved_cpu_millicores = config->reserved_cpu_millicores,
 		.reserved_memory_bytes = config->reserved_memory,
 	};
-	cleanup_free char *images_dir = xasprintf("%s/images", config->data_dir);
-	if ((r = images_open(&k->images, images_dir, config->image_store_limit, NULL, NULL, err)) < 0)
+	char *images_dir = xasprintf("%s/images", config->data_dir);
+	r = images_open(&k->images, images_dir, config->image_store_limit, NULL, NULL, err);
+	free(images_dir);
+	if (r < 0)
 		goto fail;
 	if ((r = cgroups_open(config->cgroup_parent, &k->cgroups, err)) < 0)
 		goto fail;

@@ -236,6 +236,7 @@ static void start_container(struct container *c)
 	const char **layers = NULL;
 	int log_fd = -1;
 	const char *reason = "CreateContainerConfigError";
+	char *dir = NULL, *rootfs = NULL, *upper = NULL, *work = NULL;
 
 	/* Image: present on the board, or waiting for it. */
 	if (images_resolve(env->images, image_reference(c), &image, &err) < 0) {
@@ -260,10 +261,10 @@ static void start_container(struct container *c)
 		goto fail;
 
 	reason = "RunContainerError";
-	cleanup_free char *dir = xasprintf("%s/containers/%s", pod->dir, c->name);
-	cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
-	cleanup_free char *upper = xasprintf("%s/upper", dir);
-	cleanup_free char *work = xasprintf("%s/work", dir);
+	dir = xasprintf("%s/containers/%s", pod->dir, c->name);
+	rootfs = xasprintf("%s/rootfs", dir);
+	upper = xasprintf("%s/upper", dir);
+	work = xasprintf("%s/work", dir);
 	file_remove_tree(dir); /* a fresh root filesystem for every start, as Kubernetes gives */
 	if (file_mkdir_p(rootfs, 0700, &err) < 0 || file_mkdir_p(upper, 0755, &err) < 0 ||
 	    file_mkdir_p(work, 0700, &err) < 0)
@@ -344,6 +345,10 @@ fail:
 out:
 	if (log_fd >= 0)
 		close(log_fd);
+	free(dir);
+	free(rootfs);
+	free(upper);
+	free(work);
 	free(layers);
 	podspec_mounts_free(mounts, mount_count);
 	podspec_strv_free(argv);

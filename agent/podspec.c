@@ -618,6 +618,7 @@ static int write_config_volume(const cJSON *volume, const cJSON *source, bool se
 	const cJSON *items = cJSON_GetObjectItemCaseSensitive(source, "items");
 	const char *maps[] = { "data", secret ? "stringData" : "binaryData" };
 	struct strv tops = { 0 };
+	char *tmp_link = NULL;
 	for (size_t m = 0; m < 2 && object; m++) {
 		const cJSON *item;
 		cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(object, maps[m]))
@@ -660,7 +661,7 @@ static int write_config_volume(const cJSON *volume, const cJSON *source, bool se
 			strv_add(&tops, xstrndup(path, strcspn(path, "/")));
 		}
 	}
-	cleanup_free char *tmp_link = xasprintf("%s/..data_tmp", dir);
+	tmp_link = xasprintf("%s/..data_tmp", dir);
 	unlink(tmp_link);
 	if (symlink(version, tmp_link) < 0 || rename(tmp_link, data_link) < 0) {
 		r = error_set_errno(err, errno, "swap %s", data_link);
@@ -682,9 +683,11 @@ static int write_config_volume(const cJSON *volume, const cJSON *source, bool se
 		file_remove_tree(old);
 	}
 	strv_clear(&tops);
+	free(tmp_link);
 	return 0;
 fail:
 	strv_clear(&tops);
+	free(tmp_link);
 	file_remove_tree(fresh);
 	return r;
 }

@@ -160,7 +160,8 @@ int proxy_set_service(struct proxy *proxy, const struct proxy_service *service, 
 	/* the candidate table: the old one with this service put in */
 	size_t count = proxy->count + (self < 0 ? 1 : 0);
 	struct proxy_entry **entries = xcalloc(count, sizeof(*entries));
-	memcpy(entries, proxy->entries, proxy->count * sizeof(*entries));
+	if (proxy->count)
+		memcpy(entries, proxy->entries, proxy->count * sizeof(*entries));
 	entries[self < 0 ? proxy->count : (size_t)self] = entry;
 	r = apply(proxy, entries, count, err);
 	if (r < 0) {

@@ -81,13 +81,26 @@ cJSON *apply_desired(const struct kind *kind, const cJSON *current, const cJSON 
 	}
 	const cJSON *metadata = cJSON_GetObjectItemCaseSensitive(manifest, "metadata");
 	cJSON *desired_metadata = object_metadata(desired);
-	static const char *const replaced[] = { "labels", "annotations" };
-	for (size_t i = 0; i < ARRAY_SIZE(replaced); i++) {
-		const cJSON *given = cJSON_GetObjectItemCaseSensitive(metadata, replaced[i]);
-		if (!given)
-			continue;
-		cJSON_DeleteItemFromObjectCaseSensitive(desired_metadata, replaced[i]);
-		cJSON_AddItemToObject(desired_metadata, replaced[i], cJSON_Duplicate(given, 1));
+	/* Labels are the manifest's; annotations are merged into the current ones, since
+	 * controllers keep theirs there (deployment.kubernetes.io/revision). */
+	const cJSON *labels = cJSON_GetObjectItemCaseSensitive(metadata, "labels");
+	if (labels) {
+		cJSON_DeleteItemFromObjectCaseSensitive(desired_metadata, "labels");
+		cJSON_AddItemToObject(desired_metadata, "labels", cJSON_Duplicate(labels, 1));
+	}
+	const cJSON *annotations = cJSON_GetObjectItemCaseSensitive(metadata, "annotations");
+	if (cJSON_IsObject(annotations)) {
+		cJSON *merged = cJSON_GetObjectItemCaseSensitive(desired_metadata, "annotations");
+		if (!cJSON_IsObject(merged)) {
+			cJSON_DeleteItemFromObjectCaseSensitive(desired_metadata, "annotations");
+			merged = cJSON_AddObjectToObject(desired_metadata, "annotations");
+		}
+		const cJSON *item;
+		cJSON_ArrayForEach(item, annotations)
+		{
+			cJSON_DeleteItemFromObjectCaseSensitive(merged, item->string);
+			cJSON_AddItemToObject(merged, item->string, cJSON_Duplicate(item, 1));
+		}
 	}
 	object_apply_defaults(kind, desired);
 	return desired;

@@ -23,6 +23,7 @@ make -s --no-print-directory build/x86_64/bench-api build/x86_64/bench-scheduler
 dir=$(mktemp -d /tmp/bramble-bench.XXXXXX)
 port=$((20000 + RANDOM % 40000))
 build/x86_64/bramble init --data-dir "$dir" --listen "127.0.0.1:$port" --node-name bench >/dev/null
+sed -i "s/^roles = .*/roles = server/" "$dir/bramble.conf" # the control plane alone: no kubelet
 key=$(awk -F' = ' '$1 == "key" {print $2}' "$dir/admin.conf")
 build/x86_64/bramble agent --config "$dir/bramble.conf" 2>"$dir/agent.log" &
 pid=$!

@@ -18,6 +18,7 @@ key=$(awk -F' = ' '$1 == "key" {print $2}' "$data/admin.conf")
 server=$(awk -F' = ' '$1 == "server" {print $2}' "$data/admin.conf")
 check_output "admin.conf names the server" "^coaps://127.0.0.1:$port$" echo "$server"
 
+sed -i "s/^roles = .*/roles = server/" "$data/bramble.conf" # the control plane alone: no kubelet
 "$BRAMBLE" agent --config "$data/bramble.conf" >"$test_dir/agent.log" 2>&1 &
 agent_pid=$!
 on_exit "kill $agent_pid; wait $agent_pid"

@@ -9,6 +9,7 @@ cd "$(dirname "$0")/../.."
 port=$(free_udp_port)
 data=$test_dir/c
 check_output "bramble init" "Created a cluster" "$BRAMBLE" init --data-dir "$data" --listen "127.0.0.1:$port" --node-name cli-1
+sed -i "s/^roles = .*/roles = server/" "$data/bramble.conf" # the control plane alone: no kubelet
 "$BRAMBLE" agent --config "$data/bramble.conf" >"$test_dir/agent.log" 2>&1 &
 agent_pid=$!
 on_exit "kill $agent_pid; wait $agent_pid"
@@ -29,7 +30,7 @@ check_output "--dry-run says so and writes nothing" 'deployment.apps/web unchang
 check_output "apply from stdin" '^configmap/redis-config unchanged$' bash -c "$(declare -f b); data='$data'; BRAMBLE='$BRAMBLE'; b apply -f - <tests/manifests/redis.json"
 
 check_output "get deployments: kubectl's columns" '^NAME +READY +UP-TO-DATE +AVAILABLE +AGE' b get deployments
-check_output "get deploy web: its row" '^web +0/3 +0 +0 +[0-9]+s$' b get deploy web
+check_output "get deploy web: its row (the controller made its 3 pods; no board runs them)" '^web +0/3 +3 +0 +[0-9]+s$' b get deploy web
 check_output "get cm: NAME DATA AGE" '^web-config +4 +[0-9]+s$' b get cm
 check_output "get cm -o json: a List, indented" '^    "kind": "List"|"kind": "List"' b get cm -o json
 check_output "get cm web-config -o json: the object" '"greeting": "Hello from a bramble"' b get cm web-config -o json
@@ -41,8 +42,8 @@ redis_only() { ! b get cm -l app=redis | grep -q web-config; }
 check "get cm -l app=redis leaves web-config out" redis_only
 check_output "get cm --field-selector" '^web-config ' b get cm --field-selector metadata.name=web-config
 check_output "get -o name" '^deployment.apps/web$' b get deploy -o name
-check_output "get pods -A: nothing yet" 'No resources found' b get pods -A
-check_output "get pods: the namespace is named" 'No resources found in default namespace.' b get pods
+check_output "get pods -A: the Deployment's pods, with their namespace" '^default +web-[a-z0-9]+-[a-z0-9]{5} +0/1 +Pending' b get pods -A
+check_output "get pods in an empty namespace: the namespace is named" 'No resources found in kube-system namespace.' b get pods -n kube-system
 check_output "get ns: the namespaces init made" '^kube-system +Active' b get ns
 check_output "get ns -o yaml of one" '^  name: default$' b get ns default -o yaml
 check_fails_output "get a missing object: kubectl's message" '^Error from server \(NotFound\): pods "x" not found$' b get pods x

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/../.."
 port=$(free_udp_port)
 data=$test_dir/cluster
 "$BRAMBLE" init --data-dir "$data" --listen "127.0.0.1:$port" --node-name server-1 >/dev/null
+sed -i "s/^roles = .*/roles = server/" "$data/bramble.conf" # the control plane alone: no kubelet
 "$BRAMBLE" agent --config "$data/bramble.conf" >"$test_dir/agent.log" 2>&1 &
 agent_pid=$!
 on_exit "kill $agent_pid; wait $agent_pid"

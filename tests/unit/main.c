@@ -77,17 +77,24 @@ static void module_of(const char *file, char *buf, size_t size)
 		*dot = '\0';
 }
 
+/* Arguments select modules or module:test names; "-module" leaves a module out. */
 static int selected(const struct unit_test *t, int argc, char **argv)
 {
-	if (argc < 2)
-		return 1;
 	char module[64], full[192];
 	module_of(t->file, module, sizeof(module));
 	snprintf(full, sizeof(full), "%s:%s", module, t->name);
-	for (int i = 1; i < argc; i++)
+	int positives = 0, chosen = 0;
+	for (int i = 1; i < argc; i++) {
+		if (argv[i][0] == '-') {
+			if (strcmp(argv[i] + 1, module) == 0 || strcmp(argv[i] + 1, full) == 0)
+				return 0;
+			continue;
+		}
+		positives++;
 		if (strcmp(argv[i], module) == 0 || strcmp(argv[i], full) == 0)
-			return 1;
-	return 0;
+			chosen = 1;
+	}
+	return positives == 0 || chosen;
 }
 
 static int run_one(const struct unit_test *t)
