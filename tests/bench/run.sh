@@ -6,6 +6,7 @@
 #   4. the idle control plane: bytes written to disk and CPU used over IDLE_SECONDS
 #   5. container start latency, bramble run against crun (tests/bench/start_latency.sh)
 #   6. scheduling throughput: 10,000 pods onto 1,000 hollow nodes (tests/bench/bench_scheduler.c)
+#   7. the prober's CPU per probe attempt: HTTP, TCP and exec (tests/bench/bench_prober.c)
 # Environment: IDLE_SECONDS (default 60), LOAD_SECONDS (default 10), CLIENTS (default 4).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -18,7 +19,7 @@ targets="x86_64 arm64 armhf armv6"
 echo "== binary sizes (make sizes)"
 for t in $targets; do make -s --no-print-directory ARCH=$t >/dev/null 2>&1 || echo "build for $t failed"; done
 tests/bench/sizes.sh $targets
-make -s --no-print-directory build/x86_64/bench-api build/x86_64/bench-scheduler >/dev/null
+make -s --no-print-directory build/x86_64/bench-api build/x86_64/bench-scheduler build/x86_64/bench-prober >/dev/null
 
 dir=$(mktemp -d /tmp/bramble-bench.XXXXXX)
 port=$((20000 + RANDOM % 40000))
@@ -86,3 +87,7 @@ tests/bench/start_latency.sh build/x86_64/bramble
 echo
 echo "== scheduling throughput (tests/bench/bench_scheduler.c)"
 build/x86_64/bench-scheduler
+
+echo
+echo "== probe cost (tests/bench/bench_prober.c: 40 HTTP, 40 TCP, 10 exec probers, 100 ms periods)"
+build/x86_64/bench-prober 40 "$load"
