@@ -421,6 +421,15 @@ static int create_one(struct create_context *c, cJSON *object, const struct mani
 			cli_print_error(&err);
 		return strncmp(err.message, CLI_SERVER_PREFIX, strlen(CLI_SERVER_PREFIX)) == 0 ? 1 : -1;
 	}
+	if (c->output == OUTPUT_YAML || c->output == OUTPUT_JSON) {
+		/* A write's answer may be cut to fit one datagram: print the object whole. */
+		cJSON *whole = NULL;
+		if (c->dry_run == DRY_RUN_NONE && cli_object_call(c->client, CLIENT_GET, kind, object_namespace(object),
+		                                                  object_name(object), NULL, NULL, &whole, &err) == 0) {
+			cJSON_Delete(created);
+			created = whole;
+		}
+	}
 	print_result(c, kind, created ? created : object);
 	cJSON_Delete(created);
 	return 0;

@@ -25,6 +25,7 @@ static const struct verb verbs[] = {
 	  "create objects from manifests, or a namespace, configmap, secret, deployment, service" },
 	{ "delete", delete_main, "delete objects by name, selector or manifest" },
 	{ "edit", edit_main, "edit an object in $EDITOR" },
+	{ "patch", patch_main, "change an object with a JSON merge patch" },
 	{ "label", label_main, "add, change or remove labels" },
 	{ "annotate", annotate_main, "add, change or remove annotations" },
 	{ "scale", scale_main, "set the replicas of Deployments and ReplicaSets" },
