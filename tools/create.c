@@ -587,8 +587,10 @@ int create_main(int argc, char **argv)
 				continue;
 			}
 			if (target.namespace) {
+				/* target.namespace may be the string about to be replaced. */
+				cleanup_free char *own = xstrdup(target.namespace);
 				cJSON_DeleteItemFromObjectCaseSensitive(object_metadata(d->object), "namespace");
-				cJSON_AddStringToObject(object_metadata(d->object), "namespace", target.namespace);
+				cJSON_AddStringToObject(object_metadata(d->object), "namespace", own);
 			}
 			int r = create_one(&c, d->object, d);
 			if (r != 0)
