@@ -40,6 +40,7 @@ struct get_options {
 	bool show_labels;
 	bool show_kind;    /* NAME as TYPE/NAME (several kinds on one command line) */
 	bool watch_events; /* --output-watch-events: an EVENT column / {type, object} */
+	bool watching;     /* -w */
 	bool header_done;  /* the table's header has been printed */
 	struct tabwriter table;
 	const struct kind *kind;
@@ -442,7 +443,8 @@ static void print_fetched(struct get_options *o, const struct kind *const *kinds
 				buffer_append_string(&out, "\n");
 				o->header_done = false;
 			}
-			print_object(o, kind, object, NULL, &out);
+			/* kubectl -w --output-watch-events: what was listed first counts as ADDED. */
+			print_object(o, kind, object, o->watching && o->watch_events ? "ADDED" : NULL, &out);
 		}
 		tabwriter_flush(&o->table, &out);
 	}
@@ -685,10 +687,10 @@ int get_main(int argc, char **argv)
 			config = optarg;
 			break;
 		case 'w':
-			watching = true;
+			watching = o.watching = true;
 			break;
 		case OPT_WATCH_ONLY:
-			watching = watch_only = true;
+			watching = watch_only = o.watching = true;
 			break;
 		case OPT_WATCH_EVENTS:
 			o.watch_events = true;
