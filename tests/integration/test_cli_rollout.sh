@@ -146,7 +146,9 @@ on_exit "kill $follower"
 generation=$(b get deploy zero -n roll -o yaml | sed -n 's/^  generation: //p')
 b patch deploy zero -n roll --subresource status \
 	-p "{\"status\":{\"observedGeneration\":$generation,\"replicas\":0,\"updatedReplicas\":0,\"availableReplicas\":0}}" >/dev/null
-check "status follows the Deployment (Observe) and ends with 0 once it is rolled out" wait "$follower"
+rc=0
+wait "$follower" || rc=$?
+check_output "status follows the Deployment (Observe) and ends with 0 once it is rolled out" '^0$' echo "$rc"
 check_output "... saying so" '^deployment "zero" successfully rolled out$' cat "$test_dir/status.out"
 check_output "status of a rolled out Deployment" '^deployment "zero" successfully rolled out$' b rollout status deployment zero -n roll
 check_exit "an unknown subcommand (2)" 2 "unknown rollout subcommand 'rewind'" b rollout rewind deploy/web -n roll

@@ -247,7 +247,10 @@ on_exit "kill $waiter"
 marked() { b get pod slow-5 -n verbs | grep -q Terminating; }
 check "a delete that waits" wait_until 10 marked
 check_output "--grace-period=0 --force: gone at once" 'Warning: Immediate deletion does not wait' b delete pod slow-5 -n verbs --grace-period=0 --force
-check "... and the waiting delete sees it go (Observe) and ends with 0" wait "$waiter"
+rc=0
+wait "$waiter" || rc=$?
+check_output "... and the waiting delete sees it go (Observe) and ends with 0" '^0$' echo "$rc"
+check_output "... having said so" '^pod "slow-5" deleted$' cat "$test_dir/waiting.out"
 slow_pod slow-6
 check_exit "delete shows progress on a terminal" 1 'waiting for pod/slow-6 to be gone' on_tty "$BRAMBLE" --config "$conf" delete pod slow-6 -n verbs --timeout 1s
 check "... not in a pipe" lacks 'waiting for pod/' bash -c "$(printf '%q ' "$BRAMBLE") --config '$conf' delete pod slow-6 -n verbs --timeout 1s 2>&1 | cat"
