@@ -416,7 +416,8 @@ static void print_object(struct get_options *o, const struct kind *kind, const c
 static void print_fetched(struct get_options *o, const struct kind *const *kinds, cJSON *items, bool single)
 {
 	struct buffer out = BUFFER_INIT;
-	if ((o->output == OUTPUT_JSON || o->output == OUTPUT_YAML) && !single) {
+	/* A List, except under -w: there every object is printed by itself, as changes are. */
+	if ((o->output == OUTPUT_JSON || o->output == OUTPUT_YAML) && !single && !o->watching) {
 		cJSON *list = cJSON_CreateObject();
 		cJSON_AddStringToObject(list, "apiVersion", "v1");
 		cJSON_AddItemReferenceToObject(list, "items", items);
