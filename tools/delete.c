@@ -2,7 +2,8 @@
  *
  *   bramble delete KIND NAME... | TYPE/NAME... | KIND -l SELECTOR | KIND --all | -f FILE|DIR|-
  *
- * Every object is deleted first, then (--wait, on by default as in kubectl) each one is
+ * Every object is deleted first (from manifests: Namespaces last, after the objects that
+ * the same manifests put in them), then (--wait, on by default as in kubectl) each one is
  * waited for until it is gone: a pod bound to a node stays until its kubelet has stopped
  * it, a namespace until it is empty, an object with finalizers until they are done. The
  * wait follows the object with CoAP Observe; --timeout bounds it (0: no limit).
@@ -327,14 +328,20 @@ int delete_main(int argc, char **argv)
 		if (r < 0)
 			goto out;
 	}
-	for (size_t i = 0; i < manifest.count; i++) {
-		struct manifest_document *d = &manifest.documents[i];
+	/* Namespaces after everything else: what the same manifests put in them is gone by then,
+	 * so they can go at once. */
+	for (size_t k = 0; k < 2 * manifest.count; k++) {
+		struct manifest_document *d = &manifest.documents[k % manifest.count];
 		struct cli_target target;
 		if (cli_document_target(d, namespace, &target, &err) < 0) {
-			cli_print_error(&err);
-			status = CLI_ERROR;
+			if (k < manifest.count) {
+				cli_print_error(&err);
+				status = CLI_ERROR;
+			}
 			continue;
 		}
+		if ((strcmp(target.kind->name, "Namespace") == 0) != (k >= manifest.count))
+			continue;
 		int r = delete_one(&c, target.kind, target.namespace, target.name, d->source);
 		if (r != 0)
 			status = CLI_ERROR;

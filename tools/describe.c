@@ -620,6 +620,26 @@ static void events_section(struct writer *w, const cJSON *events)
 
 /* --- one object per kind ---------------------------------------------------------------------------- */
 
+/* Kubernetes' QoS class, for a pod whose status does not say it yet. */
+static const char *qos_class(const cJSON *p)
+{
+	bool any = false, guaranteed = true;
+	const cJSON *c;
+	cJSON_ArrayForEach(c, cli_item(p, "spec.containers"))
+	{
+		const cJSON *requests = cli_item(c, "resources.requests"), *limits = cli_item(c, "resources.limits");
+		any |= cJSON_GetArraySize(requests) > 0 || cJSON_GetArraySize(limits) > 0;
+		static const char *const names[] = { "cpu", "memory" };
+		for (size_t i = 0; i < 2; i++) {
+			const cJSON *limit = cJSON_GetObjectItemCaseSensitive(limits, names[i]);
+			const cJSON *request = cJSON_GetObjectItemCaseSensitive(requests, names[i]);
+			if (!limit || (request && !cJSON_Compare(request, limit, 1)))
+				guaranteed = false;
+		}
+	}
+	return !any ? "BestEffort" : guaranteed ? "Guaranteed" : "Burstable";
+}
+
 static void pod(struct writer *w, const cJSON *p)
 {
 	char when[64], owner[300];
@@ -679,7 +699,7 @@ static void pod(struct writer *w, const cJSON *p)
 	}
 	volumes(w, cli_item(p, "spec.volumes"), "");
 	const char *qos = cli_string(p, "status.qosClass");
-	put(w, 0, "QoS Class:\t%s\n", qos[0] ? qos : "BestEffort");
+	put(w, 0, "QoS Class:\t%s\n", qos[0] ? qos : qos_class(p));
 	labels_multiline(w, "Node-Selectors", cli_item(p, "spec.nodeSelector"));
 	tolerations_multiline(w, "Tolerations", cli_item(p, "spec.tolerations"));
 }

@@ -40,6 +40,7 @@ struct get_options {
 	bool show_labels;
 	bool show_kind;    /* NAME as TYPE/NAME (several kinds on one command line) */
 	bool watch_events; /* --output-watch-events: an EVENT column / {type, object} */
+	bool watching;     /* -w */
 	bool header_done;  /* the table's header has been printed */
 	struct tabwriter table;
 	const struct kind *kind;
@@ -415,7 +416,8 @@ static void print_object(struct get_options *o, const struct kind *kind, const c
 static void print_fetched(struct get_options *o, const struct kind *const *kinds, cJSON *items, bool single)
 {
 	struct buffer out = BUFFER_INIT;
-	if ((o->output == OUTPUT_JSON || o->output == OUTPUT_YAML) && !single) {
+	/* A List, except under -w: there every object is printed by itself, as changes are. */
+	if ((o->output == OUTPUT_JSON || o->output == OUTPUT_YAML) && !single && !o->watching) {
 		cJSON *list = cJSON_CreateObject();
 		cJSON_AddStringToObject(list, "apiVersion", "v1");
 		cJSON_AddItemReferenceToObject(list, "items", items);
@@ -442,7 +444,8 @@ static void print_fetched(struct get_options *o, const struct kind *const *kinds
 				buffer_append_string(&out, "\n");
 				o->header_done = false;
 			}
-			print_object(o, kind, object, NULL, &out);
+			/* kubectl -w --output-watch-events: what was listed first counts as ADDED. */
+			print_object(o, kind, object, o->watching && o->watch_events ? "ADDED" : NULL, &out);
 		}
 		tabwriter_flush(&o->table, &out);
 	}
@@ -685,10 +688,10 @@ int get_main(int argc, char **argv)
 			config = optarg;
 			break;
 		case 'w':
-			watching = true;
+			watching = o.watching = true;
 			break;
 		case OPT_WATCH_ONLY:
-			watching = watch_only = true;
+			watching = watch_only = o.watching = true;
 			break;
 		case OPT_WATCH_EVENTS:
 			o.watch_events = true;

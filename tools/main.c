@@ -22,16 +22,27 @@ static const struct verb verbs[] = {
 	{ "get", get_main, "list objects or show one, as tables, JSON, YAML or names; -w to watch" },
 	{ "describe", describe_main, "show objects in detail, with their events" },
 	{ "apply", apply_main, "create or update objects from manifests (-f FILE|DIR|-)" },
+	{ "create", create_main,
+	  "create objects from manifests, or a namespace, configmap, secret, deployment, service" },
 	{ "delete", delete_main, "delete objects by name, selector or manifest" },
+	{ "edit", edit_main, "edit an object in $EDITOR" },
+	{ "patch", patch_main, "change an object with a JSON merge patch" },
+	{ "label", label_main, "add, change or remove labels" },
+	{ "annotate", annotate_main, "add, change or remove annotations" },
+	{ "scale", scale_main, "set the replicas of Deployments and ReplicaSets" },
 	{ "rollout", rollout_main, "a Deployment's rollout: status, history, undo, restart, pause, resume" },
-	{ "version", version_main, "print the version, target and linked libraries" },
+	{ "cordon", cordon_main, "mark nodes unschedulable" },
+	{ "uncordon", uncordon_main, "mark nodes schedulable again" },
+	{ "drain", drain_main, "cordon a node and delete its pods" },
+	{ "taint", taint_main, "add or remove taints of nodes" },
+	{ "version", version_main, "print the client's and the server's version" },
 };
 
 static void usage(FILE *out)
 {
 	fputs("usage: bramble [--config FILE] VERB [ARGS...]\n\nverbs:\n", out);
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-		fprintf(out, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
+		fprintf(out, "  %-9s %s\n", verbs[i].name, verbs[i].summary);
 	fputs("\n--config FILE is the client configuration (as kubectl's --kubeconfig; default\n"
 	      "$BRAMBLE_CONFIG, then ~/.config/bramble/config); it may also follow the verb.\n"
 	      "bramble VERB --help describes a verb.\n",

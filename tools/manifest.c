@@ -383,7 +383,7 @@ static int check_object(const char *source, int index, int line, const cJSON *ob
 
 static int add_document(struct manifest *m, const char *source, int index, int line, cJSON *object, struct error *err)
 {
-	int r = check_object(source, index, line, object, err);
+	int r = m->any_value ? 0 : check_object(source, index, line, object, err);
 	if (r < 0) {
 		cJSON_Delete(object);
 		return r;
@@ -625,6 +625,18 @@ int manifest_read(const char *path, struct manifest *manifest, struct error *err
 	if (S_ISDIR(st.st_mode))
 		return read_directory(path, manifest, err);
 	return read_file(path, manifest, err);
+}
+
+int manifest_parse_value(const char *source, const char *text, size_t length, cJSON **ret_value, struct error *err)
+{
+	struct manifest m = { .any_value = true };
+	int r = manifest_parse(source, text, length, &m, err);
+	if (r == 0 && m.count != 1)
+		r = error_set(err, EINVAL, "%s: expected one document, found %zu", source, m.count);
+	if (r == 0)
+		*ret_value = steal_pointer(&m.documents[0].object);
+	manifest_free(&m);
+	return r;
 }
 
 void manifest_free(struct manifest *manifest)

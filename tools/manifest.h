@@ -11,6 +11,7 @@
 #ifndef BRAMBLE_TOOLS_MANIFEST_H
 #define BRAMBLE_TOOLS_MANIFEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <cjson/cJSON.h>
@@ -34,6 +35,7 @@ struct manifest_document {
 struct manifest {
 	struct manifest_document *documents;
 	size_t count;
+	bool any_value; /* documents need not be Kubernetes objects (manifest_parse_value) */
 };
 
 /* Reads path ("-": standard input) and appends its documents. Every document must be a
@@ -42,6 +44,9 @@ int manifest_read(const char *path, struct manifest *manifest, struct error *err
 
 /* Parses text (YAML or JSON) read from source and appends its documents. */
 int manifest_parse(const char *source, const char *text, size_t length, struct manifest *manifest, struct error *err);
+
+/* Parses one YAML or JSON document of any shape (a patch): the value in *ret_value. */
+int manifest_parse_value(const char *source, const char *text, size_t length, cJSON **ret_value, struct error *err);
 
 void manifest_free(struct manifest *manifest);
 

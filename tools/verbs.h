@@ -15,6 +15,7 @@ int apply_main(int argc, char **argv);
 int create_main(int argc, char **argv);
 int delete_main(int argc, char **argv);
 int edit_main(int argc, char **argv);
+int patch_main(int argc, char **argv);
 int label_main(int argc, char **argv);
 int annotate_main(int argc, char **argv);
 int scale_main(int argc, char **argv);

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The client verbs driven as the README walkthrough does: `bramble init`, an agent, then
-# `bramble apply -f` on a folder of manifests written for Kubernetes, `get` in every output
-# format, `delete`, and bad input (not a manifest, a tab, a missing config, no server, an
-# unknown kind) with the messages and exit codes scripts rely on.
+# `bramble apply -f` on folders of manifests written for Kubernetes (tests/manifests and the
+# shop in tests/manifests/shop: Namespace, ConfigMap, Secret, Deployments and Services in
+# multi-document files), `get` in every output format, `delete`, and bad input (not a
+# manifest, a tab, an unknown field or kind, a missing config, no server) with the messages
+# and the exit codes scripts rely on: 0 done, 1 an error, 2 a usage error.
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
 
@@ -15,6 +17,17 @@ agent_pid=$!
 on_exit "kill $agent_pid; wait $agent_pid"
 
 b() { "$BRAMBLE" --config "$data/admin.conf" "$@"; }
+# check_exit WHAT CODE REGEX CMD...: passes when CMD exits with CODE and its output matches
+check_exit() {
+	local what=$1 code=$2 regex=$3 out rc=0
+	shift 3
+	out=$("$@" 2>&1) || rc=$?
+	if [ "$rc" -eq "$code" ] && grep -Eq -- "$regex" <<<"$out"; then
+		_report 1 "$what" ""
+	else
+		_report 0 "$what" "exit $rc (expected $code), expected /$regex/ in: $out"
+	fi
+}
 ready() { b get ns default >/dev/null 2>&1; }
 check "the API server answers bramble get" wait_until 15 ready
 
@@ -78,3 +91,52 @@ check "... within a few seconds" test $((SECONDS - start)) -le 8
 sed 's/^key = .*/key = wrong-key-0123456789abcdef/' "$data/admin.conf" >"$test_dir/wrongkey.conf"
 check_fails_output "a wrong key: the handshake is refused" "DTLS handshake .* failed" "$BRAMBLE" get pods --config "$test_dir/wrongkey.conf"
 check "the server is still running" kill -0 "$agent_pid"
+
+# A folder of manifests as people keep them in git for Kubernetes, applied unchanged.
+count() { "$@" 2>&1 | grep -c "$pattern"; }
+first_line() { "$@" | head -n 1; }
+check_output "--dry-run=client: the Namespace first (00-namespace.yaml)" '^namespace/shop created \(dry run\)$' first_line b apply -f tests/manifests/shop/ --dry-run=client
+check_fails "... and nothing was written" b get ns shop
+pattern=' created$'
+check_output "apply the shop: seven objects created" '^7$' count b apply -f tests/manifests/shop/
+pattern=' unchanged$'
+check_output "apply the shop again: all unchanged" '^7$' count b apply -f tests/manifests/shop/
+check_output "its Deployments" '^redis +[0-9]/1 ' b get deploy -n shop
+check_output "its Services, the headless one too" '^redis +ClusterIP +None ' b get svc -n shop
+check_output "its Secret" '^storefront-secrets +Opaque +2 ' b get secrets -n shop
+check_output "kinds listed together" '^deployment.apps/storefront ' b get deploy,svc,cm -n shop
+check_output "describe shows the manifest's environment" 'storefront-config +ConfigMap +Optional: false' b describe deploy storefront -n shop
+check_output "... and the secret reference, not its value" "REDIS_PASSWORD: +<set to the key 'REDIS_PASSWORD' in secret 'storefront-secrets'>" b describe deploy storefront -n shop
+sed 's/replicas: 3/replicas: 4/' tests/manifests/shop/20-storefront.yaml >"$test_dir/storefront4.yaml"
+check_output "--dry-run=server: the server checks the change" '^deployment.apps/storefront configured \(server dry run\)$' b apply --dry-run=server -f "$test_dir/storefront4.yaml"
+check_output "... and stores nothing" '^storefront +[0-9]/3 ' b get deploy storefront -n shop
+sed 's/imagePullPolicy: IfNotPresent/imagePulPolicy: IfNotPresent/' "$test_dir/storefront4.yaml" >"$test_dir/typo.yaml"
+check_exit "an unknown field: file, document and field path (1)" 1 \
+	'typo.yaml" \(document 1\): deployments.apps "storefront": spec.template.spec.containers\[0\].imagePulPolicy: unknown field' \
+	b apply -f "$test_dir/typo.yaml"
+check_exit "... found by --dry-run=client too, before anything is sent" 1 \
+	'typo.yaml: document 1: deployments.apps "storefront": spec.template.spec.containers\[0\].imagePulPolicy: unknown field' \
+	b apply --dry-run=client -f "$test_dir/typo.yaml"
+sed 's#apiVersion: apps/v1#apiVersion: extensions/v1beta1#' tests/manifests/shop/30-redis.yaml >"$test_dir/old.yaml"
+check_exit "an old apiVersion: what Bramble serves instead" 1 \
+	'old.yaml: document 1: no matches for kind "Deployment" in version "extensions/v1beta1" \(Bramble serves Deployment as apps/v1\)' \
+	b apply -f "$test_dir/old.yaml"
+pattern=' deleted$'
+check_output "delete -f the shop: seven objects deleted" '^7$' count b delete -f tests/manifests/shop/
+check_fails "... the Namespace too" b get ns shop
+
+# Exit codes: 2 for a usage error, 1 for any other error.
+check_exit "no kind: a usage error (2)" 2 'you must specify the type of resource' b get
+check_exit "an unknown flag (2)" 2 'usage: bramble get' b get pods --frobnicate
+check_exit "an unknown verb (2)" 2 "unknown verb 'frobnicate'" "$BRAMBLE" frobnicate
+check_exit "delete with a kind and no name (2)" 2 'no name was specified' b delete pods
+check_exit "scale without --replicas (2)" 2 'required flag\(s\) "replicas" not set' b scale deploy web
+check_exit "rollout without a subcommand (2)" 2 'usage: bramble rollout' b rollout
+check_exit "--config without a file (2)" 2 '--config needs a FILE' "$BRAMBLE" --config
+check_exit "an invalid --dry-run (2)" 2 'Invalid dry-run value \(sometimes\)' b apply -f tests/manifests --dry-run=sometimes
+check_exit "an unknown kind (1)" 1 'the server doesn.t have a resource type "widgets"' b get widgets
+check_exit "an object that is not there (1)" 1 'NotFound' b get pods x
+check_exit "YAML that is not a manifest (1)" 1 'not a Kubernetes object' b apply -f "$test_dir/notk8s.yaml"
+check_exit "a tab (1)" 1 'a tab' b apply -f "$test_dir/tab.yaml"
+check_exit "a missing --config (1)" 1 'no client configuration' "$BRAMBLE" --config "$test_dir/nope.conf" get pods
+check_exit "an unreachable server (1)" 1 "no answer from coaps://127.0.0.1:$dead within 5 s" "$BRAMBLE" --config "$test_dir/dead.conf" get ns

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 
 #include "platform/buffer.h"
@@ -194,4 +195,23 @@ TEST(yaml_output_round_trips)
 	manifest_free(&m);
 	buffer_free(&out);
 	cJSON_Delete(object);
+}
+
+TEST(values_of_any_shape_for_patches)
+{
+	cJSON *value = NULL;
+	struct error err = { 0 };
+	const char *yaml = "spec: {replicas: 3}\nmetadata:\n  labels:\n    gone: null\n";
+	CHECK_OK(manifest_parse_value("the patch", yaml, strlen(yaml), &value, &err));
+	char *text = cJSON_PrintUnformatted(value);
+	CHECK_STR(text, "{\"spec\":{\"replicas\":3},\"metadata\":{\"labels\":{\"gone\":null}}}");
+	free(text);
+	cJSON_Delete(value);
+	CHECK_OK(manifest_parse_value("the patch", "[1, 2]", 6, &value, &err)); /* the caller decides what it takes */
+	CHECK(cJSON_IsArray(value));
+	cJSON_Delete(value);
+	CHECK_INT(manifest_parse_value("the patch", "a: 1\n---\nb: 2\n", 14, &value, &err), ==, -EINVAL);
+	CHECK_STR(err.message, "the patch: expected one document, found 2");
+	CHECK_INT(manifest_parse_value("the patch", "{bad", 4, &value, &err), ==, -EINVAL);
+	CHECK_CONTAINS(err.message, "the patch: document 1, line 1: invalid JSON");
 }
