@@ -11,6 +11,7 @@ cd "$(dirname "$0")/../.."
 port=$(free_udp_port)
 data=$test_dir/c
 check_output "bramble init" "Created a cluster" "$BRAMBLE" init --data-dir "$data" --listen "127.0.0.1:$port" --node-name roll-1
+sed -i "s/^roles = .*/roles = server/" "$data/bramble.conf" # the control plane alone: no kubelet
 "$BRAMBLE" agent --config "$data/bramble.conf" >"$test_dir/agent.log" 2>&1 &
 agent_pid=$!
 on_exit "kill $agent_pid; wait $agent_pid"
@@ -135,7 +136,7 @@ check_exit "status --timeout: a rollout that does not finish (1)" 1 'timed out w
 	b rollout status deploy/web -n roll --timeout 1s
 check_exit "status shows progress on a terminal" 1 'Waiting for deployment' on_tty "$BRAMBLE" --config "$conf" rollout status deploy/web -n roll --timeout 1s
 check "... not in a pipe" lacks 'Waiting for' bash -c "$(printf '%q ' "$BRAMBLE") --config '$conf' rollout status deploy/web -n roll --timeout 1s 2>&1 | cat"
-check_exit "status of another revision (1)" 1 'desired revision \(5\) is different from the running revision' b rollout status deploy/web -n roll --revision 5
+check_exit "status of another revision (1)" 1 'desired revision \(99\) is different from the running revision' b rollout status deploy/web -n roll --revision 99
 check_exit "status of a ReplicaSet (1)" 1 'no status viewer has been implemented for replicasets.apps' b rollout status rs/web-6f7b9c5d4 -n roll
 # A Deployment of no replicas is rolled out once its status says the generation was seen;
 # the test writes the status a Deployment controller would write (or has written).

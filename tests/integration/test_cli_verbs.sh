@@ -10,6 +10,7 @@ cd "$(dirname "$0")/../.."
 port=$(free_udp_port)
 data=$test_dir/c
 check_output "bramble init" "Created a cluster" "$BRAMBLE" init --data-dir "$data" --listen "127.0.0.1:$port" --node-name verbs-1
+sed -i "s/^roles = .*/roles = server/" "$data/bramble.conf" # the control plane alone: no kubelet
 "$BRAMBLE" agent --config "$data/bramble.conf" >"$test_dir/agent.log" 2>&1 &
 agent_pid=$!
 on_exit "kill $agent_pid; wait $agent_pid"
