@@ -64,7 +64,8 @@ int main(int argc, char **argv)
 			break;
 		}
 		client_response_clear(&response);
-		snprintf(path, sizeof(path), "/api/v1/namespaces/default/pods?fieldSelector=metadata.name%%3Dstart-%d", i);
+		snprintf(path, sizeof(path), "/api/v1/namespaces/default/pods?fieldSelector=metadata.name%%3Dstart-%d",
+		         i);
 		if (client_watch(client, path, 30000, running, NULL, &err) != 1) {
 			fprintf(stderr, "bench-podstart: start-%d did not report Running within 30 s\n", i);
 			break;
