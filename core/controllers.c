@@ -86,6 +86,28 @@ static enum pod_phase phase_of(const char *phase)
 	return POD_PENDING;
 }
 
+/* The node named by required node affinity of the form a DaemonSet pod has: one term with
+ * matchFields [{key: metadata.name, operator: In, values: [name]}]; NULL otherwise. */
+static const char *affinity_node(const cJSON *spec)
+{
+	const cJSON *terms = cJSON_GetObjectItemCaseSensitive(
+	        cJSON_GetObjectItemCaseSensitive(
+	                cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(spec, "affinity"),
+	                                                 "nodeAffinity"),
+	                "requiredDuringSchedulingIgnoredDuringExecution"),
+	        "nodeSelectorTerms");
+	if (cJSON_GetArraySize(terms) != 1)
+		return NULL;
+	const cJSON *fields = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(terms, 0), "matchFields");
+	const cJSON *field = cJSON_GetArrayItem(fields, 0);
+	const cJSON *values = cJSON_GetObjectItemCaseSensitive(field, "values");
+	const char *key = string_member(field, "key"), *op = string_member(field, "operator");
+	if (cJSON_GetArraySize(fields) != 1 || !key || !op || strcmp(key, "metadata.name") != 0 ||
+	    strcmp(op, "In") != 0 || cJSON_GetArraySize(values) != 1)
+		return NULL;
+	return cJSON_GetStringValue(cJSON_GetArrayItem(values, 0));
+}
+
 static struct pod *pod_parse(const cJSON *json)
 {
 	struct pod *pod = xcalloc(1, sizeof(*pod));
@@ -117,6 +139,8 @@ static struct pod *pod_parse(const cJSON *json)
 		pod->owner_count++;
 	}
 	pod->node_name = dup_or_null(string_member(spec, "nodeName"));
+	if (!pod->node_name)
+		pod->target_node = dup_or_null(affinity_node(spec));
 	pod->phase = phase_of(string_member(status, "phase"));
 	const cJSON *condition;
 	cJSON_ArrayForEach(condition, cJSON_GetObjectItemCaseSensitive(status, "conditions"))
@@ -133,6 +157,11 @@ static struct pod *pod_parse(const cJSON *json)
 	cJSON_ArrayForEach(container_status, cJSON_GetObjectItemCaseSensitive(status, "containerStatuses"))
 	{
 		pod->restarts += (int)controller_int_at(container_status, "restartCount", 0);
+		const cJSON *terminated = cJSON_GetObjectItemCaseSensitive(
+		        cJSON_GetObjectItemCaseSensitive(container_status, "state"), "terminated");
+		int64_t finished = controller_parse_time(string_member(terminated, "finishedAt"));
+		if (finished > pod->finished_ms)
+			pod->finished_ms = finished;
 	}
 	pod->pod_ip = dup_or_null(string_member(status, "podIP"));
 	pod->hostname = dup_or_null(string_member(spec, "hostname"));
@@ -173,6 +202,7 @@ static void pod_free(struct pod *pod)
 		free(pod->owners[i].uid);
 	}
 	free(pod->node_name);
+	free(pod->target_node);
 	free(pod->pod_ip);
 	free(pod->hostname);
 	free(pod->subdomain);
