@@ -733,7 +733,8 @@ int controller_claim_pods(struct controllers *c, const cJSON *owner, const struc
 				if (!o || strcmp(o->uid, uid) != 0)
 					continue;
 				if (!matches && !deleting) {
-					r = controller_claim(c, "pods", pod->namespace, pod->name, pod->uid, NULL, uid, err);
+					r = controller_claim(c, "pods", pod->namespace, pod->name, pod->uid, NULL, uid,
+					                     err);
 					if (r < 0)
 						goto fail;
 					writes += r;

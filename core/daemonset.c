@@ -164,7 +164,8 @@ static void node_should(const cJSON *pod_spec, const struct node *node, bool *re
 {
 	const cJSON *tolerations = cJSON_GetObjectItemCaseSensitive(pod_spec, "tolerations");
 	*ret_run = *ret_stay = false;
-	if (!controller_node_matches(pod_spec, node) || !controller_tolerates_all(tolerations, node->taints, false, true))
+	if (!controller_node_matches(pod_spec, node) ||
+	    !controller_tolerates_all(tolerations, node->taints, false, true))
 		return;
 	*ret_stay = true;
 	*ret_run = controller_tolerates_all(tolerations, node->taints, true, false);
@@ -322,9 +323,10 @@ static int daemonset_sync(struct controllers *c, const char *key, struct error *
 		if (pod->phase == POD_FAILED || pod->phase == POD_SUCCEEDED || !pod_node(pod)) {
 			if (!deleting) {
 				if (pod->phase == POD_FAILED)
-					controller_event(c, ds, "Warning", "FailedDaemonPod",
-					                 "Found failed daemon pod %s/%s on node %s, will try to kill it",
-					                 pod->namespace, pod->name, pod_node(pod) ? pod_node(pod) : "");
+					controller_event(
+					        c, ds, "Warning", "FailedDaemonPod",
+					        "Found failed daemon pod %s/%s on node %s, will try to kill it",
+					        pod->namespace, pod->name, pod_node(pod) ? pod_node(pod) : "");
 				r = delete_pod(&s, pod, "", err);
 			}
 			continue;
@@ -415,9 +417,8 @@ static int daemonset_sync(struct controllers *c, const char *key, struct error *
 
 	/* Pass 3: the rolling update. */
 	if (r >= 0 && !deleting && rolling) {
-		int max_unavailable =
-		        controller_scaled_value(cJSON_GetObjectItemCaseSensitive(rolling_update, "maxUnavailable"),
-		                                n.desired, true, 1);
+		int max_unavailable = controller_scaled_value(
+		        cJSON_GetObjectItemCaseSensitive(rolling_update, "maxUnavailable"), n.desired, true, 1);
 		int max_surge = controller_scaled_value(cJSON_GetObjectItemCaseSensitive(rolling_update, "maxSurge"),
 		                                        n.desired, true, 0);
 		if (max_surge == 0 && max_unavailable < 1)

@@ -311,7 +311,8 @@ static const char *finished_condition(const cJSON *status, const char **ret_when
 		const cJSON *condition = controller_condition(status, types[i]);
 		const char *value = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(condition, "status"));
 		if (value && strcmp(value, "True") == 0) {
-			*ret_when = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(condition, "lastTransitionTime"));
+			*ret_when =
+			        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(condition, "lastTransitionTime"));
 			return types[i];
 		}
 	}
@@ -337,7 +338,9 @@ static void tally_pods(const struct pod **pods, size_t count, int completions, s
 				t->succeeded++, t->index_done[index] = true;
 		} else if (pod->phase == POD_FAILED) {
 			t->failed++;
-			int64_t end = pod->finished_ms ? pod->finished_ms : pod->created_ms;
+			int64_t end = pod->finished_ms      ? pod->finished_ms
+			              : pod->ready_since_ms ? pod->ready_since_ms
+			                                    : pod->created_ms;
 			if (end > t->last_failure_ms)
 				t->last_failure_ms = end;
 		} else if (!pod->deleting) {
@@ -458,7 +461,11 @@ static int job_sync(struct controllers *c, const char *key, struct error *err)
 			if (controller_condition(status, "Suspended"))
 				controller_set_condition(status, "Suspended", "False", "JobResumed", "Job resumed",
 				                         now_text, false, false);
-			int64_t want = completions >= 0 ? completions - succeeded : succeeded > 0 ? 0 : parallelism;
+			/* A work queue (no completions) starts nothing once one pod succeeded, and lets
+			 * the others finish. */
+			int64_t want = completions >= 0 ? completions - succeeded
+			               : succeeded > 0  ? (int64_t)t.active_count
+			                                : parallelism;
 			if (want > parallelism)
 				want = parallelism;
 			if (want < 0)
@@ -527,7 +534,8 @@ static int job_sync(struct controllers *c, const char *key, struct error *err)
 		int64_t at = controller_parse_time(finished_at) + ttl_s * 1000;
 		if (at <= now) {
 			cJSON_Delete(updated);
-			log_info("job %s finished %lld s ago: deleted (ttlSecondsAfterFinished)", key, (long long)ttl_s);
+			log_info("job %s finished %lld s ago: deleted (ttlSecondsAfterFinished)", key,
+			         (long long)ttl_s);
 			r = controller_delete(c, RESOURCE, ns, name, object_string_at(job, "metadata.uid"),
 			                      PROPAGATE_FOREGROUND, err);
 			cJSON_Delete(job);
