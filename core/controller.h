@@ -133,6 +133,13 @@ struct queue {
 	struct map keys;
 };
 
+/* A sync that took long (a ReplicaSet of thousands of pods) is not run again within a few
+ * times its cost: under a stream of pod changes it would otherwise run after every commit. */
+struct sync_cost {
+	uint64_t at_ms;   /* monotonic: when it ended */
+	uint64_t cost_us; /* how long it took */
+};
+
 struct delayed {
 	uint64_t due_ms; /* monotonic */
 	enum controller_id id;
@@ -175,6 +182,7 @@ struct controllers {
 	struct map objects[CACHED_COUNT];
 
 	struct queue queues[CONTROLLER_COUNT];
+	struct map costs[CONTROLLER_COUNT]; /* key -> struct sync_cost, for costly syncs only */
 	struct delayed *delayed;
 	size_t delayed_count, delayed_capacity;
 	struct loop_timer *timer;

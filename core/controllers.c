@@ -30,6 +30,8 @@
 #include "platform/memory.h"
 
 #define CONTROLLERS_MAX_DELAYED 100000
+#define CONTROLLERS_COSTLY_SYNC_US 5000 /* a sync at least this long ... */
+#define CONTROLLERS_COST_SPACING 3      /* ... waits this many times its cost before the next */
 
 static const struct controller_ops *const controller_table[CONTROLLER_COUNT] = {
 	[CONTROLLER_NAMESPACE] = &namespace_controller,   [CONTROLLER_GARBAGE] = &garbage_controller,
@@ -589,8 +591,14 @@ void controllers_free(struct controllers *c)
 		}
 		map_clear(&c->objects[i]);
 	}
-	for (int i = 0; i < CONTROLLER_COUNT; i++)
+	for (int i = 0; i < CONTROLLER_COUNT; i++) {
 		map_clear(&c->queues[i].keys);
+		map_each(e, &c->costs[i])
+		{
+			free(e->value);
+		}
+		map_clear(&c->costs[i]);
+	}
 	for (size_t i = 0; i < c->delayed_count; i++)
 		free(c->delayed[i].key);
 	free(c->delayed);
@@ -612,8 +620,30 @@ int controllers_run(struct controllers *c, struct error *err)
 		memset(&c->queues[id].keys, 0, sizeof(c->queues[id].keys));
 		map_each(e, &keys)
 		{
+			/* Costly syncs are spaced out, in the API server (tests run without a loop). */
+			struct sync_cost *cost = c->loop ? map_get(&c->costs[id], e->key) : NULL;
+			uint64_t now = controller_monotonic_ms(c);
+			if (cost) {
+				uint64_t next = cost->at_ms + cost->cost_us * CONTROLLERS_COST_SPACING / 1000;
+				if (now < next) {
+					controller_enqueue_after(c, (enum controller_id)id, e->key, next - now);
+					continue;
+				}
+			}
+			uint64_t started_us = clock_monotonic_us();
 			struct error sync_err = { 0 };
 			int r = controller_table[id]->sync(c, e->key, &sync_err);
+			uint64_t took_us = clock_monotonic_us() - started_us;
+			if (c->loop && took_us >= CONTROLLERS_COSTLY_SYNC_US) {
+				if (!cost) {
+					cost = xcalloc(1, sizeof(*cost));
+					map_put(&c->costs[id], e->key, cost);
+				}
+				cost->at_ms = controller_monotonic_ms(c);
+				cost->cost_us = took_us;
+			} else if (cost) {
+				free(map_remove(&c->costs[id], e->key));
+			}
 			if (r < 0)
 				log_warnx("%s controller: %s: %s", controller_table[id]->name, e->key,
 				          sync_err.message[0] ? sync_err.message : strerror(-r));

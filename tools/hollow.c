@@ -581,6 +581,7 @@ static void pod_seen(struct hollow *h, const char *type, const cJSON *pod)
 
 static void start_watch(struct hollow *h);
 static void start_list(struct hollow *h);
+static void catch_up(struct hollow *h);
 
 static void on_pods(int code, const char *body, size_t length, const struct error *err, void *data)
 {
@@ -605,7 +606,7 @@ static void on_pods(int code, const char *body, size_t length, const struct erro
 		h->watch = NULL;
 		cJSON_Delete(doc);
 		if (h->revision[0])
-			start_watch(h);
+			catch_up(h);
 		else
 			start_list(h);
 		return;
@@ -623,6 +624,53 @@ static void on_pods(int code, const char *body, size_t length, const struct erro
 }
 
 #define BOUND_PODS "fieldSelector=spec.nodeName%21%3D"
+#define CATCH_UP_SMALL 4096 /* a catch-up answer this small: the watch resumes */
+
+/* The events a truncated notification left out, fetched with plain GETs (whose block-wise
+ * answers no notification can interleave with) until the gap is small; then the watch
+ * resumes from there, with an answer that fits one datagram. */
+static void on_catch_up(const struct client_response *response, const struct error *err, void *data)
+{
+	struct hollow *h = data;
+	h->listing = false;
+	if (!response || response->code != 205) {
+		if (response && response->code == 404) {
+			h->revision[0] = '\0'; /* expired: list again */
+			start_list(h);
+		} else {
+			log_warnx("hollow-nodes: catching up: %s", response ? response->message : err->message);
+		}
+		return;
+	}
+	cJSON *doc = cJSON_ParseWithLength(response->body, response->length);
+	if (!doc)
+		return;
+	const cJSON *event;
+	cJSON_ArrayForEach(event, cJSON_GetObjectItemCaseSensitive(doc, "events"))
+	{
+		pod_seen(h, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(event, "type")),
+		         cJSON_GetObjectItemCaseSensitive(event, "object"));
+	}
+	const char *rv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "resourceVersion"));
+	if (rv)
+		snprintf(h->revision, sizeof(h->revision), "%s", rv);
+	cJSON_Delete(doc);
+	if (response->length > CATCH_UP_SMALL)
+		catch_up(h);
+	else
+		start_watch(h);
+	pump(h);
+}
+
+static void catch_up(struct hollow *h)
+{
+	if (h->listing || !h->sessions[0].up)
+		return;
+	cleanup_free char *path = xasprintf("/api/v1/pods?%s&watch=1&resourceVersion=%s", BOUND_PODS, h->revision);
+	struct error err;
+	if (link_request(h->sessions[0].link, CLIENT_GET, path, NULL, 0, on_catch_up, h, &err) == 0)
+		h->listing = true;
+}
 
 static void start_watch(struct hollow *h)
 {
@@ -658,7 +706,7 @@ static void on_list(const struct client_response *response, const struct error *
 	if (h->list_continue)
 		list_page(h);
 	else
-		start_watch(h);
+		catch_up(h);
 	pump(h);
 }
 
@@ -699,7 +747,7 @@ static void on_state(struct link *link, bool up, void *data)
 	}
 	if (s == &h->sessions[0]) {
 		if (h->revision[0])
-			start_watch(h);
+			catch_up(h);
 		else
 			start_list(h);
 	}
