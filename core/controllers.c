@@ -30,8 +30,8 @@
 #include "platform/memory.h"
 
 #define CONTROLLERS_MAX_DELAYED 100000
-#define CONTROLLERS_COSTLY_SYNC_US 5000 /* a sync at least this long ... */
-#define CONTROLLERS_COST_SPACING 3      /* ... waits this many times its cost before the next */
+#define CONTROLLERS_COSTLY_SYNC_US 5000 /* a sync at least this long, writing at most once, ... */
+#define CONTROLLERS_COST_SPACING 10     /* ... waits this many times its cost before the next */
 
 static const struct controller_ops *const controller_table[CONTROLLER_COUNT] = {
 	[CONTROLLER_NAMESPACE] = &namespace_controller,   [CONTROLLER_GARBAGE] = &garbage_controller,
@@ -634,7 +634,9 @@ int controllers_run(struct controllers *c, struct error *err)
 			struct error sync_err = { 0 };
 			int r = controller_table[id]->sync(c, e->key, &sync_err);
 			uint64_t took_us = clock_monotonic_us() - started_us;
-			if (c->loop && took_us >= CONTROLLERS_COSTLY_SYNC_US) {
+			/* Only syncs that found next to nothing to do are spaced: one that creates
+			 * or deletes pods is progress. */
+			if (c->loop && took_us >= CONTROLLERS_COSTLY_SYNC_US && r <= 1) {
 				if (!cost) {
 					cost = xcalloc(1, sizeof(*cost));
 					map_put(&c->costs[id], e->key, cost);

@@ -740,9 +740,10 @@ static void on_state(struct link *link, bool up, void *data)
 	struct hollow *h = s->h;
 	s->up = up;
 	if (!up) {
-		s->in_flight = 0; /* every request in flight was answered with an error */
-		if (s == &h->sessions[0])
+		if (s == &h->sessions[0]) { /* requests in flight are answered with an error */
 			h->watch = NULL;
+			h->listing = false;
+		}
 		return;
 	}
 	if (s == &h->sessions[0]) {
@@ -766,6 +767,13 @@ static void on_report(struct loop *loop, void *data)
 		queued++;
 	fprintf(stderr, "hollow-nodes: %ld/%ld nodes registered, %ld pods bound, %ld running, %ld requests queued\n",
 	        h->registered, h->o.count, h->bound, h->running, queued);
+	/* A watch or catch-up lost with its session while another was starting: start again. */
+	if (h->sessions[0].up && !h->watch && !h->listing) {
+		if (h->revision[0])
+			catch_up(h);
+		else
+			start_list(h);
+	}
 	loop_add_timer(loop, (uint64_t)h->o.report_s * 1000, on_report, h);
 }
 
@@ -906,7 +914,12 @@ int hollow_main(int argc, char **argv)
 	clock_format_rfc3339(time(NULL), h.started);
 	int r = 0;
 	for (long i = 0; i < o->sessions && r == 0; i++) {
-		struct link_options lo = { .servers = { server }, .identity = config.identity, .key = config.key };
+		/* A server binding ten thousand pods answers late: patience before a session is
+		 * taken for lost. */
+		struct link_options lo = { .servers = { server },
+			                   .identity = config.identity,
+			                   .key = config.key,
+			                   .request_timeout_ms = 30000 };
 		h.sessions[i].h = &h;
 		r = link_new(h.loop, &lo, &h.sessions[i].link, &err);
 		if (r == 0)

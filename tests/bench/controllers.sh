@@ -24,6 +24,9 @@ scale() {
 	port=$((20000 + RANDOM % 40000))
 	"$BRAMBLE" init --data-dir "$dir" --listen "127.0.0.1:$port" --node-name bench >/dev/null
 	sed -i "s/^roles = .*/roles = server/" "$dir/bramble.conf" # the control plane alone
+	# A throughput test, not a failure test: Kubernetes' grace period, so that heartbeats
+	# delayed by a loaded machine do not turn into NotReady nodes.
+	sed -i "/^\[server\]/a node-monitor-grace = 40" "$dir/bramble.conf"
 	"$BRAMBLE" agent --config "$dir/bramble.conf" 2>"$dir/agent.log" &
 	pid=$!
 	trap 'kill $pid $hollow 2>/dev/null; wait $pid $hollow 2>/dev/null; rm -rf "$dir"' RETURN
