@@ -97,10 +97,8 @@ reschedule() {
  "selector":{"matchLabels":{"app":"victim-$run"}},"template":{"metadata":{"labels":{"app":"victim-$run"}},
  "spec":{"terminationGracePeriodSeconds":1,"containers":[{"name":"main","image":"busybox:1.36","command":["sleep","3600"]}]}}}}
 JSON
-			running_on() { # running_on APP: "node node ..." of its Running pods
-				b get pods -l "app=$1" -o json 2>/dev/null | tr -d ' \n' |
-					grep -oE '"nodeName":"[^"]+"|"phase":"[A-Za-z]+"' | paste -d' ' - - |
-					sed -nE 's/"nodeName":"([^"]+)" "phase":"Running"/\1/p'
+			running_on() { # running_on APP: the node of each Running pod (not Terminating), one a line
+				b get pods -l "app=$1" -o wide 2>/dev/null | awk 'NR > 1 && $3 == "Running" {print $7}'
 			}
 			all4() { [ "$(running_on "victim-$run" | wc -l)" = 4 ]; }
 			wait_until 60 all4 || { echo "run $run: pods not Running"; continue; }

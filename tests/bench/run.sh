@@ -7,6 +7,8 @@
 #   5. container start latency, bramble run against crun (tests/bench/start_latency.sh)
 #   6. scheduling throughput: 10,000 pods onto 1,000 hollow nodes (tests/bench/bench_scheduler.c)
 #   7. the prober's CPU per probe attempt: HTTP, TCP and exec (tests/bench/bench_prober.c)
+#   8. controllers end to end: 10,000 pods onto 1,000 hollow nodes through the API, and a
+#      board's death to its pods Running elsewhere (tests/bench/controllers.sh)
 # Environment: IDLE_SECONDS (default 60), LOAD_SECONDS (default 10), CLIENTS (default 4).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -91,3 +93,7 @@ build/x86_64/bench-scheduler
 echo
 echo "== probe cost (tests/bench/bench_prober.c: 40 HTTP, 40 TCP, 10 exec probers, 100 ms periods)"
 build/x86_64/bench-prober 40 "$load"
+
+echo
+echo "== controllers end to end (tests/bench/controllers.sh)"
+tests/bench/controllers.sh
