@@ -67,6 +67,12 @@ struct container_spec {
 	const char *upper_dir; /* NULL with read_only_root */
 	const char *work_dir;  /* overlayfs' work directory, on the same filesystem as upper_dir */
 	bool read_only_root;
+	/* The writable layer in memory: a tmpfs mounted on upper_dir in the container's own
+	 * mount namespace holds overlayfs' upper and work directories (work_dir is unused). It
+	 * goes with the container's last process and never touches the disk; its pages count
+	 * against the container's memory limit. For containers whose writes are thrown away
+	 * (bramble run --rm). */
+	bool upper_in_memory;
 	const char *rootfs_mountpoint; /* an empty directory the root is assembled on */
 
 	const char *const *argv; /* argv[0] is looked up in the container's PATH */

@@ -27,22 +27,27 @@
  *   OOM kills            memory.oom_control oom_kill          memory.events oom_kill
  *   kill all             SIGKILL each pid in cgroup.procs     cgroup.kill (5.14+), else pids
  *
- * libcgroup does the directory work (cgroup_create_cgroup, cgroup_delete_cgroup_ext), every
- * limit write (one value per cgroup_modify_cgroup(), so that an error names the file and
- * v1's memsw >= limit rule can be kept by ordering the writes) and the usage reads
- * (cgroup_read_value_*, which read only the file asked for; cgroup_get_cgroup() would read
- * every file of the controller). Two things it cannot do we do directly: moving a process
- * (libcgroup writes v1's "tasks", which moves one thread; we write cgroup.procs, which
- * moves them all — qemu-user's helper threads included) and killing what is left.
+ * What goes through libcgroup, and what does not. libcgroup discovers the hierarchies
+ * (cgroup_init, cgroup_get_controller_version, cgroup_get_subsys_mount_point: which version,
+ * which controllers, where each is mounted), creates groups on v2 (cgroup_create_cgroup,
+ * which also enables the controllers in cgroup.subtree_control of every ancestor) and reads
+ * usage (cgroup_read_value_*, which read only the file asked for). The rest are single
+ * file operations on the paths libcgroup discovered: limit writes, v1 mkdir, rmdir, moving
+ * a process, killing. The reason is cost: libcgroup 3.1 re-reads /proc/self/mounts before
+ * every mkdir and every value it writes (cg_test_mounted_fs), about 13 times per container
+ * start, which made cgroups half of `bramble run`'s start latency. Writing a value ourselves
+ * also lets an error name the file and keeps v1's memsw >= limit ordering explicit. Moving
+ * a process: cgroups_attach writes cgroup.procs (every thread; libcgroup would write v1's
+ * "tasks", one thread); a new child moves itself (cgroups_procs_enter, below).
  *
  * Invariants:
  *  - A process is placed in its container group before it runs user code: the runtime
  *    opens cgroup.procs before fork (cgroups_procs_open) and the child writes itself in
  *    (cgroups_procs_enter) before exec; a child that cannot exits without exec.
- *  - A removed pod leaves no directory in any hierarchy: cgroups_remove() kills (when
- *    asked), removes children before parents with CGFLAG_DELETE_EMPTY_ONLY (libcgroup's
- *    default would move leftover processes up into the parent, which must stay empty), and
- *    retries for at most CGROUPS_REMOVE_TIMEOUT_MS while killed processes exit.
+ *  - A removed pod leaves no directory in any hierarchy: cgroups_remove() removes children
+ *    before parents with rmdir, which refuses a group that holds processes (nothing is ever
+ *    moved up into the parent, which must stay empty); a busy group is killed (when asked)
+ *    and retried for at most CGROUPS_REMOVE_TIMEOUT_MS while killed processes exit.
  *  - Every name is one path component of [A-Za-z0-9._-], at most CGROUPS_NAME_MAX bytes,
  *    not starting with '.'; every limit is within the bounds in cgroups.h.
  *
@@ -194,23 +199,74 @@ static struct cgroup *library_group(const struct cgroups *cg, const char *name)
 	return c;
 }
 
-/* Writes one value with libcgroup; the error names the file. */
+/* Writes one value straight to the group's file (see the design comment for why not through
+ * cgroup_modify_cgroup()); the error names the file. */
 static int value_write(struct cgroups_group *group, const char *controller, const char *file, const char *value,
                        struct error *err)
 {
-	struct cgroup *c = cgroup_new_cgroup(group->name);
-	if (!c)
-		abort();
-	struct cgroup_controller *ctl = cgroup_add_controller(c, controller);
-	int r = ctl ? cgroup_add_value_string(ctl, file, value) : ECGINVAL;
-	if (r == 0)
-		r = cgroup_modify_cgroup(c);
+	cleanup_free char *path = controller_path(group->cgroups, controller, group->name, file);
+	cleanup_close int fd = open(path, O_WRONLY | O_CLOEXEC);
+	size_t length = strlen(value);
+	if (fd < 0 || write(fd, value, length) != (ssize_t)length)
+		return error_set_errno(err, errno, "writing \"%s\" to %s", value, path);
+	return 0;
+}
+
+/* v1: makes the group's directory in each hierarchy (an existing one is kept: re-opening
+ * after an agent restart). On failure, what this call made is removed again. */
+static int v1_mkdir(const struct cgroups *cg, const char *name, struct error *err)
+{
+	bool made[CGROUPS_CONTROLLERS_MAX] = { false };
+	for (int i = 0; i < cg->controller_count; i++) {
+		if (!cg->controllers[i].procs)
+			continue;
+		cleanup_free char *path = controller_path(cg, cg->controllers[i].name, name, NULL);
+		if (mkdir(path, 0755) == 0) {
+			made[i] = true;
+			continue;
+		}
+		if (errno == EEXIST)
+			continue;
+		int r = error_set_errno(err, errno, "creating cgroup %s", path);
+		for (int j = 0; j < i; j++) {
+			if (!made[j])
+				continue;
+			cleanup_free char *undo = controller_path(cg, cg->controllers[j].name, name, NULL);
+			rmdir(undo);
+		}
+		return r;
+	}
+	return 0;
+}
+
+/* Creates a group: v1 with mkdir (above), v2 through libcgroup, which also enables the
+ * controllers in cgroup.subtree_control of every ancestor. */
+static int group_mkdir(const struct cgroups *cg, const char *name, struct error *err)
+{
+	if (cg->version == CGROUPS_V1)
+		return v1_mkdir(cg, name, err);
+	struct cgroup *c = library_group(cg, name);
+	int r = cgroup_create_cgroup(c, 1);
 	cgroup_free(&c);
 	if (r == 0)
 		return 0;
-	cleanup_free char *path = controller_path(group->cgroups, controller, group->name, file);
-	cleanup_free char *what = xasprintf("writing \"%s\" to %s", value, path);
+	cleanup_free char *path = controller_path(cg, "memory", name, NULL);
+	cleanup_free char *what = xasprintf("creating cgroup %s", path);
 	return library_error(err, r, what);
+}
+
+/* Removes one empty group from every hierarchy: 0 once no directory of it is left, -EBUSY
+ * while processes are in it. */
+static int group_rmdir(const struct cgroups *cg, const char *name, struct error *err)
+{
+	for (int i = 0; i < cg->controller_count; i++) {
+		if (!cg->controllers[i].procs)
+			continue;
+		cleanup_free char *path = controller_path(cg, cg->controllers[i].name, name, NULL);
+		if (rmdir(path) < 0 && errno != ENOENT)
+			return errno == EBUSY ? -EBUSY : error_set_errno(err, errno, "removing cgroup %s", path);
+	}
+	return 0;
 }
 
 /* Reads a file of the group with libcgroup. With key NULL, the first line's number; else
@@ -706,15 +762,9 @@ int cgroups_open(const char *parent, struct cgroups **ret, struct error *err)
 				c->procs = false;
 	}
 
-	struct cgroup *group = library_group(cg, cg->parent);
-	r = cgroup_create_cgroup(group, 1);
-	cgroup_free(&group);
-	if (r != 0) {
-		cleanup_free char *path = controller_path(cg, "memory", cg->parent, NULL);
-		cleanup_free char *what = xasprintf("creating cgroup %s", path);
-		r = library_error(err, r, what);
+	r = group_mkdir(cg, cg->parent, err);
+	if (r < 0)
 		goto fail;
-	}
 
 	if (cg->version == CGROUPS_V1) {
 		cg->memory_swap = path_exists(cg, "memory", cg->parent, "memory.memsw.limit_in_bytes");
@@ -762,22 +812,15 @@ static int group_create(struct cgroups *cg, char *name, int depth, const struct 
                         struct cgroups_group **ret, struct error *err)
 {
 	struct cgroups_group *g = group_new(cg, name, depth);
-	struct cgroup *c = library_group(cg, name);
-	int r = cgroup_create_cgroup(c, 1);
-	cgroup_free(&c);
-	if (r != 0) {
-		cleanup_free char *path = controller_path(cg, "memory", name, NULL);
-		cleanup_free char *what = xasprintf("creating cgroup %s", path);
-		r = library_error(err, r, what);
+	int r = group_mkdir(cg, name, err);
+	if (r < 0) {
 		cgroups_group_free(g);
 		return r;
 	}
 	r = cg->backend->apply_limits(g, limits, err);
 	if (r < 0) {
 		/* Leave nothing half-made; a group that holds processes (adopted) stays. */
-		struct cgroup *d = library_group(cg, name);
-		cgroup_delete_cgroup_ext(d, CGFLAG_DELETE_EMPTY_ONLY);
-		cgroup_free(&d);
+		group_rmdir(cg, name, NULL);
 		cgroups_group_free(g);
 		return r;
 	}
@@ -874,18 +917,7 @@ int cgroups_attach(struct cgroups_group *group, pid_t pid, struct error *err)
 	if (pid <= 0)
 		return error_set(err, EINVAL, "attaching pid %d to %s: not a process id", (int)pid, group->name);
 	struct cgroups *cg = group->cgroups;
-	if (cg->version == CGROUPS_V2) {
-		/* One tree: libcgroup writes the pid to cgroup.procs. */
-		struct cgroup *c = library_group(cg, group->name);
-		int r = cgroup_attach_task_pid(c, pid);
-		cgroup_free(&c);
-		if (r == 0)
-			return 0;
-		cleanup_free char *path = controller_path(cg, "cpu", group->name, "cgroup.procs");
-		cleanup_free char *what = xasprintf("writing pid %d to %s", (int)pid, path);
-		return library_error(err, r, what);
-	}
-	/* v1: libcgroup would write "tasks", moving one thread; cgroup.procs moves them all. */
+	/* cgroup.procs moves every thread (libcgroup would write v1's "tasks", moving one). */
 	char text[16];
 	int length = snprintf(text, sizeof(text), "%d", (int)pid);
 	for (int i = 0; i < cg->controller_count; i++) {
@@ -967,14 +999,6 @@ static void sleep_ms(unsigned ms)
 		;
 }
 
-static bool group_exists_anywhere(const struct cgroups *cg, const char *name)
-{
-	for (int i = 0; i < cg->controller_count; i++)
-		if (cg->controllers[i].procs && path_exists(cg, cg->controllers[i].name, name, NULL))
-			return true;
-	return false;
-}
-
 /* Removes name and its descendants, children first, each from every hierarchy. */
 static int remove_tree(struct cgroups_group *group, const char *name, int depth, unsigned flags, uint64_t deadline_ms,
                        struct error *err)
@@ -995,23 +1019,15 @@ static int remove_tree(struct cgroups_group *group, const char *name, int depth,
 			return r;
 	}
 	for (;;) {
-		struct cgroup *c = library_group(cg, name);
-		int code = cgroup_delete_cgroup_ext(c, CGFLAG_DELETE_EMPTY_ONLY);
-		cgroup_free(&c);
-		/* libcgroup 3.1 drops ECGNONEMPTY (rmdir's EBUSY) from its result, so the
-		 * directories themselves say whether the group is gone. */
-		if (code == 0 && group_exists_anywhere(cg, name))
-			code = ECGNONEMPTY;
-		if (code == 0)
+		int r = group_rmdir(cg, name, err);
+		if (r == 0)
 			return 0;
-		int r = library_errno(code);
-		if (r != -EBUSY || clock_monotonic_ms() >= deadline_ms) {
+		if (r != -EBUSY)
+			return r;
+		if (clock_monotonic_ms() >= deadline_ms) {
 			cleanup_free char *path = controller_path(cg, "memory", name, NULL);
-			if (r == -EBUSY)
-				return error_set(err, EBUSY, "removing cgroup %s: processes are still in it%s", path,
-				                 flags & CGROUPS_REMOVE_KILL ? " after SIGKILL" : "");
-			cleanup_free char *what = xasprintf("removing cgroup %s", path);
-			return library_error(err, code, what);
+			return error_set(err, EBUSY, "removing cgroup %s: processes are still in it%s", path,
+			                 flags & CGROUPS_REMOVE_KILL ? " after SIGKILL" : "");
 		}
 		/* A process forked while we killed its parent may have escaped the first pass. */
 		if (flags & CGROUPS_REMOVE_KILL) {
@@ -1025,14 +1041,10 @@ static int remove_tree(struct cgroups_group *group, const char *name, int depth,
 
 static int remove_named(struct cgroups_group *group, unsigned flags, struct error *err)
 {
-	struct cgroups *cg = group->cgroups;
 	uint64_t deadline = clock_monotonic_ms() +
 	                    ((flags & CGROUPS_REMOVE_KILL) ? CGROUPS_REMOVE_TIMEOUT_MS : CGROUPS_REMOVE_QUIET_MS);
-	if (flags & CGROUPS_REMOVE_KILL) {
-		int r = cg->backend->kill(group, group->name, err);
-		if (r < 0)
-			return r;
-	}
+	/* No kill pass first: remove_tree() kills a group only when rmdir finds it busy, so
+	 * removing groups whose processes have exited (the common case) reads no cgroup.procs. */
 	return remove_tree(group, group->name, group->depth, flags, deadline, err);
 }
 

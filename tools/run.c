@@ -5,7 +5,9 @@
  * pods' containers after a restart.
  *
  * State lives in /run/bramble/run/<name>: the root's mountpoint, and the writable layer
- * (upper, work) unless --read-only. --rm removes it afterwards. A detached container also
+ * (upper, work) unless --read-only. With --rm the writable layer is a tmpfs in the
+ * container's own mount namespace (upper_in_memory), mounted on upper, and the directory is
+ * removed afterwards. A detached container also
  * has run.json (its driver, cgroup parent, network mode, environment and the runtime's
  * state) and ns/, where its sandbox's namespaces are pinned; its cgroup
  * <parent>/pod-<name>/main stays until `bramble container rm`.
@@ -54,7 +56,8 @@ static void usage(FILE *out)
 	      "  --rootfs DIR        a root filesystem directory instead of an image\n"
 	      "  --driver NAME       native (a container, the default) or process (a host process\n"
 	      "                      with limits only)\n"
-	      "  --rm                remove the container's writable layer afterwards\n"
+	      "  --rm                throw the container's writes away: its writable layer is\n"
+	      "                      kept in memory (counted in its memory limit) and goes with it\n"
 	      "  -d, --detach        leave the container running and print its name (output goes\n"
 	      "                      to /dev/null); see bramble container\n"
 	      "  --name NAME         container and host name (default: run-<random>)\n"
@@ -440,8 +443,10 @@ int run_main(int argc, char **argv)
 		fprintf(stderr, "bramble run: a container named %s exists (%s)\n", name, state);
 		return 125;
 	}
+	/* A --rm container's writes are thrown away: they stay in memory (upper_in_memory). */
+	bool upper_in_memory = remove && !read_only;
 	if ((r = file_mkdir_p(mountpoint, 0700, &err)) < 0 || (r = file_mkdir_p(upper, 0755, &err)) < 0 ||
-	    (r = file_mkdir_p(work, 0700, &err)) < 0)
+	    (!upper_in_memory && (r = file_mkdir_p(work, 0700, &err)) < 0))
 		goto out;
 	/* One cgroup for the run (as for a pod) with the container's under it, like the kubelet. */
 	if ((r = cgroups_open(cgroup_parent, &cgroups, &err)) < 0 ||
@@ -468,6 +473,7 @@ int run_main(int argc, char **argv)
 		.upper_dir = read_only ? NULL : upper,
 		.work_dir = work,
 		.read_only_root = read_only,
+		.upper_in_memory = upper_in_memory,
 		.rootfs_mountpoint = mountpoint,
 		.argv = command,
 		.env = environment,
