@@ -342,7 +342,7 @@ static void mount_root(int fd, const struct container_spec *spec)
 		snprintf(upper, sizeof(upper), "%s/upper", spec->upper_dir);
 		snprintf(work, sizeof(work), "%s/work", spec->upper_dir);
 		if (mount("tmpfs", spec->upper_dir, "tmpfs", 0, "mode=755") < 0 || mkdir(upper, 0755) < 0 ||
-		    mkdir(work, 0700) < 0)
+		    mkdir(work, 0700) < 0 || (mkdir(root, 0700) < 0 && errno != EEXIST))
 			runtime_child_fail(fd, "the in-memory writable layer");
 		length += (size_t)snprintf(options + length, sizeof(options) - length, ",upperdir=%s,workdir=%s",
 		                           upper, work);
@@ -363,33 +363,37 @@ static void mount_dev(int fd, const char *root)
 	if (make_path_in_root(root, "/dev", true) < 0 ||
 	    mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k") < 0)
 		runtime_child_fail(fd, "mount /dev");
+	/* The tmpfs is new and empty, and only this process sees it: its entries are made
+	 * relative to it with nothing to check on the way. */
+	int dev = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dev < 0)
+		runtime_child_fail(fd, "open /dev");
 	static const char *const devices[] = { "null", "zero", "full", "random", "urandom", "tty" };
 	for (size_t i = 0; i < ARRAY_SIZE(devices); i++) {
-		char source[32], relative[32];
+		char source[32];
 		snprintf(source, sizeof(source), "/dev/%s", devices[i]);
-		snprintf(relative, sizeof(relative), "/dev/%s", devices[i]);
 		snprintf(path, sizeof(path), "%s/dev/%s", root, devices[i]);
-		if (make_path_in_root(root, relative, false) < 0 || mount(source, path, NULL, MS_BIND, NULL) < 0)
+		int node = openat(dev, devices[i], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (node < 0 || close(node) < 0 || mount(source, path, NULL, MS_BIND, NULL) < 0)
 			runtime_child_fail(fd, source);
 	}
+	if (mkdirat(dev, "pts", 0755) < 0 || mkdirat(dev, "shm", 0755) < 0)
+		runtime_child_fail(fd, "populate /dev");
 	snprintf(path, sizeof(path), "%s/dev/pts", root);
-	if (make_path_in_root(root, "/dev/pts", true) < 0 ||
-	    mount("devpts", path, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") < 0)
+	if (mount("devpts", path, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") < 0)
 		runtime_child_fail(fd, "mount /dev/pts");
 	snprintf(path, sizeof(path), "%s/dev/shm", root);
-	if (make_path_in_root(root, "/dev/shm", true) < 0 ||
-	    mount("shm", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k") < 0)
+	if (mount("shm", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k") < 0)
 		runtime_child_fail(fd, "mount /dev/shm");
 	static const char *const links[][2] = { { "pts/ptmx", "ptmx" },
 		                                { "/proc/self/fd", "fd" },
 		                                { "/proc/self/fd/0", "stdin" },
 		                                { "/proc/self/fd/1", "stdout" },
 		                                { "/proc/self/fd/2", "stderr" } };
-	for (size_t i = 0; i < ARRAY_SIZE(links); i++) {
-		snprintf(path, sizeof(path), "%s/dev/%s", root, links[i][1]);
-		if (symlink(links[i][0], path) < 0 && errno != EEXIST)
+	for (size_t i = 0; i < ARRAY_SIZE(links); i++)
+		if (symlinkat(links[i][0], dev, links[i][1]) < 0)
 			runtime_child_fail(fd, "populate /dev");
-	}
+	close(dev);
 }
 
 static void mount_volumes(int fd, const struct container_spec *spec)
@@ -606,7 +610,11 @@ static void drop_privileges(int fd, uid_t uid, gid_t gid, uint64_t caps)
 			break; /* past the kernel's last capability */
 		runtime_child_fail(fd, "drop a capability from the bounding set");
 	}
-	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+	/* Raw system calls: libc's wrappers would broadcast the change to every thread it knows
+	 * of, and this process may share its memory (and so libc's thread list) with the
+	 * caller (see native_create). */
+	if (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setresgid, gid, gid, gid) < 0 ||
+	    syscall(SYS_setresuid, uid, uid, uid) < 0)
 		runtime_child_fail(fd, "set the user and group");
 	/* A non-root user keeps no capabilities, as in Kubernetes. */
 	if (uid != 0)

@@ -139,13 +139,14 @@ int runtime_read_answer(int fd, const char *stage, struct error *err)
 
 void runtime_child_reset_signals(void)
 {
-	/* The agent blocks signals for its event loop; a container starts clean. */
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* The agent blocks signals for its event loop; a container starts clean. Handlers go
+	 * first: a signal let through must not run one of the caller's handlers here. */
 	for (int sig = 1; sig < NSIG; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
 			signal(sig, SIG_DFL);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
 void runtime_child_set_output_fds(int fd, int out, int err)
@@ -172,10 +173,45 @@ void runtime_child_close_descriptors(int keep)
 
 void runtime_child_exec_argv(int fd, const char *const *argv, const char *const *env, const char *not_found)
 {
-	extern char **environ;
-	environ = (char **)env;
-	execvp(argv[0], (char *const *)argv);
-	runtime_child_report(fd, "error: exec \"%s\": %s", argv[0], errno == ENOENT ? not_found : strerror(errno));
+	/* As execvp, but in env's PATH and without setting environ, which this process may
+	 * share with its caller (see drivers/native.c). */
+	const char *file = argv[0];
+	int error = ENOENT;
+	if (strchr(file, '/')) {
+		execve(file, (char *const *)argv, (char *const *)env);
+		error = errno;
+	} else {
+		const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+		for (const char *const *p = env; p && *p; p++)
+			if (strncmp(*p, "PATH=", 5) == 0)
+				path = *p + 5;
+		bool denied = false;
+		size_t file_length = strlen(file);
+		for (const char *dir = path;; dir++) {
+			size_t length = strcspn(dir, ":");
+			char candidate[4096];
+			if (length + 1 + file_length < sizeof(candidate)) {
+				/* An empty element is the working directory, as for execvp. */
+				memcpy(candidate, length ? dir : ".", length ? length : 1);
+				size_t n = length ? length : 1;
+				candidate[n] = '/';
+				memcpy(candidate + n + 1, file, file_length + 1);
+				execve(candidate, (char *const *)argv, (char *const *)env);
+				if (errno == EACCES)
+					denied = true;
+				else if (errno != ENOENT && errno != ENOTDIR) {
+					error = errno;
+					break;
+				}
+			}
+			dir += length;
+			if (*dir == '\0') {
+				error = denied ? EACCES : ENOENT;
+				break;
+			}
+		}
+	}
+	runtime_child_report(fd, "error: exec \"%s\": %s", file, error == ENOENT ? not_found : strerror(error));
 	_exit(127);
 }
 

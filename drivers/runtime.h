@@ -68,10 +68,11 @@ struct container_spec {
 	const char *work_dir;  /* overlayfs' work directory, on the same filesystem as upper_dir */
 	bool read_only_root;
 	/* The writable layer in memory: a tmpfs mounted on upper_dir in the container's own
-	 * mount namespace holds overlayfs' upper and work directories (work_dir is unused). It
-	 * goes with the container's last process and never touches the disk; its pages count
-	 * against the container's memory limit. For containers whose writes are thrown away
-	 * (bramble run --rm). */
+	 * mount namespace holds overlayfs' upper and work directories (work_dir is unused), and
+	 * rootfs_mountpoint too when it lies inside upper_dir (it is then made there). It goes
+	 * with the container's last process and never touches the disk; its pages count against
+	 * the container's memory limit. For containers whose writes are thrown away (bramble
+	 * run --rm). */
 	bool upper_in_memory;
 	const char *rootfs_mountpoint; /* an empty directory the root is assembled on */
 

@@ -115,7 +115,10 @@ struct cgroups_group {
 struct cgroups_backend {
 	enum cgroups_version version;
 	const char *const *controllers; /* needed, NULL-terminated; the first is "cpu" */
-	int (*apply_limits)(struct cgroups_group *group, const struct cgroups_limits *limits, struct error *err);
+	/* fresh: the group was just made, so its files hold the kernel's defaults (no cpu, memory
+	 * or pids limit), and writing a default again can be skipped. */
+	int (*apply_limits)(struct cgroups_group *group, const struct cgroups_limits *limits, bool fresh,
+	                    struct error *err);
 	int (*read_usage)(struct cgroups_group *group, struct cgroups_usage *ret, struct error *err);
 	/* Signals every process in the group and below; returns how many were signalled. */
 	int (*kill)(struct cgroups_group *group, const char *name, struct error *err);
@@ -213,10 +216,12 @@ static int value_write(struct cgroups_group *group, const char *controller, cons
 }
 
 /* v1: makes the group's directory in each hierarchy (an existing one is kept: re-opening
- * after an agent restart). On failure, what this call made is removed again. */
+ * after an agent restart). 1 when every directory is new, 0 when one existed. On failure,
+ * what this call made is removed again. */
 static int v1_mkdir(const struct cgroups *cg, const char *name, struct error *err)
 {
 	bool made[CGROUPS_CONTROLLERS_MAX] = { false };
+	int fresh = 1;
 	for (int i = 0; i < cg->controller_count; i++) {
 		if (!cg->controllers[i].procs)
 			continue;
@@ -225,8 +230,10 @@ static int v1_mkdir(const struct cgroups *cg, const char *name, struct error *er
 			made[i] = true;
 			continue;
 		}
-		if (errno == EEXIST)
+		if (errno == EEXIST) {
+			fresh = 0;
 			continue;
+		}
 		int r = error_set_errno(err, errno, "creating cgroup %s", path);
 		for (int j = 0; j < i; j++) {
 			if (!made[j])
@@ -236,20 +243,23 @@ static int v1_mkdir(const struct cgroups *cg, const char *name, struct error *er
 		}
 		return r;
 	}
-	return 0;
+	return fresh;
 }
 
 /* Creates a group: v1 with mkdir (above), v2 through libcgroup, which also enables the
- * controllers in cgroup.subtree_control of every ancestor. */
+ * controllers in cgroup.subtree_control of every ancestor. 1 when the group is new, 0 when
+ * it existed. */
 static int group_mkdir(const struct cgroups *cg, const char *name, struct error *err)
 {
 	if (cg->version == CGROUPS_V1)
 		return v1_mkdir(cg, name, err);
+	cleanup_free char *existing = controller_path(cg, "cpu", name, NULL);
+	int fresh = access(existing, F_OK) < 0;
 	struct cgroup *c = library_group(cg, name);
 	int r = cgroup_create_cgroup(c, 1);
 	cgroup_free(&c);
 	if (r == 0)
-		return 0;
+		return fresh;
 	cleanup_free char *path = controller_path(cg, "memory", name, NULL);
 	cleanup_free char *what = xasprintf("creating cgroup %s", path);
 	return library_error(err, r, what);
@@ -420,39 +430,47 @@ const char *cgroups_limit_value(enum cgroups_version version, const char *what, 
 
 /* ---- the v1 backend ---- */
 
-static int v1_apply_limits(struct cgroups_group *group, const struct cgroups_limits *l, struct error *err)
+static int v1_apply_limits(struct cgroups_group *group, const struct cgroups_limits *l, bool fresh,
+                           struct error *err)
 {
 	struct cgroups *cg = group->cgroups;
 	char value[64], period[32];
+	/* Always: a request of 0 is 2 shares, not the kernel's 1024. */
 	const char *file = cgroups_limit_value(CGROUPS_V1, "cpu", l, value, sizeof(value));
 	int r = value_write(group, "cpu", file, value, err);
 	if (r < 0)
 		return r;
-	/* The period first: the quota is checked against it. */
-	snprintf(period, sizeof(period), "%u", CGROUPS_CPU_PERIOD_US);
-	r = value_write(group, "cpu", "cpu.cfs_period_us", period, err);
-	if (r < 0)
-		return r;
-	file = cgroups_limit_value(CGROUPS_V1, "cpu-limit", l, value, sizeof(value));
-	r = value_write(group, "cpu", file, value, err);
-	if (r < 0)
-		return r;
-	/* The kernel insists on memsw >= limit at every step: lift memsw, set the limit, then
-	 * lower memsw to it (memory + swap = memory: no swap). */
-	if (cg->memory_swap) {
-		r = value_write(group, "memory", "memory.memsw.limit_in_bytes", "-1", err);
+	if (!fresh || l->cpu_limit_millicores) {
+		/* The period first: the quota is checked against it. */
+		snprintf(period, sizeof(period), "%u", CGROUPS_CPU_PERIOD_US);
+		r = value_write(group, "cpu", "cpu.cfs_period_us", period, err);
+		if (r < 0)
+			return r;
+		file = cgroups_limit_value(CGROUPS_V1, "cpu-limit", l, value, sizeof(value));
+		r = value_write(group, "cpu", file, value, err);
 		if (r < 0)
 			return r;
 	}
-	file = cgroups_limit_value(CGROUPS_V1, "memory", l, value, sizeof(value));
-	r = value_write(group, "memory", file, value, err);
-	if (r < 0)
-		return r;
-	if (cg->memory_swap && l->memory_limit_bytes) {
-		r = value_write(group, "memory", "memory.memsw.limit_in_bytes", value, err);
+	if (!fresh || l->memory_limit_bytes) {
+		/* The kernel insists on memsw >= limit at every step: lift memsw, set the limit,
+		 * then lower memsw to it (memory + swap = memory: no swap). */
+		if (cg->memory_swap) {
+			r = value_write(group, "memory", "memory.memsw.limit_in_bytes", "-1", err);
+			if (r < 0)
+				return r;
+		}
+		file = cgroups_limit_value(CGROUPS_V1, "memory", l, value, sizeof(value));
+		r = value_write(group, "memory", file, value, err);
 		if (r < 0)
 			return r;
+		if (cg->memory_swap && l->memory_limit_bytes) {
+			r = value_write(group, "memory", "memory.memsw.limit_in_bytes", value, err);
+			if (r < 0)
+				return r;
+		}
 	}
+	if (fresh && !l->pids_limit)
+		return 0;
 	file = cgroups_limit_value(CGROUPS_V1, "pids", l, value, sizeof(value));
 	return value_write(group, "pids", file, value, err);
 }
@@ -476,27 +494,35 @@ static int v1_read_usage(struct cgroups_group *group, struct cgroups_usage *u, s
 
 /* ---- the v2 backend ---- */
 
-static int v2_apply_limits(struct cgroups_group *group, const struct cgroups_limits *l, struct error *err)
+static int v2_apply_limits(struct cgroups_group *group, const struct cgroups_limits *l, bool fresh,
+                           struct error *err)
 {
 	char value[64];
+	/* Always: the weight of a request (1 for none), not the kernel's 100. */
 	const char *file = cgroups_limit_value(CGROUPS_V2, "cpu", l, value, sizeof(value));
 	int r = value_write(group, "cpu", file, value, err);
 	if (r < 0)
 		return r;
-	file = cgroups_limit_value(CGROUPS_V2, "cpu-limit", l, value, sizeof(value));
-	r = value_write(group, "cpu", file, value, err);
-	if (r < 0)
-		return r;
-	file = cgroups_limit_value(CGROUPS_V2, "memory", l, value, sizeof(value));
-	r = value_write(group, "memory", file, value, err);
-	if (r < 0)
-		return r;
-	/* Kubernetes' NoSwap: a container never swaps, limited or not. */
+	if (!fresh || l->cpu_limit_millicores) {
+		file = cgroups_limit_value(CGROUPS_V2, "cpu-limit", l, value, sizeof(value));
+		r = value_write(group, "cpu", file, value, err);
+		if (r < 0)
+			return r;
+	}
+	if (!fresh || l->memory_limit_bytes) {
+		file = cgroups_limit_value(CGROUPS_V2, "memory", l, value, sizeof(value));
+		r = value_write(group, "memory", file, value, err);
+		if (r < 0)
+			return r;
+	}
+	/* Kubernetes' NoSwap: a container never swaps, limited or not (the default is max). */
 	if (group->cgroups->memory_swap) {
 		r = value_write(group, "memory", "memory.swap.max", "0", err);
 		if (r < 0)
 			return r;
 	}
+	if (fresh && !l->pids_limit)
+		return 0;
 	file = cgroups_limit_value(CGROUPS_V2, "pids", l, value, sizeof(value));
 	return value_write(group, "pids", file, value, err);
 }
@@ -812,12 +838,12 @@ static int group_create(struct cgroups *cg, char *name, int depth, const struct 
                         struct cgroups_group **ret, struct error *err)
 {
 	struct cgroups_group *g = group_new(cg, name, depth);
-	int r = group_mkdir(cg, name, err);
-	if (r < 0) {
+	int fresh = group_mkdir(cg, name, err);
+	if (fresh < 0) {
 		cgroups_group_free(g);
-		return r;
+		return fresh;
 	}
-	r = cg->backend->apply_limits(g, limits, err);
+	int r = cg->backend->apply_limits(g, limits, fresh, err);
 	if (r < 0) {
 		/* Leave nothing half-made; a group that holds processes (adopted) stays. */
 		group_rmdir(cg, name, NULL);
@@ -909,7 +935,7 @@ int cgroups_update(struct cgroups_group *group, const struct cgroups_limits *lim
 	int r = limits_check(limits, err);
 	if (r < 0)
 		return r;
-	return group->cgroups->backend->apply_limits(group, limits, err);
+	return group->cgroups->backend->apply_limits(group, limits, false, err);
 }
 
 int cgroups_attach(struct cgroups_group *group, pid_t pid, struct error *err)

@@ -5,9 +5,9 @@
  * pods' containers after a restart.
  *
  * State lives in /run/bramble/run/<name>: the root's mountpoint, and the writable layer
- * (upper, work) unless --read-only. With --rm the writable layer is a tmpfs in the
- * container's own mount namespace (upper_in_memory), mounted on upper, and the directory is
- * removed afterwards. A detached container also
+ * (upper, work) unless --read-only. With --rm all of these are in a tmpfs the container
+ * mounts on the directory in its own mount namespace (upper_in_memory): on disk there is
+ * only the empty directory, removed afterwards. A detached container also
  * has run.json (its driver, cgroup parent, network mode, environment and the runtime's
  * state) and ns/, where its sandbox's namespaces are pinned; its cgroup
  * <parent>/pod-<name>/main stays until `bramble container rm`.
@@ -443,11 +443,17 @@ int run_main(int argc, char **argv)
 		fprintf(stderr, "bramble run: a container named %s exists (%s)\n", name, state);
 		return 125;
 	}
-	/* A --rm container's writes are thrown away: they stay in memory (upper_in_memory). */
+	/* A --rm container's writes are thrown away: they stay in memory, in a tmpfs the
+	 * container mounts on its state directory, where its root is assembled too
+	 * (upper_in_memory): nothing but that directory is made on disk. */
 	bool upper_in_memory = remove && !read_only;
-	if ((r = file_mkdir_p(mountpoint, 0700, &err)) < 0 || (r = file_mkdir_p(upper, 0755, &err)) < 0 ||
-	    (!upper_in_memory && (r = file_mkdir_p(work, 0700, &err)) < 0))
+	if (upper_in_memory) {
+		if ((r = file_mkdir_p(state, 0700, &err)) < 0)
+			goto out;
+	} else if ((r = file_mkdir_p(mountpoint, 0700, &err)) < 0 || (r = file_mkdir_p(upper, 0755, &err)) < 0 ||
+	           (r = file_mkdir_p(work, 0700, &err)) < 0) {
 		goto out;
+	}
 	/* One cgroup for the run (as for a pod) with the container's under it, like the kubelet. */
 	if ((r = cgroups_open(cgroup_parent, &cgroups, &err)) < 0 ||
 	    (r = cgroups_pod_create(cgroups, name, &(struct cgroups_limits){ 0 }, &pod, &err)) < 0 ||
@@ -470,7 +476,7 @@ int run_main(int argc, char **argv)
 		.name = name,
 		.layers = layers,
 		.layer_count = layer_count,
-		.upper_dir = read_only ? NULL : upper,
+		.upper_dir = read_only ? NULL : upper_in_memory ? state : upper,
 		.work_dir = work,
 		.read_only_root = read_only,
 		.upper_in_memory = upper_in_memory,
