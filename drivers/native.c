@@ -57,6 +57,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -408,7 +409,7 @@ static void mount_volumes(int fd, const struct container_spec *spec)
 		if (r < 0) {
 			errno = -r;
 			runtime_child_report(fd, "error: volume target %s: %s", m->target,
-			                     r == -ELOOP ? "a symbolic link is in the way" : strerror(-r));
+			                     r == -ELOOP ? "a symbolic link is in the way" : strerrordesc_np(-r));
 			_exit(127);
 		}
 		char target[4096];
@@ -654,11 +655,35 @@ static void __attribute__((noreturn)) confine_and_exec(int fd, const char *cwd, 
 	runtime_child_exec_argv(fd, argv, env, "no such file in the container's PATH");
 }
 
+/* What the container's process works from. It shares the caller's memory until it execs
+ * (native_create): the spec is read only during create, while the caller waits in it; what
+ * is needed at start (the command, environment, working directory, user) is a copy owned
+ * here, since the caller's spec need not outlive create. */
 struct child_args {
 	const struct container_spec *spec;
 	const struct runtime_sandbox *sandbox;
 	int sync_fd;
+	char **argv;
+	char **env;
+	char *cwd;
+	uid_t uid;
+	gid_t gid;
+	uint64_t capabilities;
+	char *stack;
 };
+
+static void child_args_free(void *data)
+{
+	struct child_args *a = data;
+	if (!a)
+		return;
+	if (a->stack)
+		munmap(a->stack, CHILD_STACK_SIZE);
+	runtime_strv_free(a->argv);
+	runtime_strv_free(a->env);
+	free(a->cwd);
+	free(a);
+}
 
 static int child_main(void *data)
 {
@@ -684,15 +709,27 @@ static int child_main(void *data)
 		runtime_child_fail(fd, "set up standard input");
 	close(null);
 	runtime_child_report(fd, "ok");
+	/* The caller's spec may be gone from here on: only a's copies are used. */
 	if (runtime_wait_byte(fd, 'S') < 0)
 		_exit(127);
 
 	/* From here on the container outlives its creator (an agent restart adopts it). */
 	prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
-	uint64_t caps = (runtime_default_capabilities() | spec->capabilities_add) & ~spec->capabilities_drop;
-	confine_and_exec(fd, spec->cwd, spec->uid, spec->gid, caps, spec->argv, spec->env);
+	confine_and_exec(fd, a->cwd, a->uid, a->gid, a->capabilities, (const char *const *)a->argv,
+	                 (const char *const *)a->env);
 }
 
+/* The container's process is cloned with CLONE_VM: it shares the caller's memory until it
+ * execs, as posix_spawn's vfork does. No page table is copied and neither process takes a
+ * copy-on-write fault for every page it then writes, which is much of what a fork costs on
+ * a small board (and far more on a paravirtualised machine). It is safe because the two
+ * never run at once on shared data: the caller waits on the socket from clone until "ok"
+ * and from "start" until the exec closes the socket, and in between the child waits. The
+ * child runs on a stack of its own, allocates nothing (libc's allocator state is the
+ * caller's), makes the credential system calls raw (libc's wrappers walk the caller's
+ * thread list), looks the command up without environ, and has its own descriptor table and
+ * signal handlers (no CLONE_FILES, no CLONE_SIGHAND). Its stack and arguments are freed once
+ * it has exec'd or exited (runtime_start, runtime_remove). */
 static int native_create(struct runtime_sandbox *sandbox, const struct container_spec *spec,
                          struct runtime_container **ret_container, struct error *err)
 {
@@ -704,17 +741,41 @@ static int native_create(struct runtime_sandbox *sandbox, const struct container
 	int pair[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
 		return error_set_errno(err, errno, "socketpair");
-	struct child_args args = { spec, sandbox, pair[1] };
-	char *stack = xmalloc(CHILD_STACK_SIZE);
-	pid_t pid = clone(child_main, stack + CHILD_STACK_SIZE, CLONE_NEWNS | CLONE_NEWPID | SIGCHLD, &args);
+	struct child_args *args = xcalloc(1, sizeof(*args));
+	args->spec = spec;
+	args->sandbox = sandbox;
+	args->sync_fd = pair[1];
+	args->argv = runtime_strv_copy(spec->argv);
+	args->env = runtime_strv_copy(spec->env);
+	args->cwd = spec->cwd ? xstrdup(spec->cwd) : NULL;
+	args->uid = spec->uid;
+	args->gid = spec->gid;
+	args->capabilities = (runtime_default_capabilities() | spec->capabilities_add) & ~spec->capabilities_drop;
+	args->stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (args->stack == MAP_FAILED) {
+		args->stack = NULL;
+		child_args_free(args);
+		close(pair[0]);
+		close(pair[1]);
+		return error_set_errno(err, errno, "a stack for the container %s", spec->name);
+	}
+	pid_t pid = clone(child_main, args->stack + CHILD_STACK_SIZE, CLONE_VM | CLONE_NEWNS | CLONE_NEWPID | SIGCHLD,
+	                  args);
 	int saved = errno;
-	free(stack); /* the child has its own copy (no CLONE_VM) */
 	close(pair[1]);
 	if (pid < 0) {
+		child_args_free(args);
 		close(pair[0]);
 		return error_set_errno(err, saved, "clone the container %s", spec->name);
 	}
-	return runtime_finish_create("native", pid, pair[0], spec, ret_container, err);
+	r = runtime_finish_create("native", pid, pair[0], spec, ret_container, err);
+	if (r < 0) {
+		child_args_free(args); /* the child is reaped */
+		return r;
+	}
+	(*ret_container)->child_memory = args;
+	(*ret_container)->child_memory_free = child_args_free;
+	return 0;
 }
 
 /* --- exec ---------------------------------------------------------------------------------- */

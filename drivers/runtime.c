@@ -109,7 +109,8 @@ void runtime_child_report(int fd, const char *fmt, ...)
 /* Reports "error: <what>: <strerror>" and ends the child. */
 void runtime_child_fail(int fd, const char *what)
 {
-	runtime_child_report(fd, "error: %s: %s", what, strerror(errno));
+	/* strerrordesc_np: no translation, no locale lock (the child may share our memory). */
+	runtime_child_report(fd, "error: %s: %s", what, strerrordesc_np(errno));
 	_exit(127);
 }
 
@@ -211,7 +212,7 @@ void runtime_child_exec_argv(int fd, const char *const *argv, const char *const 
 			}
 		}
 	}
-	runtime_child_report(fd, "error: exec \"%s\": %s", file, error == ENOENT ? not_found : strerror(error));
+	runtime_child_report(fd, "error: exec \"%s\": %s", file, error == ENOENT ? not_found : strerrordesc_np(error));
 	_exit(127);
 }
 
@@ -359,6 +360,13 @@ void runtime_strv_free(char **v)
 	free(v);
 }
 
+static void release_child_memory(struct runtime_container *c)
+{
+	if (c->child_memory)
+		c->child_memory_free(c->child_memory);
+	c->child_memory = NULL;
+}
+
 int runtime_start(struct runtime_container *c, struct error *err)
 {
 	if (c->started)
@@ -369,6 +377,9 @@ int runtime_start(struct runtime_container *c, struct error *err)
 	int r = runtime_read_answer(c->sync_fd, "starting the container", err);
 	close(c->sync_fd);
 	c->sync_fd = -1;
+	/* End of file: the child exec'd (or died) and no longer uses our memory. */
+	if (r == 0 || runtime_container_exited(c))
+		release_child_memory(c);
 	return r;
 }
 
@@ -416,6 +427,10 @@ void runtime_remove(struct runtime_container *c)
 		return;
 	if (c->sync_fd >= 0)
 		close(c->sync_fd);
+	/* A child that neither exec'd nor exited may still run on its stack: that memory is
+	 * left to it (removing a container that was created, never started and not killed). */
+	if (c->child_memory && runtime_container_exited(c))
+		release_child_memory(c);
 	if (c->pidfd >= 0)
 		close(c->pidfd);
 	runtime_strv_free(c->env);

@@ -40,6 +40,10 @@ struct runtime_container {
 	gid_t gid;
 	uint64_t capabilities;
 	char **env;
+	/* A child cloned with CLONE_VM (drivers/native.c) uses this memory of ours (its stack
+	 * and arguments) until it execs: freed once it has exec'd or exited. */
+	void *child_memory;
+	void (*child_memory_free)(void *child_memory);
 };
 
 /* In the child. */

@@ -647,6 +647,22 @@ static void fork_forever(int fd)
 	}
 }
 
+/* Waits (at most 5 s) until pid is listed in the group: on a loaded machine a forked child
+ * may not have moved itself in before the test goes on. */
+static void wait_listed(struct cgroups_group *group, pid_t pid)
+{
+	for (int i = 0; i < 5000; i++) {
+		pid_t pids[64];
+		struct error err = { 0 };
+		int n = cgroups_pids(group, pids, ARRAY_SIZE(pids), &err);
+		for (int j = 0; j < n; j++)
+			if (pids[j] == pid)
+				return;
+		usleep(1000);
+	}
+	unit_fail(__FILE__, __LINE__, "pid %d never showed in %s", (int)pid, cgroups_group_name(group));
+}
+
 static void body_remove(struct cgroups *cg)
 {
 	struct error err = { 0 };
@@ -656,6 +672,8 @@ static void body_remove(struct cgroups *cg)
 	CHECK_OK(cgroups_container_create(pod, "sidecar", &l, &sidecar, &err));
 	pid_t a = spawn_in(ctr, wait_forever, -1);
 	pid_t b = spawn_in(sidecar, fork_forever, -1); /* forks while we kill */
+	wait_listed(ctr, a);
+	wait_listed(sidecar, b);
 	usleep(20000);
 	if (cgroups_remove(pod, CGROUPS_REMOVE_KILL, &err) < 0)
 		unit_fail(__FILE__, __LINE__, "%s", err.message);
