@@ -670,6 +670,7 @@ struct child_args {
 	gid_t gid;
 	uint64_t capabilities;
 	char *stack;
+	bool placed; /* cloned into its cgroup: enter is not run */
 };
 
 static void child_args_free(void *data)
@@ -694,7 +695,7 @@ static int child_main(void *data)
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	if (runtime_wait_byte(fd, 'A') < 0)
 		_exit(127);
-	if (spec->enter && spec->enter(spec->enter_data) < 0)
+	if (!a->placed && spec->enter && spec->enter(spec->enter_data) < 0)
 		runtime_child_fail(fd, "enter the container's cgroups");
 	for (int i = 0; i < NS_COUNT; i++)
 		if (a->sandbox && a->sandbox->fds[i] >= 0 && setns(a->sandbox->fds[i], namespace_flags[i]) < 0)
@@ -759,8 +760,27 @@ static int native_create(struct runtime_sandbox *sandbox, const struct container
 		close(pair[1]);
 		return error_set_errno(err, errno, "a stack for the container %s", spec->name);
 	}
-	pid_t pid = clone(child_main, args->stack + CHILD_STACK_SIZE, CLONE_VM | CLONE_NEWNS | CLONE_NEWPID | SIGCHLD,
-	                  args);
+	/* On cgroup v2 the process starts in its cgroup (see cgroups_directory_open); that clone
+	 * is a fork, as clone3 cannot run a function on a new stack without assembly. */
+	pid_t pid = -1;
+	int cgroup_fd = spec->cgroup ? cgroups_directory_open(spec->cgroup) : -EOPNOTSUPP;
+	if (cgroup_fd >= 0) {
+		pid = runtime_clone_into_cgroup(cgroup_fd, CLONE_NEWNS | CLONE_NEWPID);
+		if (pid == 0) {
+			args->placed = true;
+			child_main(args);
+			_exit(127); /* not reached: child_main execs or exits */
+		}
+		int saved = errno;
+		close(cgroup_fd);
+		errno = saved;
+		if (pid > 0)
+			args->placed = true;
+	}
+	/* Elsewhere (v1, or a kernel before 5.7) the child enters its cgroups itself. */
+	if (pid < 0 && (cgroup_fd < 0 || errno == ENOSYS || errno == E2BIG || errno == EINVAL))
+		pid = clone(child_main, args->stack + CHILD_STACK_SIZE, CLONE_VM | CLONE_NEWNS | CLONE_NEWPID | SIGCHLD,
+		            args);
 	int saved = errno;
 	close(pair[1]);
 	if (pid < 0) {
@@ -768,7 +788,7 @@ static int native_create(struct runtime_sandbox *sandbox, const struct container
 		close(pair[0]);
 		return error_set_errno(err, saved, "clone the container %s", spec->name);
 	}
-	r = runtime_finish_create("native", pid, pair[0], spec, ret_container, err);
+	r = runtime_finish_create("native", pid, pair[0], args->placed, spec, ret_container, err);
 	if (r < 0) {
 		child_args_free(args); /* the child is reaped */
 		return r;

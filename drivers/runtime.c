@@ -248,10 +248,31 @@ static int process_start_time(pid_t pid, uint64_t *ret_start_time, char *ret_sta
 	return 0;
 }
 
-int runtime_finish_create(const char *driver, pid_t pid, int sync_fd, const struct container_spec *spec,
+pid_t runtime_clone_into_cgroup(int cgroup_fd, unsigned long flags)
+{
+#ifdef SYS_clone3
+	/* struct clone_args of <linux/sched.h>, up to its cgroup field (CLONE_ARGS_SIZE_VER2). */
+	struct {
+		uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+		        set_tid_size, cgroup;
+	} args;
+	memset(&args, 0, sizeof(args));
+	args.flags = flags | 0x200000000ull; /* CLONE_INTO_CGROUP */
+	args.exit_signal = SIGCHLD;
+	args.cgroup = (uint64_t)cgroup_fd;
+	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+#else
+	(void)cgroup_fd;
+	(void)flags;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+int runtime_finish_create(const char *driver, pid_t pid, int sync_fd, bool placed, const struct container_spec *spec,
                           struct runtime_container **ret_container, struct error *err)
 {
-	int r = spec->attach ? spec->attach(pid, spec->attach_data, err) : 0;
+	int r = spec->attach && !placed ? spec->attach(pid, spec->attach_data, err) : 0;
 	if (r == 0 && send(sync_fd, "A", 1, MSG_NOSIGNAL) != 1)
 		r = error_set_errno(err, errno, "container %s", spec->name);
 	if (r == 0)

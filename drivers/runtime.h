@@ -93,10 +93,14 @@ struct container_spec {
 	int (*attach)(pid_t pid, void *data, struct error *err);
 	void *attach_data;
 	/* Or: runs in the child itself, first thing, before it joins any namespace (moving
-	 * oneself into a cgroup is cheaper than being moved); async-signal-safe, 0 or -errno. */
+	 * oneself into a cgroup is cheaper than being moved); async-signal-safe (it may share
+	 * the caller's memory: no allocation), 0 or -errno. */
 	int (*enter)(void *data);
 	void *enter_data;
-	/* The container's cgroup, for stats; may be NULL (stats then answer -ENODATA). */
+	/* The container's cgroup, for stats; may be NULL (stats then answer -ENODATA). On
+	 * cgroup v2 (Linux 5.7+) the native driver starts the process in it directly (clone3
+	 * CLONE_INTO_CGROUP) and then runs neither attach nor enter: with cgroup set, they must
+	 * place the process in that same group. */
 	struct cgroups_group *cgroup;
 };
 

@@ -1000,6 +1000,15 @@ void cgroups_procs_close(struct cgroups_procs *procs)
 	procs->count = 0;
 }
 
+int cgroups_directory_open(struct cgroups_group *group)
+{
+	if (group->cgroups->version != CGROUPS_V2)
+		return -EOPNOTSUPP;
+	cleanup_free char *path = controller_path(group->cgroups, "cpu", group->name, NULL);
+	int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
 int cgroups_usage(struct cgroups_group *group, struct cgroups_usage *ret, struct error *err)
 {
 	struct cgroups_usage usage = { 0 };

@@ -126,6 +126,12 @@ int cgroups_procs_open(struct cgroups_group *group, struct cgroups_procs *ret, s
 int cgroups_procs_enter(const struct cgroups_procs *procs);
 void cgroups_procs_close(struct cgroups_procs *procs);
 
+/* v2: an O_PATH descriptor of the group's directory (O_CLOEXEC), for clone3() with
+ * CLONE_INTO_CGROUP, which starts a process in the group: no one writes cgroup.procs, whose
+ * write takes a global lock that waits out an RCU grace period. -EOPNOTSUPP on v1 (a group
+ * spans several hierarchies there), else -errno. */
+int cgroups_directory_open(struct cgroups_group *group);
+
 int cgroups_usage(struct cgroups_group *group, struct cgroups_usage *ret, struct error *err);
 
 /* Pids in the group (one hierarchy's cgroup.procs), at most max of them; returns how many. */
