@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,6 +141,34 @@ static int apply_image(const struct images_image *image, char **args, const char
 	*ret_command = command;
 	*ret_env = merged;
 	return 0;
+}
+
+/* The run's cgroups are made on a helper thread while the main thread resolves the image
+ * and makes the sandbox, which do not depend on them: initialising libcgroup (whose
+ * discovery zeroes some 400 KiB of tables, a page fault for each page) and making two groups
+ * in every hierarchy is the longest step of a start. Only that thread calls the cgroups
+ * module until it is joined. */
+struct cgroup_setup {
+	const char *parent;
+	const char *name;
+	const struct cgroups_limits *limits;
+	struct cgroups *cgroups;
+	struct cgroups_group *pod, *group;
+	struct cgroups_procs procs;
+	struct error err;
+	int r;
+};
+
+static void *cgroup_setup_run(void *data)
+{
+	struct cgroup_setup *s = data;
+	/* One cgroup for the run (as for a pod) with the container's under it, like the kubelet. */
+	if ((s->r = cgroups_open(s->parent, &s->cgroups, &s->err)) < 0 ||
+	    (s->r = cgroups_pod_create(s->cgroups, s->name, &(struct cgroups_limits){ 0 }, &s->pod, &s->err)) < 0 ||
+	    (s->r = cgroups_container_create(s->pod, "main", s->limits, &s->group, &s->err)) < 0)
+		return NULL;
+	s->r = cgroups_procs_open(s->group, &s->procs, &s->err);
+	return NULL;
 }
 
 static int enter_cgroup(void *data)
@@ -454,23 +483,34 @@ int run_main(int argc, char **argv)
 	           (r = file_mkdir_p(work, 0700, &err)) < 0) {
 		goto out;
 	}
-	/* One cgroup for the run (as for a pod) with the container's under it, like the kubelet. */
-	if ((r = cgroups_open(cgroup_parent, &cgroups, &err)) < 0 ||
-	    (r = cgroups_pod_create(cgroups, name, &(struct cgroups_limits){ 0 }, &pod, &err)) < 0 ||
-	    (r = cgroups_container_create(pod, "main", &limits, &group, &err)) < 0 ||
-	    (r = cgroups_procs_open(group, &procs, &err)) < 0)
-		goto out;
+	struct cgroup_setup setup = { .parent = cgroup_parent, .name = name, .limits = &limits, .procs = { .count = 0 } };
+	pthread_t setup_thread;
+	bool threaded = pthread_create(&setup_thread, NULL, cgroup_setup_run, &setup) == 0;
+	if (!threaded)
+		cgroup_setup_run(&setup);
+	r = 0;
 	if (image_reference) {
 		cleanup_free char *store_dir = xasprintf("%s/images", data_dir);
-		if ((r = images_open(&images, store_dir, 0, NULL, NULL, &err)) < 0 ||
-		    (r = images_resolve(&images, image_reference, &image, &err)) < 0 ||
-		    (r = apply_image(&image, argv + optind, env, &workdir, user_given, &uid, &gid, &layers,
-		                     &layer_count, &command, &environment, &err)) < 0)
-			goto out;
+		if ((r = images_open(&images, store_dir, 0, NULL, NULL, &err)) >= 0 &&
+		    (r = images_resolve(&images, image_reference, &image, &err)) >= 0)
+			r = apply_image(&image, argv + optind, env, &workdir, user_given, &uid, &gid, &layers, &layer_count,
+			                &command, &environment, &err);
 	}
 	/* A foreground run is never adopted: its namespaces need no pinning. */
 	struct sandbox_spec sandbox_spec = { name, host_network, detach ? namespaces : NULL };
-	if ((r = driver->sandbox_create(&sandbox_spec, &sandbox, &err)) < 0)
+	if (r >= 0)
+		r = driver->sandbox_create(&sandbox_spec, &sandbox, &err);
+	if (threaded)
+		pthread_join(setup_thread, NULL);
+	cgroups = setup.cgroups;
+	pod = setup.pod;
+	group = setup.group;
+	procs = setup.procs;
+	if (setup.r < 0) {
+		r = setup.r;
+		err = setup.err;
+	}
+	if (r < 0)
 		goto out;
 	struct container_spec spec = {
 		.name = name,
