@@ -673,12 +673,29 @@ struct child_args {
 	bool placed; /* cloned into its cgroup: enter is not run */
 };
 
+/* One stack is kept for the next container once its child has exec'd: an unmap would make
+ * the kernel flush the other CPUs' TLBs, and a new mapping costs a page fault per page the
+ * child touches. Used from the caller's one thread, as the rest of create. */
+static char *spare_stack;
+
+static char *stack_get(void)
+{
+	char *stack = spare_stack;
+	spare_stack = NULL;
+	if (stack)
+		return stack;
+	stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	return stack == MAP_FAILED ? NULL : stack;
+}
+
 static void child_args_free(void *data)
 {
 	struct child_args *a = data;
 	if (!a)
 		return;
-	if (a->stack)
+	if (a->stack && !spare_stack)
+		spare_stack = a->stack;
+	else if (a->stack)
 		munmap(a->stack, CHILD_STACK_SIZE);
 	runtime_strv_free(a->argv);
 	runtime_strv_free(a->env);
@@ -752,9 +769,8 @@ static int native_create(struct runtime_sandbox *sandbox, const struct container
 	args->uid = spec->uid;
 	args->gid = spec->gid;
 	args->capabilities = (runtime_default_capabilities() | spec->capabilities_add) & ~spec->capabilities_drop;
-	args->stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-	if (args->stack == MAP_FAILED) {
-		args->stack = NULL;
+	args->stack = stack_get();
+	if (!args->stack) {
 		child_args_free(args);
 		close(pair[0]);
 		close(pair[1]);

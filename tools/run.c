@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -485,7 +486,14 @@ int run_main(int argc, char **argv)
 	}
 	struct cgroup_setup setup = { .parent = cgroup_parent, .name = name, .limits = &limits, .procs = { .count = 0 } };
 	pthread_t setup_thread;
-	bool threaded = pthread_create(&setup_thread, NULL, cgroup_setup_run, &setup) == 0;
+	pthread_attr_t attributes;
+	/* A small stack, and no malloc arena of its own (64 MiB of address space to map): the
+	 * thread lives for a few milliseconds. */
+	mallopt(M_ARENA_MAX, 1);
+	pthread_attr_init(&attributes);
+	pthread_attr_setstacksize(&attributes, 256 * 1024);
+	bool threaded = pthread_create(&setup_thread, &attributes, cgroup_setup_run, &setup) == 0;
+	pthread_attr_destroy(&attributes);
 	if (!threaded)
 		cgroup_setup_run(&setup);
 	r = 0;
