@@ -208,7 +208,8 @@ static int value_write(struct cgroups_group *group, const char *controller, cons
                        struct error *err)
 {
 	cleanup_free char *path = controller_path(group->cgroups, controller, group->name, file);
-	cleanup_close int fd = open(path, O_WRONLY | O_CLOEXEC);
+	/* O_TRUNC as a shell's `echo v > file`: cgroupfs ignores it, a plain file (tests) needs it. */
+	cleanup_close int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
 	size_t length = strlen(value);
 	if (fd < 0 || write(fd, value, length) != (ssize_t)length)
 		return error_set_errno(err, errno, "writing \"%s\" to %s", value, path);
@@ -806,6 +807,30 @@ int cgroups_open(const char *parent, struct cgroups **ret, struct error *err)
 fail:
 	cgroups_close(cg);
 	return r;
+}
+
+int cgroups_open_directory(enum cgroups_version version, const char *root, const char *parent, struct cgroups **ret,
+                           struct error *err)
+{
+	int r = name_check(parent, "cgroup parent", err);
+	if (r < 0)
+		return r;
+	struct cgroups *cg = xcalloc(1, sizeof(*cg));
+	cg->parent = xstrdup(parent);
+	cg->backend = version == CGROUPS_V2 ? &cgroups_v2 : &cgroups_v1;
+	cg->version = cg->backend->version;
+	for (const char *const *name = cg->backend->controllers; *name; name++) {
+		struct cgroups_controller *c = &cg->controllers[cg->controller_count++];
+		c->name = *name;
+		c->mount = version == CGROUPS_V2 ? xstrdup(root) : xasprintf("%s/%s", root, *name);
+		c->procs = version == CGROUPS_V1 || cg->controller_count == 1;
+	}
+	cg->memory_swap = path_exists(cg, "memory", parent,
+	                              version == CGROUPS_V2 ? "memory.swap.max" : "memory.memsw.limit_in_bytes");
+	cg->cgroup_kill = version == CGROUPS_V2 && path_exists(cg, "cpu", parent, "cgroup.kill");
+	cg->oom_kill = true;
+	*ret = cg;
+	return 0;
 }
 
 void cgroups_close(struct cgroups *cg)

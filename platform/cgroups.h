@@ -84,6 +84,14 @@ void cgroups_library_version(char *buf, size_t size);
  * A missing memory controller gets a message saying what to add to the kernel command line. */
 int cgroups_open(const char *parent, struct cgroups **ret, struct error *err);
 
+/* For tests: the module over a plain directory tree standing in for the hierarchies (v2:
+ * root itself; v1: root/<controller>), without libcgroup and without the kernel's checks.
+ * Opening groups, writing limits (cgroups_update), cgroups_directory_open and removal work
+ * on it; group creation on v2 and usage reads go through libcgroup and do not. This is
+ * how the v2 files are checked on a v1 machine. <root>/<parent> must exist. */
+int cgroups_open_directory(enum cgroups_version version, const char *root, const char *parent, struct cgroups **ret,
+                           struct error *err);
+
 /* Frees the module; cgroups on disk stay (the agent adopts them after a restart). */
 void cgroups_close(struct cgroups *cg);
 
