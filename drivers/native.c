@@ -345,8 +345,8 @@ static void mount_root(int fd, const struct container_spec *spec)
 		if (mount("tmpfs", spec->upper_dir, "tmpfs", 0, "mode=755") < 0 || mkdir(upper, 0755) < 0 ||
 		    mkdir(work, 0700) < 0 || (mkdir(root, 0700) < 0 && errno != EEXIST))
 			runtime_child_fail(fd, "the in-memory writable layer");
-		length += (size_t)snprintf(options + length, sizeof(options) - length, ",upperdir=%s,workdir=%s",
-		                           upper, work);
+		length += (size_t)snprintf(options + length, sizeof(options) - length, ",upperdir=%s,workdir=%s", upper,
+		                           work);
 	} else if (!spec->read_only_root && spec->upper_dir && length < sizeof(options)) {
 		length += (size_t)snprintf(options + length, sizeof(options) - length, ",upperdir=%s,workdir=%s",
 		                           spec->upper_dir, spec->work_dir);

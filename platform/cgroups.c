@@ -431,8 +431,7 @@ const char *cgroups_limit_value(enum cgroups_version version, const char *what, 
 
 /* ---- the v1 backend ---- */
 
-static int v1_apply_limits(struct cgroups_group *group, const struct cgroups_limits *l, bool fresh,
-                           struct error *err)
+static int v1_apply_limits(struct cgroups_group *group, const struct cgroups_limits *l, bool fresh, struct error *err)
 {
 	struct cgroups *cg = group->cgroups;
 	char value[64], period[32];
@@ -495,8 +494,7 @@ static int v1_read_usage(struct cgroups_group *group, struct cgroups_usage *u, s
 
 /* ---- the v2 backend ---- */
 
-static int v2_apply_limits(struct cgroups_group *group, const struct cgroups_limits *l, bool fresh,
-                           struct error *err)
+static int v2_apply_limits(struct cgroups_group *group, const struct cgroups_limits *l, bool fresh, struct error *err)
 {
 	char value[64];
 	/* Always: the weight of a request (1 for none), not the kernel's 100. */

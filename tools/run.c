@@ -484,7 +484,9 @@ int run_main(int argc, char **argv)
 	           (r = file_mkdir_p(work, 0700, &err)) < 0) {
 		goto out;
 	}
-	struct cgroup_setup setup = { .parent = cgroup_parent, .name = name, .limits = &limits, .procs = { .count = 0 } };
+	struct cgroup_setup setup = {
+		.parent = cgroup_parent, .name = name, .limits = &limits, .procs = { .count = 0 }
+	};
 	pthread_t setup_thread;
 	pthread_attr_t attributes;
 	/* A small stack, and no malloc arena of its own (64 MiB of address space to map): the
@@ -501,8 +503,8 @@ int run_main(int argc, char **argv)
 		cleanup_free char *store_dir = xasprintf("%s/images", data_dir);
 		if ((r = images_open(&images, store_dir, 0, NULL, NULL, &err)) >= 0 &&
 		    (r = images_resolve(&images, image_reference, &image, &err)) >= 0)
-			r = apply_image(&image, argv + optind, env, &workdir, user_given, &uid, &gid, &layers, &layer_count,
-			                &command, &environment, &err);
+			r = apply_image(&image, argv + optind, env, &workdir, user_given, &uid, &gid, &layers,
+			                &layer_count, &command, &environment, &err);
 	}
 	/* A foreground run is never adopted: its namespaces need no pinning. */
 	struct sandbox_spec sandbox_spec = { name, host_network, detach ? namespaces : NULL };
@@ -524,7 +526,9 @@ int run_main(int argc, char **argv)
 		.name = name,
 		.layers = layers,
 		.layer_count = layer_count,
-		.upper_dir = read_only ? NULL : upper_in_memory ? state : upper,
+		.upper_dir = read_only         ? NULL
+		             : upper_in_memory ? state
+		                               : upper,
 		.work_dir = work,
 		.read_only_root = read_only,
 		.upper_in_memory = upper_in_memory,

@@ -776,7 +776,7 @@ TEST(v2_limits_are_written_to_the_v2_files)
 {
 	char root[] = "/tmp/bramble-test-v2.XXXXXX";
 	CHECK(mkdtemp(root) != NULL);
-	static const char *const files[] = { "cpu.weight", "cpu.max",  "memory.max", "memory.swap.max",
+	static const char *const files[] = { "cpu.weight", "cpu.max",      "memory.max", "memory.swap.max",
 		                             "pids.max",   "cgroup.procs", NULL };
 	cleanup_free char *parent = xasprintf("%s/bramble", root);
 	cleanup_free char *pod_dir = xasprintf("%s/pod-uid", parent);

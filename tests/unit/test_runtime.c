@@ -303,7 +303,9 @@ static int clone_into_cgroup_check(void)
 				_exit(strstr(buf, want) ? 0 : 1);
 			}
 			int status = 0;
-			result = pid < 0 ? 14 : waitpid(pid, &status, 0) == pid && WIFEXITED(status) ? WEXITSTATUS(status) : 15;
+			result = pid < 0                                                ? 14
+			         : waitpid(pid, &status, 0) == pid && WIFEXITED(status) ? WEXITSTATUS(status)
+			                                                                : 15;
 			if (fd >= 0)
 				close(fd);
 			rmdir(dir);
