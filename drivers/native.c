@@ -11,7 +11,9 @@
  *
  *   parent (create)                     child
  *   clone ---------------------------->  reset signals, wait for "attached"
- *   attach(pid) to cgroups, send 'A' ->  join the sandbox's namespaces, new cgroup namespace,
+ *   attach(pid) to cgroups, send 'A' ->  enter its cgroups (v1; on v2 it was cloned into its
+ *                                        group), join the sandbox's namespaces, new cgroup
+ *                                        namespace,
  *                                        assemble the root (overlay, /proc, /dev, /sys,
  *                                        volumes), pivot_root, mask /proc paths
  *   wait for "ok" or "error: ..."   <--  send "ok", wait for "start"
@@ -31,9 +33,11 @@
  *
  * Start-up cost. `bramble run --rm IMAGE true` is benchmarked against crun
  * (tests/bench/start_latency.sh), so the path is kept short: the seccomp filter is compiled
- * to BPF once per process (seccomp_compile), the sandbox needs no fork, the child moves
- * itself into its cgroups (cgroups_procs_enter), and a --rm container's writable layer is a
- * tmpfs of its own mount namespace (upper_in_memory) that no one has to delete.
+ * to BPF once per process (seccomp_compile), the sandbox needs no fork, the child shares the
+ * caller's memory until it execs (CLONE_VM, see native_create) and moves itself into its
+ * cgroups (cgroups_procs_enter; on v2 it is cloned into its group), and a --rm container's
+ * writable layer is a tmpfs of its own mount namespace (upper_in_memory) that no one has to
+ * delete.
  *
  * Invariant: no user code runs before the process is in its cgroups, in its own root,
  * with its reduced privileges.
