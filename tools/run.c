@@ -624,8 +624,9 @@ int run_main(int argc, char **argv)
 	}
 	/* As docker run: the command's own code, 128 + signal, or 127 when it could not run. */
 	exit_code = started ? (WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)) : 127;
+	/* Only a memory limit can be exceeded (and the usage read costs a start five files). */
 	struct cgroups_usage used;
-	if (driver->stats(container, &used, &err) == 0 && used.oom_kills > 0)
+	if (limits.memory_limit_bytes && driver->stats(container, &used, &err) == 0 && used.oom_kills > 0)
 		fprintf(stderr, "bramble run: OOMKilled: the container exceeded its memory limit of %llu bytes\n",
 		        (unsigned long long)limits.memory_limit_bytes);
 out:
