@@ -241,9 +241,16 @@ static int make_namespaces(const struct sandbox_spec *spec, int flags, int fds[N
 	return r;
 }
 
+static int seccomp_compile(struct error *err);
+
 static int native_sandbox_create(const struct sandbox_spec *spec, struct runtime_sandbox **ret_sandbox,
                                  struct error *err)
 {
+	/* The pod's containers will need the filter: compiled now, once per process (bramble
+	 * run makes its sandbox while another thread makes its cgroups). */
+	int compiled = seccomp_compile(err);
+	if (compiled < 0)
+		return compiled;
 	struct runtime_sandbox *s = xcalloc(1, sizeof(*s));
 	for (int i = 0; i < NS_COUNT; i++)
 		s->fds[i] = -1;
