@@ -1225,6 +1225,32 @@ static void add_condition(cJSON *conditions, struct pod *pod, size_t slot, const
 	cJSON_AddItemToArray(conditions, condition);
 }
 
+/* Kubernetes' message on Ready and ContainersReady when they are False for containers:
+ * "containers with unready status: [a b]". */
+static void add_unready_message(cJSON *conditions, const struct pod *pod)
+{
+	char names[POD_MESSAGE_MAX] = "";
+	size_t length = 0;
+	for (size_t i = pod->init_count; i < pod->count && length < sizeof(names); i++)
+		if (!container_ready(&pod->containers[i]))
+			length += (size_t)snprintf(names + length, sizeof(names) - length, "%s%s", length ? " " : "",
+			                           pod->containers[i].name);
+	if (!names[0])
+		return;
+	cJSON *condition;
+	cJSON_ArrayForEach(condition, conditions)
+	{
+		const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(condition, "type"));
+		const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(condition, "status"));
+		if (type && status && strcmp(status, "False") == 0 &&
+		    (strcmp(type, "Ready") == 0 || strcmp(type, "ContainersReady") == 0)) {
+			char *message = xasprintf("containers with unready status: [%s]", names);
+			cJSON_AddStringToObject(condition, "message", message);
+			free(message);
+		}
+	}
+}
+
 cJSON *pod_status(const struct pod *const_pod)
 {
 	struct pod *pod = (struct pod *)const_pod; /* condition transition times are remembered */
@@ -1240,6 +1266,7 @@ cJSON *pod_status(const struct pod *const_pod)
 	add_condition(conditions, pod, 2, "Ready", all_ready, not_ready);
 	add_condition(conditions, pod, 1, "ContainersReady", all_ready, not_ready);
 	add_condition(conditions, pod, 3, "PodScheduled", true, NULL);
+	add_unready_message(conditions, pod);
 	if (pod->env.host_ip && pod->env.host_ip[0]) {
 		cJSON_AddStringToObject(status, "hostIP", pod->env.host_ip);
 		cJSON *ips = cJSON_AddArrayToObject(status, "hostIPs");

@@ -56,7 +56,8 @@ check "a pod whose readiness probe fails runs" wait_until 20 phase_is ready Runn
 sleep 2 # a few failed attempts
 check "and, its probe failing, is not Ready" pod_not_ready ready
 check_output "its container runs but is not ready" '"state":\{"running":.*"ready":false' pod_json ready
-check_output "ContainersReady is False, reason ContainersNotReady" '"type":"ContainersReady","status":"False","reason":"ContainersNotReady"' pod_json ready
+check_output "ContainersReady is False, reason ContainersNotReady, naming the container" \
+	'"type":"ContainersReady","status":"False","reason":"ContainersNotReady",[^}]*"message":"containerswithunreadystatus:\[main\]"' pod_json ready
 not_ready_endpoint() { b get endpoints ready -o json 2>/dev/null | tr -d ' \n' | grep -q "\"notReadyAddresses\":\[{\"ip\":\"$(board_ip a1)\""; }
 check "its address is among the Endpoints' notReadyAddresses" wait_until 10 not_ready_endpoint
 touch "$hooks/go-ready"
@@ -86,14 +87,20 @@ web_container=',"readinessProbe":{"httpGet":{"path":"/index.html","port":"http"}
 pod web 'mkdir -p /www; echo ok >/www/index.html; exec busybox httpd -f -p 8080 -h /www' "$web_container" |
 	b apply -f - >/dev/null
 check "an HTTP readiness probe (named port) against httpd in the pod's own network makes it Ready" wait_until 20 pod_ready web
+rv_of() { pod_json "$1" | grep -o '"resourceVersion":"[0-9]*"'; }
+web_rv=$(rv_of web)
 sleep 3
 check_output "a TCP liveness probe on the same port keeps it alive (no restart)" '"restartCount":0' pod_json web
+check_output "probes that keep passing write nothing: the pod's resourceVersion stays" "^$web_rv\$" rv_of web
 
 pod web404 'mkdir -p /www; exec busybox httpd -f -p 8080 -h /www' \
 	',"readinessProbe":{"httpGet":{"path":"/missing","port":8080},"periodSeconds":1}' | b apply -f - >/dev/null
 check "an HTTP readiness probe answered 404 keeps the pod not Ready" wait_until 20 phase_is web404 Running
+sleep 1
+web404_rv=$(rv_of web404)
 sleep 3
 check_output "(still not Ready after several attempts)" '"type":"Ready","status":"False"' pod_json web404
+check_output "and failures that change nothing write nothing" "^$web404_rv\$" rv_of web404
 
 pod closed 'exec sleep 1000' ',"livenessProbe":{"tcpSocket":{"port":9},"periodSeconds":1,"failureThreshold":2}' |
 	b apply -f - >/dev/null
