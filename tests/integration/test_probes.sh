@@ -71,6 +71,14 @@ check "someone else marks the Ready pod not Ready (as the node lifecycle control
 	b patch pod ready --subresource status -p '{"status":{"conditions":[{"type":"Ready","status":"False","reason":"NodeNotReady"}]}}'
 check "the kubelet writes its status back: Ready again" wait_until 10 pod_ready ready
 check_output "with all its conditions" '"type":"Initialized","status":"True".*"type":"PodScheduled","status":"True"' pod_json ready
+# The same while the board is cut off from the control plane: put right once it is back.
+in_board a1 ip link set eth0 down
+on_exit "in_board a1 ip link set eth0 up"
+check "while the board is unreachable its pod is marked not Ready" \
+	b patch pod ready --subresource status -p '{"status":{"conditions":[{"type":"Ready","status":"False","reason":"NodeNotReady"}]}}'
+sleep 4
+in_board a1 ip link set eth0 up
+check "when the board is back the kubelet marks it Ready again" wait_until 40 pod_ready ready
 
 # --- liveness: an exec probe that starts failing restarts the container -------------------------
 pod live 'touch /tmp/alive; (sleep 2; rm /tmp/alive) & exec sleep 1000' \
