@@ -142,6 +142,19 @@ hooked_gone() { ! b get pod hooked >/dev/null 2>&1; }
 check "it stops and is gone" wait_until 20 hooked_gone
 check_output "preStop ran to its end before SIGTERM" 'prestop,prestop-done,sigterm' bash -c "grep -v -e started -e poststart '$hooks/order' | paste -sd,"
 
+# A preStop hook that outlasts the grace period: cut short, then SIGTERM, then SIGKILL.
+pod slowstop "trap 'echo slow-sigterm >>/hooks/slow' TERM; while true; do sleep 0.2; done" \
+	',"lifecycle":{"preStop":{"exec":{"command":["sh","-c","echo slow-prestop >>/hooks/slow; sleep 60"]}}}' \
+	'"terminationGracePeriodSeconds":2,' | sed 's/"terminationGracePeriodSeconds":3,//' | b apply -f - >/dev/null
+check "a pod whose preStop hook takes longer than its grace period runs" wait_until 20 pod_ready slowstop
+b delete pod slowstop >/dev/null
+slowstop_gone() { ! b get pod slowstop >/dev/null 2>&1; }
+start=$SECONDS
+check "it is gone well within a minute: the hook is cut at the grace period (2 s), SIGKILL 2 s later" wait_until 15 slowstop_gone
+check "(in $((SECONDS - start)) s)" test $((SECONDS - start)) -le 10
+check_output "its preStop hook started, then SIGTERM came (and SIGKILL after it was ignored)" 'slow-prestop,slow-sigterm' \
+	bash -c "paste -sd, '$hooks/slow'"
+
 pod badhook 'exec sleep 1000' ',"lifecycle":{"postStart":{"exec":{"command":["sh","-c","echo no; exit 3"]}}}' |
 	b apply -f - >/dev/null
 check "a failing postStart hook kills and restarts the container" wait_until 30 restarts_at_least badhook 1
