@@ -139,8 +139,8 @@ static int unseal(struct podcache *c, const char *ad, const unsigned char *blob,
 	if (r != 0) {
 		explicit_bzero(text, length + 1);
 		free(text);
-		return error_set(err, EACCES,
-		                 "pod cache: secret %s does not decrypt (the node's credential changed?)", ad);
+		return error_set(err, EACCES, "pod cache: secret %s does not decrypt (the node's credential changed?)",
+		                 ad);
 	}
 	text[length] = '\0';
 	*ret_text = text;
@@ -165,8 +165,8 @@ int podcache_open(const struct podcache_options *options, struct podcache **ret_
 	int r = derive_key(c, options, err);
 	if (r < 0)
 		goto fail;
-	int rc = sqlite3_open_v2(options->path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-	                         NULL);
+	int rc = sqlite3_open_v2(options->path, &c->db,
+	                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		r = sql_error(c, rc, err, "cannot open");
 		goto fail;
@@ -199,8 +199,9 @@ int podcache_open(const struct podcache_options *options, struct podcache **ret_
 			goto fail;
 		}
 	} else if (strcmp(version, PODCACHE_SCHEMA_VERSION) != 0) {
-		r = error_set(err, EPROTO, "pod cache %s has schema version %s, this Bramble knows %s (remove the file)",
-		              c->path, version, PODCACHE_SCHEMA_VERSION);
+		r = error_set(err, EPROTO,
+		              "pod cache %s has schema version %s, this Bramble knows %s (remove the file)", c->path,
+		              version, PODCACHE_SCHEMA_VERSION);
 		goto fail;
 	}
 	*ret_cache = c;
@@ -462,7 +463,8 @@ static int config_put(struct podcache *c, bool secret, const cJSON *object, stru
 			goto out;
 		body = sealed;
 	}
-	rc = sqlite3_prepare_v2(c->db, "INSERT OR REPLACE INTO configs (kind, namespace, name, body) VALUES (?1, ?2, ?3, ?4)",
+	rc = sqlite3_prepare_v2(c->db,
+	                        "INSERT OR REPLACE INTO configs (kind, namespace, name, body) VALUES (?1, ?2, ?3, ?4)",
 	                        -1, &stmt, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_int(stmt, 1, secret);
@@ -533,7 +535,8 @@ cJSON *podcache_pod_config(struct podcache *c, const cJSON *pod)
 		const cJSON *name;
 		cJSON_ArrayForEach(name, cJSON_GetObjectItemCaseSensitive(refs, secret ? "secrets" : "configmaps"))
 		{
-			if (!cJSON_IsString(name) || cJSON_GetObjectItemCaseSensitive(secret ? secrets : maps, name->valuestring))
+			if (!cJSON_IsString(name) ||
+			    cJSON_GetObjectItemCaseSensitive(secret ? secrets : maps, name->valuestring))
 				continue;
 			cJSON *object = config_get(c, secret, ns, name->valuestring);
 			if (object)
@@ -572,7 +575,8 @@ static int collect_garbage(struct podcache *c, struct error *err)
 	int r = each_pod(c, add_refs, used, err);
 	sqlite3_stmt *stmt = NULL;
 	cJSON *doomed = cJSON_CreateArray();
-	if (r == 0 && sqlite3_prepare_v2(c->db, "SELECT kind, namespace, name FROM configs", -1, &stmt, NULL) == SQLITE_OK) {
+	if (r == 0 &&
+	    sqlite3_prepare_v2(c->db, "SELECT kind, namespace, name FROM configs", -1, &stmt, NULL) == SQLITE_OK) {
 		while (sqlite3_step(stmt) == SQLITE_ROW) {
 			cleanup_free char *key = xasprintf("%d/%s/%s", sqlite3_column_int(stmt, 0),
 			                                   (const char *)sqlite3_column_text(stmt, 1),
@@ -590,8 +594,8 @@ static int collect_garbage(struct podcache *c, struct error *err)
 		const char *slash = strchr(ns, '/');
 		cleanup_free char *namespace = xstrndup(ns, (size_t)(slash - ns));
 		sqlite3_stmt *del;
-		if (sqlite3_prepare_v2(c->db, "DELETE FROM configs WHERE kind = ?1 AND namespace = ?2 AND name = ?3", -1,
-		                       &del, NULL) != SQLITE_OK)
+		if (sqlite3_prepare_v2(c->db, "DELETE FROM configs WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
+		                       -1, &del, NULL) != SQLITE_OK)
 			continue;
 		sqlite3_bind_int(del, 1, kind[0] - '0');
 		sqlite3_bind_text(del, 2, namespace, -1, SQLITE_STATIC);

@@ -28,7 +28,8 @@ static cJSON *pod(const char *uid, const char *name, const char *rv, const char 
 	        "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\",\"namespace\":\"default\","
 	        "\"uid\":\"%s\",\"resourceVersion\":\"%s\"},\"spec\":{\"nodeName\":\"pi-1\",\"containers\":[{\"name\":"
 	        "\"main\",\"image\":\"busybox:1.36\",\"env\":[{\"name\":\"P\",\"valueFrom\":{\"secretKeyRef\":{"
-	        "\"name\":\"token\",\"key\":\"password\"}}}],\"envFrom\":[{\"configMapRef\":{\"name\":\"settings\"}}]}]},"
+	        "\"name\":\"token\",\"key\":\"password\"}}}],\"envFrom\":[{\"configMapRef\":{\"name\":\"settings\"}}]}]"
+	        "},"
 	        "\"status\":{\"phase\":\"%s\",\"podIP\":\"10.42.0.%s\"}}",
 	        name, uid, rv, phase, rv);
 	return cJSON_Parse(text);
