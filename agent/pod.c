@@ -958,6 +958,8 @@ int pod_save_state(struct pod *pod, struct error *err)
 		return 0; /* nothing to adopt (yet, or any more) */
 	cJSON *state = cJSON_CreateObject();
 	cJSON_AddStringToObject(state, "uid", pod->uid);
+	cJSON_AddStringToObject(state, "name", pod->name);
+	cJSON_AddBoolToObject(state, "hostNetwork", host_network(pod));
 	cJSON_AddNumberToObject(state, "startTime", (double)pod->start_time);
 	cJSON_AddBoolToObject(state, "initialized", pod->initialized);
 	cJSON_AddNumberToObject(state, "nextInit", (double)pod->next_init);
@@ -1199,4 +1201,31 @@ void pod_release(struct pod *pod)
 	pod->cgroup = NULL;
 	pod->terminated = true; /* pod_free: nothing left to stop or clean up */
 	pod_free(pod);
+}
+
+void pod_discard_orphan(const struct pod_env *env, const char *uid)
+{
+	cleanup_free char *dir = xasprintf("%s/%s", env->state_dir, uid);
+	cleanup_free char *path = xasprintf("%s/" POD_STATE_FILE, dir);
+	cleanup_free char *text = NULL;
+	struct error err;
+	struct cgroups_group *group;
+	if (cgroups_pod_open(env->cgroups, uid, &group, NULL) == 0) {
+		if (cgroups_remove(group, CGROUPS_REMOVE_KILL, &err) < 0)
+			log_warnx("pod %s: %s", uid, err.message);
+		cgroups_group_free(group);
+	}
+	if (file_read(path, POD_STATE_MAX, &text, NULL, NULL) == 0) {
+		cJSON *state = cJSON_Parse(text);
+		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(state, "name"));
+		cleanup_free char *ns_dir = xasprintf("%s/ns", dir);
+		struct sandbox_spec spec = { name ? name : "",
+			                     cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(state, "hostNetwork")), ns_dir };
+		struct runtime_sandbox *sandbox;
+		if (env->driver->sandbox_adopt(&spec, &sandbox, NULL) == 0)
+			env->driver->sandbox_destroy(sandbox);
+		cJSON_Delete(state);
+	}
+	file_remove_tree(dir);
+	log_info("pod %s: left by an earlier agent and no longer wanted: stopped and removed", uid);
 }

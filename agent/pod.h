@@ -50,6 +50,9 @@ struct pod *pod_adopt(const struct pod_env *env, const cJSON *object, const cJSO
 /* Agent shutdown as the kubelet does it: writes the pod's state for a later pod_adopt, then
  * frees the pod, leaving its containers, sandbox and cgroups running. */
 void pod_release(struct pod *pod);
+/* A pod an earlier agent left running that nobody wants now: its containers killed, its
+ * sandbox, cgroups and state removed. */
+void pod_discard_orphan(const struct pod_env *env, const char *uid);
 /* Writes <state-dir>/<uid>/pod.json when what a later pod_adopt needs has changed. */
 struct error;
 int pod_save_state(struct pod *pod, struct error *err);
