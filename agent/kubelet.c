@@ -292,6 +292,7 @@ static void final_delete(struct kubelet *k, struct entry *e)
 
 static void delete_mirror(struct kubelet *k, const char *namespace, const char *name);
 static void ensure_mirror(struct kubelet *k, struct entry *e);
+static bool mirror_owned_by_another(struct kubelet *k, const struct entry *e);
 
 static void flush_statuses(struct kubelet *k)
 {
@@ -300,7 +301,7 @@ static void flush_statuses(struct kubelet *k)
 		next = e->next;
 		if (e->stopped && e->is_static) {
 			/* A static pod whose manifest went: its mirror goes too (or with the next list). */
-			if (up && e->mirror_uid)
+			if (up && !mirror_owned_by_another(k, e))
 				delete_mirror(k, e->namespace, e->name);
 			free_entry(k, e);
 			continue;
@@ -650,10 +651,22 @@ static void start_watch(struct kubelet *k)
 
 /* --- static pods and their mirror pods --------------------------------------------------- */
 
+static void fetch_mirror(struct kubelet *k, struct entry *e);
+
 static struct entry *find_static(struct kubelet *k, const char *uid)
 {
 	struct entry *e = uid ? find_entry(k, uid) : NULL;
 	return e && e->is_static ? e : NULL;
+}
+
+/* Another static pod of the same name (an edited manifest) whose mirror pod exists. */
+static bool mirror_owned_by_another(struct kubelet *k, const struct entry *e)
+{
+	for (const struct entry *o = k->entries; o; o = o->next)
+		if (o != e && o->is_static && o->mirror_uid && strcmp(o->name, e->name) == 0 &&
+		    strcmp(o->namespace, e->namespace) == 0)
+			return true;
+	return false;
 }
 
 static void on_mirror_deleted(const struct client_response *response, const struct error *err, void *data)
@@ -692,7 +705,10 @@ static void on_mirror_created(const struct client_response *response, const stru
 			log_info("static pod %s/%s: mirror pod created", e->namespace, e->name);
 			schedule_flush(w->kubelet);
 		} else if (response && response->code == 409) {
-			e->mirror_conflict = true; /* an older mirror: the watch shows it, then it goes */
+			/* There is one: ours from before (a watch resumed after a restart does not
+			 * show it again) or an older manifest's. */
+			e->mirror_conflict = true;
+			fetch_mirror(w->kubelet, e);
 		} else if (response) {
 			e->mirror_conflict = true; /* not again until the next list */
 			log_warnx("static pod %s/%s: mirror pod not created: %s", e->namespace, e->name,
@@ -702,6 +718,35 @@ static void on_mirror_created(const struct client_response *response, const stru
 	}
 	free(w->uid);
 	free(w);
+}
+
+static void on_mirror_fetched(const struct client_response *response, const struct error *err, void *data)
+{
+	struct status_write *w = data;
+	(void)err;
+	cJSON *object = response && response->code == 205 && response->body
+	                        ? cJSON_ParseWithLength(response->body, response->length)
+	                        : NULL;
+	if (object && find_static(w->kubelet, w->uid))
+		pod_seen(w->kubelet, object); /* ours: remembered; another: deleted, then made again */
+	else if (response && response->code == 404 && find_static(w->kubelet, w->uid))
+		find_static(w->kubelet, w->uid)->mirror_conflict = false; /* gone meanwhile: try again */
+	cJSON_Delete(object);
+	free(w->uid);
+	free(w);
+}
+
+static void fetch_mirror(struct kubelet *k, struct entry *e)
+{
+	cleanup_free char *path = pod_path(e, "");
+	struct status_write *w = xcalloc(1, sizeof(*w));
+	w->kubelet = k;
+	w->uid = xstrdup(e->uid);
+	struct error err;
+	if (link_request(k->link, CLIENT_GET, path, NULL, 0, on_mirror_fetched, w, &err) < 0) {
+		free(w->uid);
+		free(w);
+	}
 }
 
 /* Once connected and the watch has said what the API holds: a mirror pod for a static pod. */
