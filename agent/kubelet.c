@@ -894,7 +894,7 @@ static void boot_from_cache(struct kubelet *k)
 		         revision[0] ? revision : "(none)");
 }
 
-/* Pods an earlier agent left (state directories, pod cgroups) that nothing wants now. */
+/* Pods an earlier agent left (their state directories) that nothing wants now. */
 static void discard_orphans(struct kubelet *k)
 {
 	DIR *d = opendir(k->state_dir);
@@ -905,14 +905,8 @@ static void discard_orphans(struct kubelet *k)
 	}
 	if (d)
 		closedir(d);
-	char **uids = NULL;
-	size_t count = 0;
-	if (cgroups_pods_list(k->cgroups, &uids, &count, NULL) == 0) {
-		for (size_t i = 0; i < count; i++)
-			if (!find_entry(k, uids[i]))
-				pod_discard_orphan(&k->pod_env, uids[i]);
-		cgroups_pods_free(uids, count);
-	}
+	/* Pod cgroups without a state directory are left alone: `bramble run --detach` keeps
+	 * its containers under the same parent. */
 }
 
 /* --- the Node --------------------------------------------------------------------------- */
@@ -1130,7 +1124,8 @@ int kubelet_new(const struct kubelet_options *options, struct kubelet **ret_kube
 	 * earlier agent left that is in neither goes. */
 	load_static_pods(k);
 	boot_from_cache(k);
-	discard_orphans(k);
+	if (k->cache)
+		discard_orphans(k); /* without a cache, what runs is sorted out by the first list */
 
 	struct link_options link_options = { .identity = options->identity, .key = options->key };
 	memcpy(link_options.servers, options->servers, sizeof(link_options.servers));

@@ -173,8 +173,12 @@ int podcache_open(const struct podcache_options *options, struct podcache **ret_
 	}
 	sqlite3_extended_result_codes(c->db, 1);
 	/* WAL with synchronous NORMAL: a commit appends to the log, no fsync of the database per
-	 * change; a power cut loses at most the last changes, which the control plane has. */
-	rc = sqlite3_exec(c->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -256;",
+	 * change; a power cut loses at most the last changes, which the control plane has.
+	 * Exclusive locking, set first: the WAL index lives in memory, not in a -shm file whose
+	 * pages reading transactions would dirty (no disk writes at idle); one agent per file. */
+	rc = sqlite3_exec(c->db,
+	                  "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+	                  " PRAGMA cache_size = -256;",
 	                  NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		r = sql_error(c, rc, err, "not a database");
