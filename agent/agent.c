@@ -44,7 +44,7 @@ struct agent {
 	struct credentials credentials;
 	char *version_json;
 	struct kubelet *kubelet;
-	char *node_identity, *node_key; /* the kubelet's credential */
+	char *node_identity, *node_key;           /* the kubelet's credential */
 	uint8_t cache_key[STORE_SECRET_KEY_SIZE]; /* a server board's pod cache key input */
 	bool have_cache_key;
 	char *servers[LINK_MAX_SERVERS];

@@ -19,6 +19,26 @@
  * Status writes are merge patches of status, sent only when the status differs from the last
  * one acknowledged, at most one in flight per pod. Heartbeats are PATCHes of the Node's
  * status that change only heartbeat times: the control plane keeps those in memory.
+ *
+ * Autonomy (DESIGN.md section 7). Pods outlive the agent: kubelet_free releases them
+ * (pod_release) and every pod starts through pod_adopt, which re-opens what an earlier agent
+ * process left running. The pod cache (agent/podcache) holds the pods bound here, their
+ * ConfigMaps and Secrets, and the watch's revision; each watch notification is one cache
+ * transaction, which writes only what changed. At start, before any control plane: static
+ * pods, then the cached pods (adopted or started afresh), then pod state directories that
+ * neither names are removed (pod_discard_orphan). The revision comes from the cache, so
+ * the first watch resumes rather than lists.
+ *
+ * Static pods ([agent] static-pods, agent/staticpods): entries with is_static, never stopped
+ * by the API. Their status goes to a mirror pod, made once connected (the Node's uid known,
+ * the watch answered):
+ *     no mirror --ensure_mirror (POST)--> in flight --201--> mirror_uid set, status written
+ *                                                   --409--> conflict: GET it; ours: adopted;
+ *                                                            another manifest's: deleted
+ *     mirror deleted (DELETED event, status 404) --> no mirror (made again)
+ *     manifest removed or changed (SIGHUP: kubelet_reload) --> retiring: stopped, then the
+ *                                                              mirror deleted, entry freed
+ * A mirror pod in the watch that no static pod here claims is deleted.
  */
 #include "agent/kubelet.h"
 

@@ -968,9 +968,10 @@ int pod_save_state(struct pod *pod, struct error *err)
 		const struct container *c = &pod->containers[i];
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "name", c->name);
-		cJSON_AddStringToObject(o, "state", c->state == CONTAINER_RUNNING      ? "running"
-		                                    : c->state == CONTAINER_TERMINATED ? "terminated"
-		                                                                       : "waiting");
+		cJSON_AddStringToObject(o, "state",
+		                        c->state == CONTAINER_RUNNING      ? "running"
+		                        : c->state == CONTAINER_TERMINATED ? "terminated"
+		                                                           : "waiting");
 		char *runtime = NULL;
 		if (c->runtime && runtime_container_state(c->runtime, &runtime, NULL) == 0) {
 			cJSON_AddStringToObject(o, "runtime", runtime);
@@ -1220,7 +1221,8 @@ void pod_discard_orphan(const struct pod_env *env, const char *uid)
 		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(state, "name"));
 		cleanup_free char *ns_dir = xasprintf("%s/ns", dir);
 		struct sandbox_spec spec = { name ? name : "",
-			                     cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(state, "hostNetwork")), ns_dir };
+			                     cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(state, "hostNetwork")),
+			                     ns_dir };
 		struct runtime_sandbox *sandbox;
 		if (env->driver->sandbox_adopt(&spec, &sandbox, NULL) == 0)
 			env->driver->sandbox_destroy(sandbox);
