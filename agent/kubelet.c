@@ -49,6 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "agent/config.h"
 #include "agent/images.h"
@@ -539,6 +540,8 @@ static void pod_gone(struct kubelet *k, const cJSON *object)
 	stop_entry(k, e, 0);
 }
 
+static void discard_orphans(struct kubelet *k);
+
 static void remember_revision(struct kubelet *k, const char *rv)
 {
 	if (rv && rv[0])
@@ -574,6 +577,7 @@ static void apply_list(struct kubelet *k, const cJSON *list)
 	const cJSON *item;
 	cJSON_ArrayForEach(item, items) pod_seen(k, item);
 	remember_revision(k, object_string_at(list, "metadata.resourceVersion"));
+	discard_orphans(k); /* left by an earlier agent, deleted since */
 }
 
 static void apply_events(struct kubelet *k, const cJSON *doc)
@@ -1137,15 +1141,29 @@ int kubelet_new(const struct kubelet_options *options, struct kubelet **ret_kube
 	cleanup_free char *cache_path = xasprintf("%s/podcache.db", config->data_dir);
 	struct podcache_options cache_options = { cache_path, key_material, key_length, config->node_name };
 	struct error cache_err;
-	if (!key_material || podcache_open(&cache_options, &k->cache, &cache_err) < 0)
+	r = key_material ? podcache_open(&cache_options, &k->cache, &cache_err) : -ENOKEY;
+	if ((r == -EIO || r == -EPROTO) && access(cache_path, F_OK) == 0) {
+		/* Not a cache this agent can read: kept aside, and a fresh one made (the control
+		 * plane fills it again). */
+		cleanup_free char *aside = xasprintf("%s.broken", cache_path);
+		log_warnx("%s; moved to %s, starting with an empty pod cache", cache_err.message, aside);
+		cleanup_free char *wal = xasprintf("%s-wal", cache_path);
+		cleanup_free char *shm = xasprintf("%s-shm", cache_path);
+		if (rename(cache_path, aside) == 0) {
+			unlink(wal);
+			unlink(shm);
+			r = podcache_open(&cache_options, &k->cache, &cache_err);
+		}
+	}
+	if (r < 0)
 		log_warnx("%s: the pods bound here will not run without the control plane",
 		          key_material ? cache_err.message : "no key for the pod cache");
 	/* Before any control plane: static pods, then what the cache holds; then whatever an
 	 * earlier agent left that is in neither goes. */
 	load_static_pods(k);
 	boot_from_cache(k);
-	if (k->cache)
-		discard_orphans(k); /* without a cache, what runs is sorted out by the first list */
+	if (k->revision[0])
+		discard_orphans(k); /* else the cache never synced: the first list decides */
 
 	struct link_options link_options = { .identity = options->identity, .key = options->key };
 	memcpy(link_options.servers, options->servers, sizeof(link_options.servers));

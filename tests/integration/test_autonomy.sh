@@ -180,3 +180,17 @@ board_start cp
 check "the control plane answers after the reboot" wait_until 10 b get namespaces
 check "and sees keeper Ready again" wait_until 20 ready_keeper
 check "the mirror pod of the static pod is there" wait_until 15 phase_is lamp-a1 Running
+
+# 7. A pod cache that cannot be read is put aside; with the control plane up, the pods are
+# adopted from what the API lists.
+board_stop a1
+keeper_pid=$(pid_of 4001)
+echo "this is not a database, it is a broken SD card block" >"$test_dir/a1/podcache.db"
+rm -f "$test_dir/a1/podcache.db-wal"
+cp "$a1_log" "$a1_log.before"
+board_start a1
+check_output "a broken cache is named and moved aside" 'podcache.db: .*moved to .*podcache.db.broken' \
+	bash -c "sleep 1; tail -n +$(($(wc -l <"$a1_log.before") + 1)) '$a1_log'"
+keeper_adopted() { new_log | grep -q 'pod default/keeper: container main adopted'; }
+check "the running pods are adopted from the API's list" wait_until 15 keeper_adopted
+check "keeper is still the same process" test "$(pid_of 4001)" = "$keeper_pid"
