@@ -192,7 +192,8 @@ static const struct option options[] = {
 	  .default_value = "",
 	  .help = ("A directory of pod manifests (*.yaml, *.yml, *.json) run at boot without any control\n"
 	           "plane, each as pod <name>-<node name>, and shown as mirror pods when it is reachable.\n"
-	           "A bad manifest is logged with its file and field and left out. Re-read on SIGHUP.\n"
+	           "A bad manifest is logged with its file and field and left out. Changes are picked up\n"
+	           "as they happen (inotify) and on SIGHUP.\n"
 	           "Static pods may not use ConfigMaps or Secrets. Empty: none.") },
 	{ .section = "agent",
 	  .key = "state-dir",

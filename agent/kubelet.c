@@ -44,6 +44,8 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,6 +118,9 @@ struct kubelet {
 	struct loop_timer *flush_timer;
 	struct loop_timer *rewatch_timer;
 	bool watch_synced; /* the watch has answered since the link came up */
+
+	int static_watch_fd;                    /* inotify on [agent] static-pods, or -1 */
+	struct loop_timer *static_reload_timer; /* a burst of changes is read once */
 
 	struct podcache *cache; /* NULL when it cannot be opened: no autonomy, still a kubelet */
 	char *node_uid;         /* the Node's metadata.uid (owner of mirror pods) */
@@ -880,6 +885,45 @@ void kubelet_reload(struct kubelet *kubelet)
 	load_static_pods(kubelet);
 }
 
+#define STATIC_RELOAD_DELAY_MS 500 /* an editor's save is several events */
+
+static void static_reload_due(struct loop *loop, void *data)
+{
+	(void)loop;
+	struct kubelet *k = data;
+	k->static_reload_timer = NULL;
+	load_static_pods(k);
+}
+
+static void on_static_dir_changed(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	(void)events;
+	struct kubelet *k = data;
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	while (read(fd, buf, sizeof(buf)) > 0)
+		; /* which file does not matter: the directory is read again */
+	if (!k->static_reload_timer)
+		k->static_reload_timer = loop_add_timer(loop, STATIC_RELOAD_DELAY_MS, static_reload_due, k);
+}
+
+/* Changes to the static pod directory are picked up without a SIGHUP where inotify works. */
+static void watch_static_dir(struct kubelet *k)
+{
+	k->static_watch_fd = -1;
+	if (!k->config->static_pods || !k->config->static_pods[0])
+		return;
+	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (inotify_add_watch(fd, k->config->static_pods,
+	                      IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE) < 0 ||
+	    loop_add_fd(k->loop, fd, EPOLLIN, on_static_dir_changed, k) < 0) {
+		close(fd);
+		return;
+	}
+	k->static_watch_fd = fd;
+}
+
 /* --- booting without a control plane ------------------------------------------------------- */
 
 /* The pods cached when the control plane last told us about them: started (or adopted, when
@@ -1089,6 +1133,7 @@ int kubelet_new(const struct kubelet_options *options, struct kubelet **ret_kube
 	const struct config *config = options->config;
 	struct kubelet *k = xcalloc(1, sizeof(*k));
 	k->loop = options->loop;
+	k->static_watch_fd = -1;
 	k->config = config;
 	k->driver = runtime_by_name(options->driver ? options->driver : "native");
 	int r;
@@ -1160,6 +1205,7 @@ int kubelet_new(const struct kubelet_options *options, struct kubelet **ret_kube
 		          key_material ? cache_err.message : "no key for the pod cache");
 	/* Before any control plane: static pods, then what the cache holds; then whatever an
 	 * earlier agent left that is in neither goes. */
+	watch_static_dir(k);
 	load_static_pods(k);
 	boot_from_cache(k);
 	if (k->revision[0])
@@ -1195,6 +1241,12 @@ void kubelet_free(struct kubelet *k)
 	}
 	podcache_close(k->cache);
 	free(k->node_uid);
+	if (k->static_watch_fd >= 0) {
+		loop_remove_fd(k->loop, k->static_watch_fd);
+		close(k->static_watch_fd);
+	}
+	if (k->static_reload_timer)
+		loop_cancel_timer(k->loop, k->static_reload_timer);
 	if (k->heartbeat_timer)
 		loop_cancel_timer(k->loop, k->heartbeat_timer);
 	if (k->flush_timer)
