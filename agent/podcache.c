@@ -172,13 +172,15 @@ int podcache_open(const struct podcache_options *options, struct podcache **ret_
 		goto fail;
 	}
 	sqlite3_extended_result_codes(c->db, 1);
+	/* No lookaside buffer (~120 KiB a connection): the cache is touched a few times a minute. */
+	sqlite3_db_config(c->db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 0, 0);
 	/* WAL with synchronous NORMAL: a commit appends to the log, no fsync of the database per
 	 * change; a power cut loses at most the last changes, which the control plane has.
 	 * Exclusive locking, set first: the WAL index lives in memory, not in a -shm file whose
 	 * pages reading transactions would dirty (no disk writes at idle); one agent per file. */
 	rc = sqlite3_exec(c->db,
 	                  "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-	                  " PRAGMA cache_size = -256;",
+	                  " PRAGMA cache_size = -64;",
 	                  NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		r = sql_error(c, rc, err, "not a database");
@@ -208,6 +210,7 @@ int podcache_open(const struct podcache_options *options, struct podcache **ret_
 		              version, PODCACHE_SCHEMA_VERSION);
 		goto fail;
 	}
+	sqlite3_db_release_memory(c->db);
 	*ret_cache = c;
 	return 0;
 fail:
@@ -291,6 +294,7 @@ int podcache_commit(struct podcache *c, const char *revision, bool always, struc
 	}
 	if (r == 0 && c->batch_changed)
 		c->commits++;
+	sqlite3_db_release_memory(c->db); /* the agent's RSS budget: pages are re-read when needed */
 	return r;
 }
 
