@@ -141,6 +141,12 @@ check "the victim's one restart is reported" wait_until 15 victim_restarted
 check_fails "the agent resumed its watch rather than listing again" grep -q 'listing again' "$a1_log"
 check_output "the static pod's mirror is there, Running" '"phase":"Running"' pod_json beacon-a1
 
+cache_state() { stat -c '%n %Y %s' "$test_dir/a1"/podcache.db* && cat "$test_dir/a1"/podcache.db* | md5sum; }
+sleep 2
+before=$(cache_state)
+sleep 6 # three heartbeats, pods running
+check "an idle agent writes nothing to its cache" test "$(cache_state)" = "$before"
+
 # 4. A pod deleted while the agent is away is stopped when it comes back.
 board_kill a1
 doomed_pid=$(pid_of 4003)
