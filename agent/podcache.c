@@ -73,8 +73,14 @@ static const char schema_sql[] =
 
 static int sql_error(struct podcache *c, int rc, struct error *err, const char *what)
 {
-	return error_set(err, rc == SQLITE_FULL ? ENOSPC : EIO, "pod cache %s: %s: %s", c->path, what,
-	                 c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+	int code = (rc & 0xff) == SQLITE_FULL                                     ? ENOSPC
+	           : (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED   ? EBUSY
+	           : (rc & 0xff) == SQLITE_READONLY || (rc & 0xff) == SQLITE_PERM ? EACCES
+	           : (rc & 0xff) == SQLITE_CANTOPEN                               ? ENOENT
+	                                                                          : EIO;
+	return error_set(err, code, "pod cache %s: %s: %s%s", c->path, what,
+	                 c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc),
+	                 code == EBUSY ? " (is another agent running with this data directory?)" : "");
 }
 
 uint64_t podcache_commits(const struct podcache *cache)

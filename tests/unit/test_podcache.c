@@ -218,3 +218,17 @@ TEST(refuses_a_file_that_is_not_a_cache)
 	CHECK_INT(podcache_open(&options, &cache, &err), <, 0);
 	CHECK_CONTAINS(err.message, path);
 }
+
+TEST(a_second_agent_on_the_same_file_is_told_and_changes_nothing)
+{
+	struct podcache *first = open_cache(node_key);
+	cleanup_free char *path = xasprintf("%s/podcache.db", unit_temp_dir());
+	struct podcache_options options = {
+		.path = path, .key_material = node_key, .key_material_length = strlen(node_key), .node_name = "pi-1"
+	};
+	struct podcache *second = NULL;
+	struct error err;
+	CHECK_INT(podcache_open(&options, &second, &err), ==, -EBUSY);
+	CHECK_CONTAINS(err.message, "another agent");
+	podcache_close(first);
+}
