@@ -116,10 +116,11 @@ check "with the agent killed (SIGKILL), its containers keep running" kill -0 "$k
 cp "$a1_log" "$a1_log.before"
 board_start a1
 start=$SECONDS
+start_ns=$(date +%s%N)
 new_log() { tail -n +"$(($(wc -l <"$a1_log.before") + 1))" "$a1_log"; }
 adopted_again() { [ "$(new_log | grep -c 'container main adopted')" -ge 5 ]; }
 check "with no control plane, the restarted agent has its pods running again within 10 s" wait_until 10 adopted_again
-echo "     (adopted after $((SECONDS - start)) s)"
+echo "     (figure: all 5 containers adopted $((($(date +%s%N) - start_ns) / 1000000)) ms after the agent started, no control plane)"
 check_output "it started them from its cache" 'pod cache: [0-9]+ pods started from the cache' new_log
 check "keeper's container is the same process (adopted, not restarted)" test "$(pid_of 4001)" = "$keeper_pid"
 check "so is the static pod's" test "$(pid_of 4100)" = "$beacon_pid"
@@ -175,8 +176,10 @@ rm -rf "$test_dir/a1/run"
 check "after the simulated reboot nothing of a1's pods runs" test -z "$(pid_of 4001)"
 cp "$a1_log" "$a1_log.before"
 board_start a1
+start_ns=$(date +%s%N)
 running_again() { [ -n "$(pid_of 4001)" ] && [ -n "$(pid_of 4004)" ] && [ -n "$(pid_of 4200)" ]; }
 check "with no control plane, the pods start again from the cache within 10 s" wait_until 10 running_again
+echo "     (figure: containers running again $((($(date +%s%N) - start_ns) / 1000000)) ms after the agent started, from the cache)"
 configured_twice() { [ "$(cat "$test_dir"/a1/pods/default_configured_*/main/*.log | grep -c 'PASSWORD=s3cr3t-autonomy-value')" -ge 2 ]; }
 check "with the Secret from the cache (decrypted)" wait_until 5 configured_twice
 check "the doomed pod stays gone" test -z "$(pid_of 4003)"
