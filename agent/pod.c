@@ -993,11 +993,20 @@ int pod_save_state(struct pod *pod, struct error *err)
 		free(text);
 		return 0;
 	}
+	/* Replaced atomically, not synced: the state directory is a tmpfs, and what it says is
+	 * worthless after a power cut anyway (the containers went with it). */
 	cleanup_free char *path = xasprintf("%s/" POD_STATE_FILE, pod->dir);
-	int r = file_write_atomic(path, text, strlen(text), 0600, err);
+	cleanup_free char *tmp = xasprintf("%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int r = fd < 0 ? -errno : file_write_all(fd, text, strlen(text));
+	if (fd >= 0)
+		close(fd);
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
 	if (r < 0) {
+		unlink(tmp);
 		free(text);
-		return r;
+		return error_set_errno(err, -r, "write %s", path);
 	}
 	free(pod->saved_state);
 	pod->saved_state = text;
