@@ -164,6 +164,14 @@ JSON
 lamp_runs() { [ -n "$(pid_of 4200)" ]; }
 check "a static manifest added is run (the directory is watched, no signal needed)" wait_until 10 lamp_runs
 check "and appears as a mirror pod" wait_until 15 phase_is lamp-a1 Running
+node_uid=$(b get node a1 -o json | tr -d ' \n' | grep -o '"uid":"[^"]*"' | head -n1)
+own_uid() { pod_json "$1" | grep -o '"uid":"[^"]*"' | grep -vF "$node_uid" | head -n1; } # not its owner's
+lamp_uid=$(own_uid lamp-a1)
+lamp_pid=$(pid_of 4200)
+b delete pod lamp-a1 --wait=false >/dev/null
+mirror_back() { u=$(own_uid lamp-a1); [ -n "$u" ] && [ "$u" != "$lamp_uid" ]; }
+check "a mirror pod deleted through the API is made again" wait_until 15 mirror_back
+check "and the static pod kept running meanwhile" test "$(pid_of 4200)" = "$lamp_pid"
 rm "$manifests/beacon.yaml"
 kill -HUP "${board_pid[a1]}" # as an operator would; the watch may have seen it first
 beacon_stopped() { ! kill -0 "$beacon_pid" 2>/dev/null && ! b get pod beacon-a1 >/dev/null 2>&1; }
