@@ -44,7 +44,9 @@ struct agent {
 	struct credentials credentials;
 	char *version_json;
 	struct kubelet *kubelet;
-	char *node_identity, *node_key; /* the kubelet's credential */
+	char *node_identity, *node_key;           /* the kubelet's credential */
+	uint8_t cache_key[STORE_SECRET_KEY_SIZE]; /* a server board's pod cache key input */
+	bool have_cache_key;
 	char *servers[LINK_MAX_SERVERS];
 };
 
@@ -101,6 +103,8 @@ static int start_server(struct agent *agent, struct error *err)
 		.durable = config->store_sync_full,
 	};
 	r = store_open(&store_options, &agent->store, err);
+	memcpy(agent->cache_key, key, sizeof(key));
+	agent->have_cache_key = true;
 	explicit_bzero(key, sizeof(key));
 	if (r < 0)
 		return r;
@@ -217,6 +221,8 @@ static int start_kubelet(struct agent *agent, struct error *err)
 		.identity = agent->node_identity,
 		.key = agent->node_key,
 		.backoff_initial_ms = agent->config.restart_backoff * 1000,
+		.cache_key = agent->have_cache_key ? agent->cache_key : NULL,
+		.cache_key_length = agent->have_cache_key ? sizeof(agent->cache_key) : 0,
 	};
 	for (size_t i = 0; i < LINK_MAX_SERVERS; i++)
 		options.servers[i] = agent->servers[i];
@@ -242,6 +248,8 @@ static void on_reload_signal(struct loop *loop, int signo, void *data)
 		return;
 	}
 	log_set_level(fresh.log_level);
+	if (agent->kubelet)
+		kubelet_reload(agent->kubelet); /* static pod manifests */
 	if (agent->transport) {
 		struct credentials creds;
 		struct error err;
@@ -381,6 +389,7 @@ out:
 	if (agent.node_key)
 		explicit_bzero(agent.node_key, strlen(agent.node_key));
 	free(agent.node_key);
+	explicit_bzero(agent.cache_key, sizeof(agent.cache_key));
 	for (size_t i = 0; i < LINK_MAX_SERVERS; i++)
 		free(agent.servers[i]);
 	loop_free(agent.loop);

@@ -59,7 +59,9 @@ static const struct option options[] = {
 	  .type = OPTION_PATH,
 	  .offset = FIELD(data_dir),
 	  .default_value = "/var/lib/bramble",
-	  .help = ("Where Bramble keeps its state (store, credentials, images, pod cache).") },
+	  .help = ("Where Bramble keeps its state (store, credentials, images, container logs, and the pod\n"
+	           "cache podcache.db: the pods bound here and their ConfigMaps and Secrets, Secrets\n"
+	           "encrypted, written only when they change; what the agent runs with no control plane).") },
 	{ .section = "server",
 	  .key = "listen",
 	  .type = OPTION_ADDRESS,
@@ -188,15 +190,19 @@ static const struct option options[] = {
 	  .type = OPTION_PATH,
 	  .offset = FIELD(static_pods),
 	  .default_value = "",
-	  .help = ("A directory of pod manifests (YAML or JSON) run at boot without any control plane,\n"
-	           "and shown as mirror pods when it is reachable. Empty: none.") },
+	  .help = ("A directory of pod manifests (*.yaml, *.yml, *.json) run at boot without any control\n"
+	           "plane, each as pod <name>-<node name>, and shown as mirror pods when it is reachable.\n"
+	           "A bad manifest is logged with its file and field and left out. Changes are picked up\n"
+	           "as they happen (inotify) and on SIGHUP.\n"
+	           "Static pods may not use ConfigMaps or Secrets. Empty: none.") },
 	{ .section = "agent",
 	  .key = "state-dir",
 	  .type = OPTION_PATH,
 	  .offset = FIELD(state_dir),
 	  .default_value = "/run/bramble",
 	  .help = ("Where running pods keep their namespaces, root filesystems and runtime state\n"
-	           "(tmpfs: gone after a reboot, which the agent notices and starts the pods again).") },
+	           "(tmpfs: gone after a reboot, which the agent notices and starts the pods again).\n"
+	           "Pods outlive the agent: a restarted agent adopts the containers it finds here.") },
 	{ .section = "agent",
 	  .key = "image-store-limit",
 	  .type = OPTION_SIZE,

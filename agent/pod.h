@@ -43,6 +43,20 @@ struct pod *pod_new(const struct pod_env *env, const cJSON *object, const cJSON 
 /* Stops everything at once and frees (agent shutdown: containers are killed). */
 void pod_free(struct pod *pod);
 
+/* Like pod_new, for a pod an earlier agent process may have left running (see the adoption
+ * section of pod.c): its sandbox, cgroups and running containers are re-opened, not made
+ * again (same pids, restart counts kept); what cannot be re-opened is removed first. */
+struct pod *pod_adopt(const struct pod_env *env, const cJSON *object, const cJSON *config);
+/* Agent shutdown as the kubelet does it: writes the pod's state for a later pod_adopt, then
+ * frees the pod, leaving its containers, sandbox and cgroups running. */
+void pod_release(struct pod *pod);
+/* A pod an earlier agent left running that nobody wants now: its containers killed, its
+ * sandbox, cgroups and state removed. */
+void pod_discard_orphan(const struct pod_env *env, const char *uid);
+/* Writes <state-dir>/<uid>/pod.json when what a later pod_adopt needs has changed. */
+struct error;
+int pod_save_state(struct pod *pod, struct error *err);
+
 /* A newer version of the object from the API (labels, deletionTimestamp ...). */
 void pod_update(struct pod *pod, const cJSON *object);
 /* Stops the containers gracefully (grace_seconds, then SIGKILL), removes them, then calls
