@@ -122,6 +122,13 @@ static int start_server(struct agent *agent, struct error *err)
 		.max_list_page = config->max_list_page,
 		.max_watches_per_client = config->max_watches_per_client,
 		.version_json = agent->version_json,
+		.controllers = {
+			.node_grace_ms = (uint64_t)config->node_monitor_grace * 1000,
+			.eviction_delay_ms = (uint64_t)config->pod_eviction_timeout * 1000,
+			.eviction_rate = (double)config->node_eviction_rate / 60.0,
+			.unhealthy_percent = (unsigned)config->unhealthy_threshold,
+			.job_backoff_ms = (uint64_t)config->job_backoff * 1000,
+		},
 	};
 	r = apiserver_new(agent->transport, agent->store, &api_options, &agent->apiserver, err);
 	if (r < 0)

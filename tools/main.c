@@ -35,6 +35,7 @@ static const struct verb verbs[] = {
 	{ "uncordon", uncordon_main, "mark nodes schedulable again" },
 	{ "drain", drain_main, "cordon a node and delete its pods" },
 	{ "taint", taint_main, "add or remove taints of nodes" },
+	{ "hollow-nodes", hollow_main, "simulated Nodes for scale tests (like kubemark)" },
 	{ "version", version_main, "print the client's and the server's version" },
 };
 
