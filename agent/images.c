@@ -1488,6 +1488,218 @@ out:
 	return r < 0 ? r : 0;
 }
 
+/* ---- bundles: what `bramble image push` sends ------------------------------------------------ */
+
+static bool file_is_gzip(const char *path)
+{
+	unsigned char magic[2] = { 0 };
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, magic, sizeof(magic));
+	close(fd);
+	return n == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+}
+
+static void bundle_blob(struct import *imp, struct images_bundle_blob *blob, const char *digest)
+{
+	snprintf(blob->digest, sizeof(blob->digest), "%s", digest);
+	blob->path = blob_path(imp, digest);
+	struct stat st;
+	blob->size = stat(blob->path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+/* A docker archive has no manifest blob: one is written as an OCI image manifest. */
+static char *docker_manifest_json(const struct images_bundle_image *image)
+{
+	cJSON *manifest = cJSON_CreateObject();
+	cJSON_AddNumberToObject(manifest, "schemaVersion", 2);
+	cJSON_AddStringToObject(manifest, "mediaType", OCI_MANIFEST);
+	cJSON *config = cJSON_AddObjectToObject(manifest, "config");
+	cJSON_AddStringToObject(config, "mediaType", "application/vnd.oci.image.config.v1+json");
+	cJSON_AddStringToObject(config, "digest", image->blobs[0].digest);
+	cJSON_AddNumberToObject(config, "size", (double)image->blobs[0].size);
+	cJSON *layers = cJSON_AddArrayToObject(manifest, "layers");
+	for (size_t i = 1; i < image->blob_count; i++) {
+		cJSON *layer = cJSON_CreateObject();
+		cJSON_AddStringToObject(layer, "mediaType",
+		                        file_is_gzip(image->blobs[i].path) ? "application/vnd.oci.image.layer.v1.tar+gzip"
+		                                                           : "application/vnd.oci.image.layer.v1.tar");
+		cJSON_AddStringToObject(layer, "digest", image->blobs[i].digest);
+		cJSON_AddNumberToObject(layer, "size", (double)image->blobs[i].size);
+		cJSON_AddItemToArray(layers, layer);
+	}
+	char *text = cJSON_PrintUnformatted(manifest);
+	cJSON_Delete(manifest);
+	return text;
+}
+
+/* Stages and verifies one image's config and layers (not unpacked) and describes it. */
+static int bundle_candidate(struct import *imp, struct candidate *c, struct images_bundle_image *ret, struct error *err)
+{
+	int r;
+	if (c->config_source) {
+		char expected[IMAGES_DIGEST_MAX];
+		digest_from_name(c->config_source, expected);
+		cleanup_free char *label =
+		        xasprintf("config %s in %s", c->config_source + strlen(imp->source) + 1, imp->input);
+		r = stage_blob(imp, c->config_source, label, expected, IMAGES_JSON_MAX, c->config, err);
+	} else {
+		cleanup_json cJSON *descriptor = cJSON_CreateObject();
+		cJSON_AddStringToObject(descriptor, "digest", c->config);
+		r = stage_descriptor(imp, descriptor, "config", IMAGES_JSON_MAX, c->config, err);
+	}
+	if (r < 0)
+		return r;
+	cleanup_json cJSON *json = NULL;
+	if ((r = read_json_blob(imp, c->config, "config", &json, err)) < 0)
+		return r;
+	struct images_image image = { 0 };
+	parse_config(json, &image);
+	if (!*image.architecture) {
+		images_image_free(&image);
+		return error_set(err, EINVAL, "config %s in %s names no architecture", c->config, imp->input);
+	}
+	format_platform(ret->platform, sizeof(ret->platform), image.architecture, image.variant);
+	images_image_free(&image);
+	const cJSON *diff_ids =
+	        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(json, "rootfs"), "diff_ids");
+	if (!cJSON_IsArray(diff_ids) || (size_t)cJSON_GetArraySize(diff_ids) != c->layer_count)
+		return error_set(err, EINVAL, "config %s in %s: rootfs.diff_ids lists %d layers, the manifest %zu",
+		                 c->config, imp->input, cJSON_GetArraySize(diff_ids), c->layer_count);
+	for (size_t i = 0; i < c->layer_count; i++) {
+		if (c->layer_sources) {
+			char expected[IMAGES_DIGEST_MAX];
+			digest_from_name(c->layer_sources[i], expected);
+			cleanup_free char *label =
+			        xasprintf("layer %s in %s", c->layer_sources[i] + strlen(imp->source) + 1, imp->input);
+			r = stage_blob(imp, c->layer_sources[i], label, expected, UINT64_MAX, c->layers[i], err);
+		} else {
+			cleanup_json cJSON *descriptor = cJSON_CreateObject();
+			cJSON_AddStringToObject(descriptor, "digest", c->layers[i]);
+			r = stage_descriptor(imp, descriptor, "layer", UINT64_MAX, c->layers[i], err);
+		}
+		if (r < 0)
+			return r;
+	}
+	ret->references = xcalloc(c->reference_count + 1, sizeof(char *));
+	for (size_t i = 0; i < c->reference_count; i++)
+		ret->references[ret->reference_count++] = xstrdup(c->references[i]);
+	ret->blobs = xcalloc(c->layer_count + 1, sizeof(*ret->blobs));
+	bundle_blob(imp, &ret->blobs[ret->blob_count++], c->config);
+	for (size_t i = 0; i < c->layer_count; i++)
+		bundle_blob(imp, &ret->blobs[ret->blob_count++], c->layers[i]);
+	for (size_t i = 0; i < ret->blob_count; i++)
+		ret->size += ret->blobs[i].size;
+	if (*c->manifest) {
+		cleanup_free char *path = blob_path(imp, c->manifest);
+		if ((r = file_read(path, IMAGES_JSON_MAX, &ret->manifest, &ret->manifest_length, err)) < 0)
+			return r;
+	} else {
+		ret->manifest = docker_manifest_json(ret);
+		ret->manifest_length = strlen(ret->manifest);
+	}
+	return 0;
+}
+
+int images_bundle_open(const char *path, const char *scratch_dir, struct images_bundle *ret_bundle, struct error *err)
+{
+	memset(ret_bundle, 0, sizeof(*ret_bundle));
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return error_set_errno(err, errno, "image archive %s", path);
+	/* A store of its own in scratch_dir: nothing is "already stored", every blob is read. */
+	cleanup_free char *dir = xasprintf("%s/bramble-push-XXXXXX", scratch_dir ? scratch_dir : "/tmp");
+	if (!mkdtemp(dir))
+		return error_set_errno(err, errno, "creating a scratch directory in %s", scratch_dir ? scratch_dir : "/tmp");
+	struct images_store store;
+	int r = images_open(&store, dir, 0, "none", "", err);
+	if (r < 0) {
+		file_remove_tree(dir);
+		return r;
+	}
+	struct import imp = { .store = &store, .input = path };
+	struct candidates *candidates = xcalloc(1, sizeof(*candidates));
+	cleanup_free char *oci_index = NULL, *docker_manifest = NULL, *blobs = NULL;
+	imp.tmp = xasprintf("%s/tmp/push", dir);
+	blobs = xasprintf("%s/blobs", imp.tmp);
+	if (mkdir(imp.tmp, 0700) < 0 || mkdir(blobs, 0700) < 0) {
+		r = error_set_errno(err, errno, "creating %s", blobs);
+		goto out;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		imp.source = xstrdup(path);
+	} else if ((r = extract_archive(&imp, path, err)) < 0) {
+		goto out;
+	}
+	oci_index = xasprintf("%s/index.json", imp.source);
+	docker_manifest = xasprintf("%s/manifest.json", imp.source);
+	if (path_exists(oci_index))
+		r = collect_oci(&imp, oci_index, candidates, err);
+	else if (path_exists(docker_manifest))
+		r = collect_docker(&imp, docker_manifest, candidates, err);
+	else
+		r = error_set(err, EINVAL,
+		              "%s is neither an OCI image layout (no index.json) nor a docker save archive "
+		              "(no manifest.json)",
+		              path);
+	if (r < 0)
+		goto out;
+	if (candidates->count == 0) {
+		r = error_set(err, EINVAL, "%s holds no image", path);
+		goto out;
+	}
+	ret_bundle->images = xcalloc(candidates->count, sizeof(*ret_bundle->images));
+	for (size_t i = 0; i < candidates->count; i++) {
+		r = bundle_candidate(&imp, &candidates->items[i], &ret_bundle->images[ret_bundle->count++], err);
+		if (r < 0)
+			goto out;
+	}
+	ret_bundle->dir = steal_pointer(&dir);
+out:
+	for (size_t i = 0; i < candidates->count; i++)
+		candidate_free(&candidates->items[i]);
+	free(candidates);
+	free(imp.tmp);
+	free(imp.source);
+	images_close(&store);
+	if (r < 0) {
+		file_remove_tree(dir);
+		images_bundle_close(ret_bundle);
+	}
+	return r < 0 ? r : 0;
+}
+
+void images_bundle_close(struct images_bundle *bundle)
+{
+	if (!bundle)
+		return;
+	for (size_t i = 0; i < bundle->count; i++) {
+		struct images_bundle_image *image = &bundle->images[i];
+		for (size_t n = 0; n < image->reference_count; n++)
+			free(image->references[n]);
+		free(image->references);
+		for (size_t n = 0; n < image->blob_count; n++)
+			free(image->blobs[n].path);
+		free(image->blobs);
+		free(image->manifest);
+	}
+	free(bundle->images);
+	if (bundle->dir)
+		file_remove_tree(bundle->dir);
+	free(bundle->dir);
+	memset(bundle, 0, sizeof(*bundle));
+}
+
+int images_has_blob(struct images_store *store, const char *digest)
+{
+	const char *hex = digest_hex(digest);
+	if (!hex)
+		return 0;
+	cleanup_free char *path = xasprintf("%s/blobs/sha256/%s", store->dir, hex);
+	return path_exists(path);
+}
+
 /* ---- lookups, listing, removal ------------------------------------------------------------------ */
 
 /* The config digest a reference names, or -ENOENT. */
