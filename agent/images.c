@@ -194,6 +194,16 @@ static bool platform_runs(const struct images_store *store, const char *arch, co
 	return variant[0] == 'v' && store->variant[0] == 'v' && atoi(variant + 1) <= atoi(store->variant + 1);
 }
 
+bool images_runs_platform(const struct images_store *store, const char *arch, const char *variant)
+{
+	return arch && platform_runs(store, arch, variant ? variant : "");
+}
+
+void images_board_platform(const struct images_store *store, char *out, size_t size)
+{
+	format_platform(out, size, store->arch, store->variant);
+}
+
 /* ---- references ----------------------------------------------------------------------------- */
 
 static bool is_tag_char(char c)

@@ -8,6 +8,7 @@
 #ifndef BRAMBLE_AGENT_IMAGES_H
 #define BRAMBLE_AGENT_IMAGES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -114,6 +115,11 @@ struct images_bundle {
  * scratch_dir (NULL: /tmp); nothing is left there on failure. */
 int images_bundle_open(const char *path, const char *scratch_dir, struct images_bundle *ret_bundle, struct error *err);
 void images_bundle_close(struct images_bundle *bundle);
+
+/* Whether this board runs images of a platform ("arm", "v6" on an armv7 board: yes), and the
+ * board's own ("amd64", "arm/v7"). */
+bool images_runs_platform(const struct images_store *store, const char *arch, const char *variant);
+void images_board_platform(const struct images_store *store, char *out, size_t size);
 
 /* Whether the store holds a blob (a puller skips it). */
 int images_has_blob(struct images_store *store, const char *digest);

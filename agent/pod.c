@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/imagepull.h"
 #include "agent/images.h"
 #include "agent/podspec.h"
 #include "core/object.h"
@@ -208,6 +209,20 @@ static const char *image_reference(const struct container *c)
 	return image ? image : "";
 }
 
+/* A pull this container waited for has ended (agent/imagepull.c). */
+static void on_image_pulled(void *data, const char *reason, const struct error *err)
+{
+	struct container *c = data;
+	if (err) {
+		struct error failure = *err;
+		error_prefix(&failure, "image \"%s\"", image_reference(c));
+		start_failed(c, reason, &failure);
+		changed(c->pod);
+		return;
+	}
+	schedule_sync(c->pod);
+}
+
 static int open_log(struct container *c, struct error *err)
 {
 	cleanup_free char *dir = xasprintf("%s/%s", c->pod->log_dir, c->name);
@@ -238,9 +253,24 @@ static void start_container(struct container *c)
 	const char *reason = "CreateContainerConfigError";
 	char *dir = NULL, *rootfs = NULL, *upper = NULL, *work = NULL;
 
-	/* Image: present on the board, or waiting for it. */
+	/* Image: present on the board (pulled first where the policy says), or waiting for it. */
+	const char *policy = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c->spec, "imagePullPolicy"));
+	if (env->pulls) {
+		const char *pull_reason = NULL;
+		int pulled = imagepull_ensure(env->pulls, image_reference(c), policy, on_image_pulled, c, &pull_reason,
+		                              &err);
+		if (pulled == -EINPROGRESS) {
+			set_waiting(c, "ContainerCreating", err.message);
+			changed(pod);
+			return;
+		}
+		if (pulled < 0) {
+			reason = pull_reason;
+			error_prefix(&err, "image \"%s\"", image_reference(c));
+			goto fail;
+		}
+	}
 	if (images_resolve(env->images, image_reference(c), &image, &err) < 0) {
-		const char *policy = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c->spec, "imagePullPolicy"));
 		reason = policy && strcmp(policy, "Never") == 0 ? "ErrImageNeverPull" : "ImagePullBackOff";
 		error_prefix(&err, "image \"%s\"", image_reference(c));
 		goto fail;
@@ -437,6 +467,7 @@ static void cleanup(struct pod *pod)
 		if (c->restart_timer)
 			loop_cancel_timer(pod->env.loop, c->restart_timer);
 		c->restart_timer = NULL;
+		imagepull_cancel(pod->env.pulls, c);
 		cgroups_group_free(c->cgroup);
 		c->cgroup = NULL;
 	}
