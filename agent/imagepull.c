@@ -473,8 +473,7 @@ static void on_lookup(const struct client_response *response, const struct error
 	struct pull *p = data;
 	const char *name = images_familiar_reference(p->reference);
 	if (response && response->code == 404) {
-		fail(p, ENOENT, "image %s is not on the control plane (push it there with `bramble image push FILE`)",
-		     name);
+		fail(p, ENOENT, "no image %s on the control plane (push it there with `bramble image push FILE`)", name);
 		return;
 	}
 	if (!answer_ok(p, response, err, "look the image up"))

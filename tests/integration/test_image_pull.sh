@@ -82,7 +82,7 @@ b delete pod never >/dev/null
 
 # Present nowhere.
 pod nowhere nosuch:1.0 | b apply -f - >/dev/null
-nowhere() { pod_json nowhere | grep -qE '"reason":"(ErrImagePull|ImagePullBackOff)","message":"image\\"nosuch:1.0\\":(Back-offpullingimage\\"nosuch:1.0\\":)?imagenosuch:1.0isnotonthecontrolplane'; }
+nowhere() { pod_json nowhere | grep -qE '"reason":"(ErrImagePull|ImagePullBackOff)","message":"image\\"nosuch:1.0\\":(Back-offpullingimage\\"nosuch:1.0\\":)?noimagenosuch:1.0onthecontrolplane'; }
 check "an image on no board and not on the control plane: ErrImagePull naming it" wait_until 15 nowhere
 backoff() { pod_json nowhere | grep -q '"reason":"ImagePullBackOff"'; }
 check "then ImagePullBackOff" wait_until 15 backoff
