@@ -2,22 +2,25 @@
  *
  * Layout, under the store's directory (the agent's data dir + "/images"):
  *
- *   lock                      flock()ed exclusively by every call that reads or changes the store
+ *   lock                      flock()ed exclusively by every call that reads or changes the index,
+ *                             blobs/ or layers/ (an import: only for its renames and index update)
  *   index.json                {"images": {"sha256:<config>": {record}}, "references": {"<canonical
  *                             reference>": "sha256:<config>"}}, replaced with file_write_atomic
  *   blobs/sha256/<hex>        manifests, configs and layers exactly as imported (the bytes an agent
  *                             pushes or pulls later), named by the sha256 of their content
  *   layers/<hex>/             a layer unpacked, named by its diff_id (sha256 of the uncompressed
  *                             tar), shared by every image that has it; whiteouts in overlayfs form
- *   tmp/import-XXXXXX/        one import in progress: src/ (an archive unpacked), blobs/<hex>,
- *                             layers/<hex>/
+ *   tmp/import-XXXXXX/        one import in progress, flock()ed by it: src/ (an archive unpacked),
+ *                             blobs/<hex>, layers/<hex>/
  *
  * Invariants: every file under blobs/ has the sha256 its name says and every directory under
  * layers/ is a complete unpack of a tar whose sha256 its name says (both are checked before they
  * are renamed into place); every digest the index names is present; anything under tmp/ belongs
- * to an import that is running (we hold the lock) or died (images_gc removes it).
+ * to an import that is running (its directory is locked) or died (images_gc removes it).
  *
- * An import, under the lock (images_import):
+ * An import (images_import) works in its own directory without the store's lock, so the agent
+ * resolves images while another is unpacked; it takes the lock to commit, and checks that what
+ * it reused from the store is still there (an `image rm` may have run meanwhile):
  *
  *   open source         a directory is read in place; a tar is unpacked into tmp/src (extract_archive)
  *     -> collect        index.json (OCI) or manifest.json (docker) -> the images it holds
@@ -27,7 +30,8 @@
  *                       are set aside (check_architecture)
  *     -> unpack         each new layer into tmp/layers/<diff_id>, its uncompressed sha256 checked
  *                       against the config's diff_id (unpack_layer, apply_whiteouts)
- *     -> rename         syncfs, then new blobs and layers are renamed into place (commit)
+ *     -> rename         syncfs, lock, reused blobs checked, new blobs and layers renamed into
+ *                       place (commit)
  *     -> index update   the new index written atomically
  *
  * Any failure before the index update removes tmp/import-XXXXXX and whatever this import had
@@ -1352,12 +1356,41 @@ static cJSON *string_array(char (*items)[IMAGES_DIGEST_MAX], size_t count)
 	return array;
 }
 
+/* What an import took from the store instead of bringing it must still be there: the import
+ * ran without the store's lock, and an `image rm` may have collected it meanwhile. */
+static int check_present(struct import *imp, const struct accepted *a, struct error *err)
+{
+	const struct candidate *c = a->candidate;
+	for (size_t i = 0; i <= c->layer_count + 1; i++) {
+		const char *digest = i == 0 ? c->manifest : i == 1 ? c->config : c->layers[i - 2];
+		if (!*digest)
+			continue;
+		cleanup_free char *path = blob_path(imp, digest);
+		if (!path_exists(path))
+			return error_set(err, EAGAIN, "blob %s left the image store during the import of %s; import again",
+			                 digest, imp->input);
+	}
+	for (size_t i = 0; i < c->layer_count; i++) {
+		const char *hex = digest_hex(a->diff_ids[i]);
+		cleanup_free char *staged = xasprintf("%s/layers/%s", imp->tmp, hex);
+		cleanup_free char *stored = xasprintf("%s/layers/%s", imp->store->dir, hex);
+		if (!path_exists(staged) && !path_exists(stored))
+			return error_set(err, EAGAIN, "layer %s left the image store during the import of %s; import again",
+			                 a->diff_ids[i], imp->input);
+	}
+	return 0;
+}
+
 static int commit(struct import *imp, struct accepted *accepted, size_t count, struct error *err)
 {
 	cleanup_close int dir = open(imp->store->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	/* One syncfs for every file unpacked: after the renames a crash cannot leave a layer torn. */
 	if (dir < 0 || syncfs(dir) < 0)
 		return error_set_errno(err, errno, "syncing %s", imp->store->dir);
+	/* The store's lock for the renames and the index only: readers wait milliseconds, not an unpack. */
+	cleanup_lock int lock = store_lock(imp->store, err);
+	if (lock < 0)
+		return lock;
 	cleanup_json cJSON *index = NULL;
 	int r = index_load(imp->store, &index, err);
 	if (r < 0)
@@ -1367,6 +1400,8 @@ static int commit(struct import *imp, struct accepted *accepted, size_t count, s
 		/* An image already here (the same config, maybe compressed differently) keeps its
 		 * blobs: only its names are added. */
 		bool known = cJSON_GetObjectItemCaseSensitive(index_images(index), c->config) != NULL;
+		if (!known && (r = check_present(imp, &accepted[i], err)) < 0)
+			return r;
 		for (size_t n = 0; n < c->reference_count; n++) {
 			cJSON_DeleteItemFromObjectCaseSensitive(index_references(index), c->references[n]);
 			cJSON_AddStringToObject(index_references(index), c->references[n], c->config);
@@ -1399,9 +1434,7 @@ static int commit(struct import *imp, struct accepted *accepted, size_t count, s
 
 int images_import(struct images_store *store, const char *path, struct error *err)
 {
-	cleanup_lock int lock = store_lock(store, err);
-	if (lock < 0)
-		return lock;
+	cleanup_close int busy = -1; /* held on tmp/import-XXXXXX: images_gc leaves it alone */
 	struct stat st;
 	if (stat(path, &st) < 0)
 		return error_set_errno(err, errno, "image archive %s", path);
@@ -1419,6 +1452,11 @@ int images_import(struct images_store *store, const char *path, struct error *er
 		r = error_set_errno(err, errno, "creating %s", imp.tmp);
 		free(imp.tmp);
 		imp.tmp = NULL;
+		goto out;
+	}
+	busy = open(imp.tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (busy < 0 || flock(busy, LOCK_EX) < 0) {
+		r = error_set_errno(err, errno, "locking %s", imp.tmp);
 		goto out;
 	}
 	blobs = xasprintf("%s/blobs", imp.tmp);
@@ -1924,6 +1962,16 @@ static int sweep(struct images_store *store, cJSON *index, const char *subdir, c
 			continue;
 		if (key && strlen(entry->d_name) == HEX_LENGTH && referenced(index, key, entry->d_name))
 			continue;
+		if (!key) {
+			/* An import in progress holds its directory locked (from right after mkdtemp: a
+			 * gc in that instant makes the import fail cleanly, nothing worse). */
+			int fd = openat(dirfd(dir), entry->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			bool busy = fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0;
+			if (fd >= 0)
+				close(fd);
+			if (busy)
+				continue;
+		}
 		cleanup_free char *victim = xasprintf("%s/%s", path, entry->d_name);
 		int e = file_remove_tree(victim);
 		if (e < 0 && r == 0)
@@ -1939,7 +1987,7 @@ static int gc_locked(struct images_store *store, cJSON *index, struct error *err
 	if (r == 0)
 		r = sweep(store, index, "layers", "diffIds", err);
 	if (r == 0)
-		r = sweep(store, index, "tmp", NULL, err); /* imports that died: we hold the lock */
+		r = sweep(store, index, "tmp", NULL, err); /* imports that died: theirs is unlocked */
 	return r;
 }
 

@@ -2,8 +2,9 @@
  * archives, kept content-addressed by sha256 with their layers unpacked once for overlayfs.
  *
  * One store per board, under "<data-dir>/images". Calls that change the store take an
- * exclusive lock on it, so the agent and a `bramble image` command may share one. Unpacking
- * changes the process's working directory for its duration: call from one thread only.
+ * exclusive lock on it, so the agent and a `bramble image` command may share one; an import
+ * holds it only to commit, not while it unpacks. Unpacking changes the process's working
+ * directory for its duration: call from one thread only (the agent imports in a child).
  */
 #ifndef BRAMBLE_AGENT_IMAGES_H
 #define BRAMBLE_AGENT_IMAGES_H
