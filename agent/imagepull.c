@@ -35,6 +35,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -59,6 +60,8 @@ struct waiter {
 	struct waiter *next;
 	imagepull_done_fn fn;
 	void *data;
+	char *namespace, *pod, *uid, *container, *node; /* for Events; pod NULL: none */
+	char image[IMAGES_REFERENCE_MAX];               /* as the pod names it */
 };
 
 enum pull_state { PULL_LOOKUP, PULL_BLOBS, PULL_IMPORT };
@@ -135,6 +138,78 @@ static struct memo *memo_of(struct imagepull *ip, const char *reference, bool cr
 	return m;
 }
 
+/* --- events ----------------------------------------------------------------------------------- */
+
+static void waiter_free(struct waiter *w)
+{
+	free(w->namespace);
+	free(w->pod);
+	free(w->uid);
+	free(w->container);
+	free(w->node);
+	free(w);
+}
+
+static void on_event_written(const struct client_response *response, const struct error *err, void *data)
+{
+	(void)data;
+	if (!response)
+		log_debug("image pull event not written: %s", err ? err->message : "no answer");
+	else if (response->code >= 400)
+		log_debug("image pull event refused (%d): %s", response->code, response->message);
+}
+
+/* An Event about the pod a waiter stands for, as the kubelet's image manager writes them. */
+static void record_event(struct imagepull *ip, const struct waiter *w, const char *type, const char *reason,
+                         const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void record_event(struct imagepull *ip, const struct waiter *w, const char *type, const char *reason,
+                         const char *fmt, ...)
+{
+	if (!w->pod || !link_is_up(ip->options.link))
+		return;
+	char message[ERROR_MESSAGE_MAX + 128], name[300], now[32];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	uint32_t suffix = (uint32_t)clock_monotonic_us() ^ (uint32_t)getpid();
+	snprintf(name, sizeof(name), "%s.%08x", w->pod, suffix);
+	time_t t = time(NULL);
+	strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+	cJSON *event = cJSON_CreateObject();
+	cJSON_AddStringToObject(event, "apiVersion", "v1");
+	cJSON_AddStringToObject(event, "kind", "Event");
+	cJSON *metadata = cJSON_AddObjectToObject(event, "metadata");
+	cJSON_AddStringToObject(metadata, "name", name);
+	cJSON_AddStringToObject(metadata, "namespace", w->namespace);
+	cJSON *involved = cJSON_AddObjectToObject(event, "involvedObject");
+	cJSON_AddStringToObject(involved, "apiVersion", "v1");
+	cJSON_AddStringToObject(involved, "kind", "Pod");
+	cJSON_AddStringToObject(involved, "namespace", w->namespace);
+	cJSON_AddStringToObject(involved, "name", w->pod);
+	if (w->uid && *w->uid)
+		cJSON_AddStringToObject(involved, "uid", w->uid);
+	char field[160];
+	snprintf(field, sizeof(field), "spec.containers{%s}", w->container ? w->container : "");
+	cJSON_AddStringToObject(involved, "fieldPath", field);
+	cJSON_AddStringToObject(event, "reason", reason);
+	cJSON_AddStringToObject(event, "message", message);
+	cJSON_AddStringToObject(event, "type", type);
+	cJSON_AddNumberToObject(event, "count", 1);
+	cJSON_AddStringToObject(event, "firstTimestamp", now);
+	cJSON_AddStringToObject(event, "lastTimestamp", now);
+	cJSON *source = cJSON_AddObjectToObject(event, "source");
+	cJSON_AddStringToObject(source, "component", "kubelet");
+	if (w->node)
+		cJSON_AddStringToObject(source, "host", w->node);
+	char *body = cJSON_PrintUnformatted(event);
+	cJSON_Delete(event);
+	char path[160];
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/events", w->namespace);
+	link_request(ip->options.link, CLIENT_POST, path, body, strlen(body), on_event_written, NULL, NULL);
+	free(body);
+}
+
 /* --- ending a pull ------------------------------------------------------------------------- */
 
 static void pull_free(struct pull *p)
@@ -150,7 +225,7 @@ static void pull_free(struct pull *p)
 	while (p->waiters) {
 		struct waiter *w = p->waiters;
 		p->waiters = w->next;
-		free(w);
+		waiter_free(w);
 	}
 	free(p);
 }
@@ -187,8 +262,16 @@ static void finish(struct pull *p, const struct error *err)
 	p->waiters = NULL;
 	while (w) {
 		struct waiter *next = w->next;
+		if (err)
+			record_event(ip, w, "Warning", "Failed", "Failed to pull image \"%s\": %s", w->image, err->message);
+		else if (p->state == PULL_IMPORT)
+			record_event(ip, w, "Normal", "Pulled", "Successfully pulled image \"%s\" in %.3fs (%" PRIu64 " bytes)",
+			             w->image, (double)(now - p->started_ms) / 1000.0, p->bytes);
+		else
+			record_event(ip, w, "Normal", "Pulled", "Container image \"%s\" already present on machine",
+			             w->image);
 		w->fn(w->data, "ErrImagePull", err);
-		free(w);
+		waiter_free(w);
 		w = next;
 	}
 	pull_free(p);
@@ -596,14 +679,20 @@ void imagepull_cancel(struct imagepull *ip, void *data)
 			if ((*w)->data == data) {
 				struct waiter *gone = *w;
 				*w = gone->next;
-				free(gone);
+				waiter_free(gone);
 			} else {
 				w = &(*w)->next;
 			}
 		}
 }
 
-static void add_waiter(struct pull *p, imagepull_done_fn done, void *data)
+static char *copy_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+static void add_waiter(struct pull *p, const char *image, const struct imagepull_who *who, imagepull_done_fn done,
+                       void *data)
 {
 	for (struct waiter *w = p->waiters; w; w = w->next)
 		if (w->data == data && w->fn == done)
@@ -611,8 +700,17 @@ static void add_waiter(struct pull *p, imagepull_done_fn done, void *data)
 	struct waiter *w = xcalloc(1, sizeof(*w));
 	w->fn = done;
 	w->data = data;
+	snprintf(w->image, sizeof(w->image), "%s", image);
+	if (who && who->pod && who->namespace) {
+		w->namespace = xstrdup(who->namespace);
+		w->pod = xstrdup(who->pod);
+		w->uid = copy_or_null(who->uid);
+		w->container = copy_or_null(who->container);
+		w->node = copy_or_null(who->node);
+	}
 	w->next = p->waiters;
 	p->waiters = w;
+	record_event(p->owner, w, "Normal", "Pulling", "Pulling image \"%s\"", image);
 }
 
 /* Kubernetes' default: Always for ":latest" (and no tag), IfNotPresent otherwise. */
@@ -623,8 +721,8 @@ static const char *default_policy(const char *image)
 	return !colon || strcmp(colon, ":latest") == 0 ? "Always" : "IfNotPresent";
 }
 
-int imagepull_ensure(struct imagepull *ip, const char *image, const char *policy, imagepull_done_fn done, void *data,
-                     const char **ret_reason, struct error *err)
+int imagepull_ensure(struct imagepull *ip, const char *image, const char *policy, const struct imagepull_who *who,
+                     imagepull_done_fn done, void *data, const char **ret_reason, struct error *err)
 {
 	char canonical[IMAGES_REFERENCE_MAX];
 	*ret_reason = "InvalidImageName";
@@ -664,7 +762,7 @@ int imagepull_ensure(struct imagepull *ip, const char *image, const char *policy
 	}
 	for (struct pull *p = ip->pulls; p; p = p->next)
 		if (strcmp(p->reference, canonical) == 0) {
-			add_waiter(p, done, data);
+			add_waiter(p, image, who, done, data);
 			return error_set(err, EINPROGRESS, "Pulling image \"%s\"", image);
 		}
 	if (memo && memo->failed && now < memo->until_ms) {
@@ -697,6 +795,6 @@ int imagepull_ensure(struct imagepull *ip, const char *image, const char *policy
 	}
 	p->next = ip->pulls;
 	ip->pulls = p;
-	add_waiter(p, done, data);
+	add_waiter(p, image, who, done, data);
 	return error_set(err, EINPROGRESS, "Pulling image \"%s\"", image);
 }

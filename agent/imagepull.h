@@ -30,6 +30,12 @@ struct imagepull_options {
  * container shows (ErrImagePull). */
 typedef void (*imagepull_done_fn)(void *data, const char *reason, const struct error *err);
 
+/* Who waits for an image: a pull records Events for it (Pulling, Pulled, Failed), as a kubelet
+ * does. Copied; may be NULL (no events). */
+struct imagepull_who {
+	const char *namespace, *pod, *uid, *container, *node;
+};
+
 struct imagepull *imagepull_new(const struct imagepull_options *options);
 /* Kills an import in progress; pending callbacks are not called. */
 void imagepull_free(struct imagepull *pulls);
@@ -40,8 +46,8 @@ void imagepull_free(struct imagepull *pulls);
  *                 and err says "pulling image ..."
  *   other         it cannot be had now: *ret_reason is ErrImageNeverPull, ImagePullBackOff
  *                 (a pull failed recently: err repeats why) or InvalidImageName, err says why */
-int imagepull_ensure(struct imagepull *pulls, const char *image, const char *policy, imagepull_done_fn done, void *data,
-                     const char **ret_reason, struct error *err);
+int imagepull_ensure(struct imagepull *pulls, const char *image, const char *policy, const struct imagepull_who *who,
+                     imagepull_done_fn done, void *data, const char **ret_reason, struct error *err);
 /* Forgets every callback registered with data (its owner is going away). */
 void imagepull_cancel(struct imagepull *pulls, void *data);
 

@@ -257,8 +257,9 @@ static void start_container(struct container *c)
 	const char *policy = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c->spec, "imagePullPolicy"));
 	if (env->pulls) {
 		const char *pull_reason = NULL;
-		int pulled = imagepull_ensure(env->pulls, image_reference(c), policy, on_image_pulled, c, &pull_reason,
-		                              &err);
+		struct imagepull_who who = { pod->namespace, pod->name, pod->uid, c->name, env->node_name };
+		int pulled = imagepull_ensure(env->pulls, image_reference(c), policy, &who, on_image_pulled, c,
+		                              &pull_reason, &err);
 		if (pulled == -EINPROGRESS) {
 			set_waiting(c, "ContainerCreating", err.message);
 			changed(pod);

@@ -67,6 +67,9 @@ check "a pod whose image a1 lacks: the image is pulled and the pod runs" wait_un
 check_output "a1's store now has the image" 'busybox:1\.36 ' "$BRAMBLE" image ls --data-dir "$test_dir/a1"
 check_output "the agent logged the pull" 'image busybox:1\.36 \(amd64\): pulled [0-9]+ bytes' cat "$test_dir/a1.log"
 check_output "the container reports the image's digest" '"imageID":"sha256:[0-9a-f]{64}"' pod_json web
+check_output "Events say Pulling, then Pulled with the time it took" \
+	'Pulling +pod/web +Pulling image "busybox:1\.36".*Pulled +pod/web +Successfully pulled image "busybox:1\.36" in [0-9.]+s' \
+	bash -c "bb get events | sort -k1,1 -s | tr '\n' ' '"
 
 # Two pods needing one image: one pull.
 { echo ---; pod shared1 web:v2; echo ---; pod shared2 web:v2; } | b apply -f - >/dev/null
@@ -86,6 +89,7 @@ nowhere() { pod_json nowhere | grep -qE '"reason":"(ErrImagePull|ImagePullBackOf
 check "an image on no board and not on the control plane: ErrImagePull naming it" wait_until 15 nowhere
 backoff() { pod_json nowhere | grep -q '"reason":"ImagePullBackOff"'; }
 check "then ImagePullBackOff" wait_until 15 backoff
+check_output "with a Warning Event, Failed" 'Warning +Failed +pod/nowhere +Failed to pull image "nosuch:1\.0": no image nosuch:1\.0 on the control plane' b get events
 
 # Another architecture.
 b image push "$images/busybox-foreign-oci.tar" >/dev/null
