@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -428,6 +429,52 @@ int registry_blob_read(struct registry *r, const char *digest, uint64_t offset, 
 	return 0;
 }
 
+int registry_blob_map(struct registry *r, const char *digest, uint64_t offset, size_t max,
+                      struct registry_mapping **ret_mapping, struct error *err)
+{
+	const char *hex = digest_hex(digest);
+	if (!hex)
+		return error_set(err, EINVAL, "'%.80s' is not a sha256 digest", digest);
+	cleanup_free char *path = blob_path(r, hex);
+	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? error_set(err, ENOENT, "blob %s is not in the registry", digest)
+		                       : error_set_errno(err, errno, "reading blob %s", digest);
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return error_set_errno(err, errno, "reading blob %s", digest);
+	uint64_t total = (uint64_t)st.st_size;
+	if (offset > total)
+		return error_set(err, EINVAL, "offset %" PRIu64 " is past the end of blob %s (%" PRIu64 " bytes)", offset,
+		                 digest, total);
+	struct registry_mapping *m = xcalloc(1, sizeof(*m));
+	m->total = total;
+	m->length = total - offset < max ? (size_t)(total - offset) : max;
+	if (m->length > 0) {
+		uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+		uint64_t start = offset - offset % page;
+		m->map_length = (size_t)(offset - start) + m->length;
+		m->base = mmap(NULL, m->map_length, PROT_READ, MAP_SHARED, fd, (off_t)start);
+		if (m->base == MAP_FAILED) {
+			int e = errno;
+			free(m);
+			return error_set_errno(err, e, "reading blob %s", digest);
+		}
+		m->data = (const uint8_t *)m->base + (offset - start);
+	}
+	*ret_mapping = m;
+	return 0;
+}
+
+void registry_mapping_free(struct registry_mapping *m)
+{
+	if (!m)
+		return;
+	if (m->base)
+		munmap(m->base, m->map_length);
+	free(m);
+}
+
 static int read_blob_whole(struct registry *r, const char *digest, size_t max, char **ret_text, size_t *ret_length,
                            struct error *err)
 {
@@ -813,6 +860,12 @@ static void release_buffer(coap_session_t *session, void *data)
 	free(data);
 }
 
+static void release_mapping(coap_session_t *session, void *data)
+{
+	(void)session;
+	registry_mapping_free(data);
+}
+
 static void reply_data(struct call *c, coap_pdu_code_t code, uint16_t format, void *data, size_t length)
 {
 	coap_pdu_set_code(c->response, code);
@@ -1040,17 +1093,26 @@ static void serve_blob(struct call *c, coap_pdu_code_t method, const char *diges
 		reply_error(c, -ENOTSUP, &err);
 		return;
 	}
-	uint64_t offset, total;
-	void *data;
-	size_t length;
+	uint64_t offset;
+	struct registry_mapping *m = NULL;
 	int e = query_offset(c->query, &offset, &err);
 	if (e == 0)
-		e = registry_blob_read(c->registry, digest, offset, REGISTRY_CHUNK, &data, &length, &total, &err);
+		e = registry_blob_map(c->registry, digest, offset, REGISTRY_CHUNK, &m, &err);
 	if (e < 0) {
 		reply_error(c, e, &err);
 		return;
 	}
-	reply_data(c, COAP_RESPONSE_CODE(205), COAP_MEDIATYPE_APPLICATION_OCTET_STREAM, data, length);
+	/* libcoap keeps a block-wise answer for seconds after its last block (for retransmissions):
+	 * a mapping of the file costs page cache the kernel may reclaim, not a copy on the heap. */
+	coap_pdu_set_code(c->response, COAP_RESPONSE_CODE(205));
+	if (m->length == 0) {
+		registry_mapping_free(m);
+		return;
+	}
+	if (!coap_add_data_large_response(c->resource, c->session, c->request, c->response, c->query,
+	                                  COAP_MEDIATYPE_APPLICATION_OCTET_STREAM, -1, 0, m->length, m->data,
+	                                  release_mapping, m))
+		coap_pdu_set_code(c->response, COAP_RESPONSE_CODE_INTERNAL_ERROR);
 }
 
 bool registry_serve(struct registry *registry, const char *path, const char *identity, coap_resource_t *resource,

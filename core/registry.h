@@ -73,6 +73,18 @@ size_t registry_upload_count(const struct registry *registry);
 int registry_blob_read(struct registry *registry, const char *digest, uint64_t offset, size_t max, void **ret_data,
                        size_t *ret_length, uint64_t *ret_total, struct error *err);
 
+/* The same as a read-only mapping of the file (what the CoAP answer sends from). */
+struct registry_mapping {
+	void *base;
+	size_t map_length;
+	const uint8_t *data; /* length bytes from the offset asked for */
+	size_t length;
+	uint64_t total;
+};
+int registry_blob_map(struct registry *registry, const char *digest, uint64_t offset, size_t max,
+                      struct registry_mapping **ret_mapping, struct error *err);
+void registry_mapping_free(struct registry_mapping *mapping);
+
 /* Tags a manifest (its blobs must all be here). *ret_entry (may be NULL): what was recorded. */
 int registry_manifest_put(struct registry *registry, const char *reference, const char *manifest, size_t length,
                           cJSON **ret_entry, struct error *err);

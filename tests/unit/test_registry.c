@@ -109,6 +109,17 @@ TEST(an_upload_in_chunks_becomes_a_verified_blob)
 	CHECK(memcmp(data, "uvwxyz", 6) == 0);
 	free(data);
 	CHECK_INT(registry_blob_read(r, digest, 37, 100, &data, &length, &total, &err), ==, -EINVAL);
+	/* Mapped, at an offset that is not page-aligned, and at the end. */
+	struct registry_mapping *m = NULL;
+	CHECK_INT(registry_blob_map(r, digest, 3, 5, &m, &err), ==, 0);
+	CHECK_INT(m->length, ==, 5);
+	CHECK_INT(m->total, ==, 36);
+	CHECK(memcmp(m->data, "34567", 5) == 0);
+	registry_mapping_free(m);
+	CHECK_INT(registry_blob_map(r, digest, 36, 5, &m, &err), ==, 0);
+	CHECK_INT(m->length, ==, 0);
+	registry_mapping_free(m);
+	CHECK_INT(registry_blob_map(r, "sha256:nothex", 0, 5, &m, &err), ==, -EINVAL);
 	/* Pushing it again: the client is told it is there. */
 	CHECK_INT(registry_upload_begin(r, digest, sizeof(content) - 1, id, &err), ==, -EEXIST);
 	registry_free(r);
