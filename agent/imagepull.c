@@ -61,6 +61,7 @@ struct waiter {
 	imagepull_done_fn fn;
 	void *data;
 	char *namespace, *pod, *uid, *container, *node; /* for Events; pod NULL: none */
+	void (*progress)(void *data, const char *message);
 	char image[IMAGES_REFERENCE_MAX];               /* as the pod names it */
 };
 
@@ -87,6 +88,8 @@ struct pull {
 	mbedtls_sha256_context sha;
 	char *dir;
 	uint64_t bytes, started_ms;
+	uint64_t expected;    /* bytes of the blobs to fetch, once the manifest is in */
+	uint64_t progress_ms; /* when progress was last reported */
 	pid_t child;
 	int report_fd;
 };
@@ -445,6 +448,9 @@ static int read_manifest(struct pull *p, struct error *err)
 			r = add_blob(p, layer, "layer", err);
 	}
 	cJSON_Delete(manifest);
+	p->expected = p->bytes;
+	for (size_t i = 1; i < p->blob_count; i++)
+		p->expected += p->blobs[i].size;
 	return r;
 }
 
@@ -482,6 +488,36 @@ static void blob_done(struct pull *p)
 	fetch_next(p);
 }
 
+static void human_size(uint64_t bytes, char *out, size_t size)
+{
+	if (bytes >= 1000 * 1000)
+		snprintf(out, size, "%.1fMB", (double)bytes / 1e6);
+	else if (bytes >= 1000)
+		snprintf(out, size, "%.1fkB", (double)bytes / 1e3);
+	else
+		snprintf(out, size, "%" PRIu64 "B", bytes);
+}
+
+/* Tells the waiters how far the pull is, at most every progress_ms. */
+static void report_progress(struct pull *p)
+{
+	uint64_t now = clock_monotonic_ms();
+	if (!p->expected || now - p->progress_ms < p->owner->options.progress_ms)
+		return;
+	p->progress_ms = now;
+	char done[32], total[32];
+	human_size(p->bytes, done, sizeof(done));
+	human_size(p->expected, total, sizeof(total));
+	for (struct waiter *w = p->waiters; w; w = w->next) {
+		if (!w->progress)
+			continue;
+		char message[IMAGES_REFERENCE_MAX + 96];
+		snprintf(message, sizeof(message), "Pulling image \"%s\": %s of %s (%d%%)", w->image, done, total,
+		         (int)(100 * p->bytes / p->expected));
+		w->progress(w->data, message);
+	}
+}
+
 static void on_chunk(const struct client_response *response, const struct error *err, void *data)
 {
 	struct pull *p = data;
@@ -509,6 +545,7 @@ static void on_chunk(const struct client_response *response, const struct error 
 		mbedtls_sha256_update(&p->sha, (const unsigned char *)response->body, response->length);
 		p->offset += response->length;
 		p->bytes += response->length;
+		report_progress(p);
 	}
 	if (p->offset == b->size)
 		blob_done(p);
@@ -634,6 +671,8 @@ struct imagepull *imagepull_new(const struct imagepull_options *options)
 		ip->options.backoff_initial_ms = 10000;
 	if (!ip->options.backoff_max_ms)
 		ip->options.backoff_max_ms = 300000;
+	if (!ip->options.progress_ms)
+		ip->options.progress_ms = 1000;
 	ip->dir = xasprintf("%s/pulls", options->store->dir);
 	file_remove_tree(ip->dir); /* pulls of an agent that died: their blobs were never imported */
 	return ip;
@@ -708,6 +747,7 @@ static void add_waiter(struct pull *p, const char *image, const struct imagepull
 		w->container = copy_or_null(who->container);
 		w->node = copy_or_null(who->node);
 	}
+	w->progress = who ? who->progress : NULL;
 	w->next = p->waiters;
 	p->waiters = w;
 	record_event(p->owner, w, "Normal", "Pulling", "Pulling image \"%s\"", image);

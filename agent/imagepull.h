@@ -24,6 +24,7 @@ struct imagepull_options {
 	struct images_store *store;
 	uint64_t backoff_initial_ms; /* after a failed pull, no new one for this long (10 s) ... */
 	uint64_t backoff_max_ms;     /* ... doubling up to this (300 s) */
+	uint64_t progress_ms;        /* progress reported at most this often (1 s) */
 };
 
 /* A pull has ended: err NULL when the image is in the store, else why not, with the reason a
@@ -31,9 +32,11 @@ struct imagepull_options {
 typedef void (*imagepull_done_fn)(void *data, const char *reason, const struct error *err);
 
 /* Who waits for an image: a pull records Events for it (Pulling, Pulled, Failed), as a kubelet
- * does. Copied; may be NULL (no events). */
+ * does, and reports its progress ("Pulling image "x": 4.2MB of 12.0MB (35%)") to progress(data)
+ * when set. Copied; may be NULL (no events, no progress). */
 struct imagepull_who {
 	const char *namespace, *pod, *uid, *container, *node;
+	void (*progress)(void *data, const char *message);
 };
 
 struct imagepull *imagepull_new(const struct imagepull_options *options);

@@ -209,6 +209,16 @@ static const char *image_reference(const struct container *c)
 	return image ? image : "";
 }
 
+/* A pull this container waits for reports how far it is. */
+static void on_image_progress(void *data, const char *message)
+{
+	struct container *c = data;
+	if (c->state != CONTAINER_WAITING)
+		return;
+	set_waiting(c, "ContainerCreating", message);
+	changed(c->pod);
+}
+
 /* A pull this container waited for has ended (agent/imagepull.c). */
 static void on_image_pulled(void *data, const char *reason, const struct error *err)
 {
@@ -257,7 +267,8 @@ static void start_container(struct container *c)
 	const char *policy = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c->spec, "imagePullPolicy"));
 	if (env->pulls) {
 		const char *pull_reason = NULL;
-		struct imagepull_who who = { pod->namespace, pod->name, pod->uid, c->name, env->node_name };
+		struct imagepull_who who = { pod->namespace, pod->name, pod->uid, c->name, env->node_name,
+			                     on_image_progress };
 		int pulled = imagepull_ensure(env->pulls, image_reference(c), policy, &who, on_image_pulled, c,
 		                              &pull_reason, &err);
 		if (pulled == -EINPROGRESS) {

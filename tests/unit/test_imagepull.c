@@ -144,7 +144,7 @@ static void cluster_start(struct cluster *c, const char *board_arch)
 	CHECK(link_is_up(c->link));
 	CHECK_OK(images_open(&c->images, images_dir, 0, board_arch, NULL, &err));
 	struct imagepull_options pull_options = {
-		.loop = c->loop, .link = c->link, .store = &c->images, .backoff_initial_ms = 60000
+		.loop = c->loop, .link = c->link, .store = &c->images, .backoff_initial_ms = 60000, .progress_ms = 1
 	};
 	c->pulls = imagepull_new(&pull_options);
 }
@@ -175,6 +175,16 @@ static void on_done(void *data, const char *reason, const struct error *err)
 	w->failed = err != NULL;
 	snprintf(w->reason, sizeof(w->reason), "%s", reason ? reason : "");
 	snprintf(w->message, sizeof(w->message), "%s", err ? err->message : "");
+}
+
+static int progress_reports;
+static char progress_message[256];
+
+static void on_progress(void *data, const char *message)
+{
+	(void)data;
+	progress_reports++;
+	snprintf(progress_message, sizeof(progress_message), "%s", message);
 }
 
 static void run_until_called(struct cluster *c, const struct waiting *w)
@@ -210,7 +220,7 @@ TEST(a_missing_image_is_pulled_once_for_every_waiter)
 	struct waiting first = { 0 }, second = { 0 };
 	struct error err = { 0 };
 	const char *reason = NULL;
-	struct imagepull_who who = { "default", "web", "uid-1", "main", "board" };
+	struct imagepull_who who = { "default", "web", "uid-1", "main", "board", on_progress };
 	CHECK_INT(imagepull_ensure(c.pulls, "hello:1.0", NULL, &who, on_done, &first, &reason, &err), ==, -EINPROGRESS);
 	CHECK_CONTAINS(err.message, "Pulling image \"hello:1.0\"");
 	CHECK_INT(imagepull_ensure(c.pulls, "hello:1.0", NULL, NULL, on_done, &second, &reason, &err), ==, -EINPROGRESS);
@@ -223,6 +233,9 @@ TEST(a_missing_image_is_pulled_once_for_every_waiter)
 	CHECK(!second.failed);
 	CHECK_INT(imagepull_active(c.pulls), ==, 0);
 	CHECK_INT(pull_dirs(&c), ==, 0);
+	CHECK(progress_reports > 0);
+	CHECK_CONTAINS(progress_message, "Pulling image \"hello:1.0\": ");
+	CHECK_CONTAINS(progress_message, "(100%)");
 	struct images_image image = { 0 };
 	CHECK_OK(images_resolve(&c.images, "hello:1.0", &image, &err));
 	CHECK_INT(image.layer_count, ==, 1);
