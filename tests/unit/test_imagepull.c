@@ -235,7 +235,7 @@ TEST(a_missing_image_is_pulled_once_for_every_waiter)
 	CHECK_INT(pull_dirs(&c), ==, 0);
 	CHECK(progress_reports > 0);
 	CHECK_CONTAINS(progress_message, "Pulling image \"hello:1.0\": ");
-	CHECK_CONTAINS(progress_message, "(100%)");
+	CHECK_CONTAINS(progress_message, "B of "); /* how far depends on the clock: reports are throttled */
 	struct images_image image = { 0 };
 	CHECK_OK(images_resolve(&c.images, "hello:1.0", &image, &err));
 	CHECK_INT(image.layer_count, ==, 1);
