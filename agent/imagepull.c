@@ -62,7 +62,7 @@ struct waiter {
 	void *data;
 	char *namespace, *pod, *uid, *container, *node; /* for Events; pod NULL: none */
 	void (*progress)(void *data, const char *message);
-	char image[IMAGES_REFERENCE_MAX];               /* as the pod names it */
+	char image[IMAGES_REFERENCE_MAX]; /* as the pod names it */
 };
 
 enum pull_state { PULL_LOOKUP, PULL_BLOBS, PULL_IMPORT };
@@ -100,8 +100,8 @@ struct memo {
 	char reference[IMAGES_REFERENCE_MAX];
 	bool failed;
 	char message[ERROR_MESSAGE_MAX];
-	uint64_t until_ms;   /* failed: no new pull before */
-	uint64_t backoff_ms; /* failed: the next back-off */
+	uint64_t until_ms;    /* failed: no new pull before */
+	uint64_t backoff_ms;  /* failed: the next back-off */
 	uint64_t verified_ms; /* succeeded: when */
 };
 
@@ -257,7 +257,8 @@ static void finish(struct pull *p, const struct error *err)
 		m->backoff_ms = 0;
 		m->verified_ms = now;
 		if (p->state == PULL_IMPORT)
-			log_info("image %s (%s): pulled %" PRIu64 " bytes in %" PRIu64 " ms (%zu blobs, %zu already here)",
+			log_info("image %s (%s): pulled %" PRIu64 " bytes in %" PRIu64
+			         " ms (%zu blobs, %zu already here)",
 			         name, p->platform, p->bytes, now - p->started_ms, p->blob_count, p->skipped);
 	}
 	/* The waiters may ask again from their callbacks: this pull is out of the list already. */
@@ -266,10 +267,12 @@ static void finish(struct pull *p, const struct error *err)
 	while (w) {
 		struct waiter *next = w->next;
 		if (err)
-			record_event(ip, w, "Warning", "Failed", "Failed to pull image \"%s\": %s", w->image, err->message);
+			record_event(ip, w, "Warning", "Failed", "Failed to pull image \"%s\": %s", w->image,
+			             err->message);
 		else if (p->state == PULL_IMPORT)
-			record_event(ip, w, "Normal", "Pulled", "Successfully pulled image \"%s\" in %.3fs (%" PRIu64 " bytes)",
-			             w->image, (double)(now - p->started_ms) / 1000.0, p->bytes);
+			record_event(ip, w, "Normal", "Pulled",
+			             "Successfully pulled image \"%s\" in %.3fs (%" PRIu64 " bytes)", w->image,
+			             (double)(now - p->started_ms) / 1000.0, p->bytes);
 		else
 			record_event(ip, w, "Normal", "Pulled", "Container image \"%s\" already present on machine",
 			             w->image);
@@ -293,8 +296,7 @@ static void fail(struct pull *p, int code, const char *fmt, ...)
 
 /* --- requests ------------------------------------------------------------------------------- */
 
-static bool answer_ok(struct pull *p, const struct client_response *response, const struct error *err,
-                      const char *what)
+static bool answer_ok(struct pull *p, const struct client_response *response, const struct error *err, const char *what)
 {
 	if (!response) {
 		fail(p, err ? err->code : EIO, "cannot %s from the control plane: %s", what,
@@ -527,8 +529,9 @@ static void on_chunk(const struct client_response *response, const struct error 
 	if (!answer_ok(p, response, err, what))
 		return;
 	if (p->offset + response->length > b->size) {
-		fail(p, EBADMSG, "blob %s from the control plane is larger than the %" PRIu64 " bytes the manifest says",
-		     b->digest, b->size);
+		fail(p, EBADMSG,
+		     "blob %s from the control plane is larger than the %" PRIu64 " bytes the manifest says", b->digest,
+		     b->size);
 		return;
 	}
 	if (response->length == 0 && p->offset < b->size) {
@@ -593,7 +596,8 @@ static void on_lookup(const struct client_response *response, const struct error
 	struct pull *p = data;
 	const char *name = images_familiar_reference(p->reference);
 	if (response && response->code == 404) {
-		fail(p, ENOENT, "no image %s on the control plane (push it there with `bramble image push FILE`)", name);
+		fail(p, ENOENT, "no image %s on the control plane (push it there with `bramble image push FILE`)",
+		     name);
 		return;
 	}
 	if (!answer_ok(p, response, err, "look the image up"))
@@ -615,8 +619,8 @@ static void on_lookup(const struct client_response *response, const struct error
 	if (!chosen) {
 		char board[48];
 		images_board_platform(p->owner->options.store, board, sizeof(board));
-		fail(p, ENOEXEC, "image %s is for %s; this board is %s", name, offered.length ? offered.data : "no platform",
-		     board);
+		fail(p, ENOEXEC, "image %s is for %s; this board is %s", name,
+		     offered.length ? offered.data : "no platform", board);
 		buffer_free(&offered);
 		cJSON_Delete(json);
 		return;

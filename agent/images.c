@@ -1367,15 +1367,17 @@ static int check_present(struct import *imp, const struct accepted *a, struct er
 			continue;
 		cleanup_free char *path = blob_path(imp, digest);
 		if (!path_exists(path))
-			return error_set(err, EAGAIN, "blob %s left the image store during the import of %s; import again",
-			                 digest, imp->input);
+			return error_set(err, EAGAIN,
+			                 "blob %s left the image store during the import of %s; import again", digest,
+			                 imp->input);
 	}
 	for (size_t i = 0; i < c->layer_count; i++) {
 		const char *hex = digest_hex(a->diff_ids[i]);
 		cleanup_free char *staged = xasprintf("%s/layers/%s", imp->tmp, hex);
 		cleanup_free char *stored = xasprintf("%s/layers/%s", imp->store->dir, hex);
 		if (!path_exists(staged) && !path_exists(stored))
-			return error_set(err, EAGAIN, "layer %s left the image store during the import of %s; import again",
+			return error_set(err, EAGAIN,
+			                 "layer %s left the image store during the import of %s; import again",
 			                 a->diff_ids[i], imp->input);
 	}
 	return 0;
@@ -1571,8 +1573,9 @@ static char *docker_manifest_json(const struct images_bundle_image *image)
 	for (size_t i = 1; i < image->blob_count; i++) {
 		cJSON *layer = cJSON_CreateObject();
 		cJSON_AddStringToObject(layer, "mediaType",
-		                        file_is_gzip(image->blobs[i].path) ? "application/vnd.oci.image.layer.v1.tar+gzip"
-		                                                           : "application/vnd.oci.image.layer.v1.tar");
+		                        file_is_gzip(image->blobs[i].path)
+		                                ? "application/vnd.oci.image.layer.v1.tar+gzip"
+		                                : "application/vnd.oci.image.layer.v1.tar");
 		cJSON_AddStringToObject(layer, "digest", image->blobs[i].digest);
 		cJSON_AddNumberToObject(layer, "size", (double)image->blobs[i].size);
 		cJSON_AddItemToArray(layers, layer);
@@ -1659,7 +1662,8 @@ int images_bundle_open(const char *path, const char *scratch_dir, struct images_
 	/* A store of its own in scratch_dir: nothing is "already stored", every blob is read. */
 	cleanup_free char *dir = xasprintf("%s/bramble-push-XXXXXX", scratch_dir ? scratch_dir : "/tmp");
 	if (!mkdtemp(dir))
-		return error_set_errno(err, errno, "creating a scratch directory in %s", scratch_dir ? scratch_dir : "/tmp");
+		return error_set_errno(err, errno, "creating a scratch directory in %s",
+		                       scratch_dir ? scratch_dir : "/tmp");
 	struct images_store store;
 	int r = images_open(&store, dir, 0, "none", "", err);
 	if (r < 0) {

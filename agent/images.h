@@ -98,8 +98,8 @@ struct images_bundle_blob {
 struct images_bundle_image {
 	char **references; /* canonical */
 	size_t reference_count;
-	char platform[48];   /* "amd64", "arm/v7" */
-	char *manifest;      /* OCI image manifest JSON */
+	char platform[48]; /* "amd64", "arm/v7" */
+	char *manifest;    /* OCI image manifest JSON */
 	size_t manifest_length;
 	struct images_bundle_blob *blobs; /* the config first, then the layers, lowest first */
 	size_t blob_count;

@@ -267,8 +267,8 @@ static void start_container(struct container *c)
 	const char *policy = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c->spec, "imagePullPolicy"));
 	if (env->pulls) {
 		const char *pull_reason = NULL;
-		struct imagepull_who who = { pod->namespace, pod->name, pod->uid, c->name, env->node_name,
-			                     on_image_progress };
+		struct imagepull_who who = { pod->namespace, pod->name,      pod->uid,
+			                     c->name,        env->node_name, on_image_progress };
 		int pulled = imagepull_ensure(env->pulls, image_reference(c), policy, &who, on_image_pulled, c,
 		                              &pull_reason, &err);
 		if (pulled == -EINPROGRESS) {

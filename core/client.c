@@ -379,8 +379,8 @@ int client_build_pdu(coap_session_t *session, enum client_method method, const c
                      size_t body_len, int observe, uint8_t token[8], size_t *ret_token_length, coap_pdu_t **ret_pdu,
                      struct error *err)
 {
-	return client_build_pdu_format(session, method, path_with_query, body, body_len, COAP_MEDIATYPE_APPLICATION_JSON,
-	                               observe, token, ret_token_length, ret_pdu, err);
+	return client_build_pdu_format(session, method, path_with_query, body, body_len,
+	                               COAP_MEDIATYPE_APPLICATION_JSON, observe, token, ret_token_length, ret_pdu, err);
 }
 
 int client_build_pdu_format(coap_session_t *session, enum client_method method, const char *path_with_query,
@@ -413,10 +413,9 @@ int client_build_pdu_format(coap_session_t *session, enum client_method method, 
 		goto bad_path;
 	if (body) {
 		uint8_t buf[4];
-		coap_insert_optlist(
-		        &options,
-		        coap_new_optlist(COAP_OPTION_CONTENT_FORMAT,
-		                         coap_encode_var_safe(buf, sizeof(buf), content_format), buf));
+		coap_insert_optlist(&options,
+		                    coap_new_optlist(COAP_OPTION_CONTENT_FORMAT,
+		                                     coap_encode_var_safe(buf, sizeof(buf), content_format), buf));
 	}
 	coap_pdu_t *pdu = coap_pdu_init(COAP_MESSAGE_CON, method_code(method), coap_new_message_id(session),
 	                                coap_session_max_pdu_size(session));

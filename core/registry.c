@@ -135,8 +135,8 @@ static int check_reference(const char *reference, struct error *err)
 	for (const char *c = reference; *c; c++)
 		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '.' ||
 		      *c == '_' || *c == '-' || *c == '/' || *c == ':'))
-			return error_set(err, EINVAL, "'%.80s' is not an image reference: '%c' is not allowed", reference,
-			                 *c);
+			return error_set(err, EINVAL, "'%.80s' is not an image reference: '%c' is not allowed",
+			                 reference, *c);
 	return 0;
 }
 
@@ -259,8 +259,10 @@ int registry_upload_begin(struct registry *r, const char *digest, uint64_t size,
 	cleanup_free char *uploads = xasprintf("%s/uploads", r->dir);
 	if (statvfs(uploads, &vfs) == 0 &&
 	    (uint64_t)vfs.f_bavail * vfs.f_frsize < size + r->reserved + REGISTRY_FREE_RESERVE)
-		return error_set(err, EFBIG, "blob %s (%" PRIu64 " bytes) does not fit on the server's disk (%" PRIu64
-		                 " bytes free)", digest, size, (uint64_t)vfs.f_bavail * vfs.f_frsize);
+		return error_set(err, EFBIG,
+		                 "blob %s (%" PRIu64 " bytes) does not fit on the server's disk (%" PRIu64
+		                 " bytes free)",
+		                 digest, size, (uint64_t)vfs.f_bavail * vfs.f_frsize);
 	for (struct upload *u = r->uploads; u; u = u->next)
 		if (strcmp(u->digest, digest) == 0)
 			return error_set(err, EBUSY, "blob %s is being uploaded already; try again shortly", digest);
@@ -300,8 +302,9 @@ static int commit_upload(struct registry *r, struct upload *u, struct error *err
 	mbedtls_sha256_finish(&u->sha, sum);
 	hex_of(sum, hex);
 	if (strcmp(hex, u->digest + 7) != 0)
-		return error_set(err, EBADMSG, "digest mismatch: the upload was announced as %s, its content is sha256:%s",
-		                 u->digest, hex);
+		return error_set(err, EBADMSG,
+		                 "digest mismatch: the upload was announced as %s, its content is sha256:%s", u->digest,
+		                 hex);
 	if (fdatasync(u->fd) < 0)
 		return error_set_errno(err, errno, "writing blob %s", u->digest);
 	close(u->fd);
@@ -407,8 +410,8 @@ int registry_blob_read(struct registry *r, const char *digest, uint64_t offset, 
 		return error_set_errno(err, errno, "reading blob %s", digest);
 	uint64_t total = (uint64_t)st.st_size;
 	if (offset > total)
-		return error_set(err, EINVAL, "offset %" PRIu64 " is past the end of blob %s (%" PRIu64 " bytes)", offset,
-		                 digest, total);
+		return error_set(err, EINVAL, "offset %" PRIu64 " is past the end of blob %s (%" PRIu64 " bytes)",
+		                 offset, digest, total);
 	size_t want = total - offset < max ? (size_t)(total - offset) : max;
 	uint8_t *data = xmalloc(want ? want : 1);
 	size_t done = 0;
@@ -445,8 +448,8 @@ int registry_blob_map(struct registry *r, const char *digest, uint64_t offset, s
 		return error_set_errno(err, errno, "reading blob %s", digest);
 	uint64_t total = (uint64_t)st.st_size;
 	if (offset > total)
-		return error_set(err, EINVAL, "offset %" PRIu64 " is past the end of blob %s (%" PRIu64 " bytes)", offset,
-		                 digest, total);
+		return error_set(err, EINVAL, "offset %" PRIu64 " is past the end of blob %s (%" PRIu64 " bytes)",
+		                 offset, digest, total);
 	struct registry_mapping *m = xcalloc(1, sizeof(*m));
 	m->total = total;
 	m->length = total - offset < max ? (size_t)(total - offset) : max;
@@ -506,8 +509,8 @@ static int check_descriptor(struct registry *r, const cJSON *descriptor, const c
 		return error_set(err, EINVAL, "manifest: %s %s was not pushed (upload its blobs first)", what, digest);
 	const cJSON *declared = cJSON_GetObjectItemCaseSensitive(descriptor, "size");
 	if (cJSON_IsNumber(declared) && declared->valuedouble != (double)size)
-		return error_set(err, EINVAL, "manifest: %s %s is %" PRIu64 " bytes, the manifest says %.0f", what, digest,
-		                 size, declared->valuedouble);
+		return error_set(err, EINVAL, "manifest: %s %s is %" PRIu64 " bytes, the manifest says %.0f", what,
+		                 digest, size, declared->valuedouble);
 	snprintf(ret, DIGEST_MAX, "%s", digest);
 	*ret_size = size;
 	return 0;
@@ -668,8 +671,8 @@ int registry_lookup(struct registry *r, const char *reference, cJSON **ret_json,
 {
 	const cJSON *platforms = cJSON_GetObjectItemCaseSensitive(references(r), reference);
 	if (!platforms || !platforms->child)
-		return error_set(err, ENOENT, "image %s is not in the registry (push it with `bramble image push FILE`)",
-		                 reference);
+		return error_set(err, ENOENT,
+		                 "image %s is not in the registry (push it with `bramble image push FILE`)", reference);
 	cJSON *out = cJSON_CreateObject();
 	cJSON_AddStringToObject(out, "reference", reference);
 	cJSON *list = cJSON_AddArrayToObject(out, "platforms");
@@ -767,7 +770,8 @@ int registry_remove(struct registry *r, const char *reference, const char *platf
 	if (platform) {
 		if (!cJSON_GetObjectItemCaseSensitive(platforms, platform)) {
 			cJSON_Delete(saved);
-			return error_set(err, ENOENT, "image %s has no %s platform in the registry", reference, platform);
+			return error_set(err, ENOENT, "image %s has no %s platform in the registry", reference,
+			                 platform);
 		}
 		cJSON_DeleteItemFromObjectCaseSensitive(platforms, platform);
 	}
@@ -1134,7 +1138,8 @@ bool registry_serve(struct registry *registry, const char *path, const char *ide
 	if (!admin && !(authz_node_name(identity) && method == COAP_REQUEST_CODE_GET)) {
 		error_set(&err, EPERM, "%s may not %s images: %s", identity[0] ? identity : "(anonymous)",
 		          method == COAP_REQUEST_CODE_GET ? "read" : "push or remove",
-		          authz_node_name(identity) ? "nodes may only read images" : "only admins and nodes use the registry");
+		          authz_node_name(identity) ? "nodes may only read images"
+		                                    : "only admins and nodes use the registry");
 		reply_error(&c, -EPERM, &err);
 		return true;
 	}

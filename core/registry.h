@@ -33,19 +33,19 @@ struct loop;
 struct registry;
 
 #define REGISTRY_PATH_PREFIX "registry/"
-#define REGISTRY_CHUNK (256 * 1024)               /* bytes per upload chunk and per blob read */
-#define REGISTRY_UPLOADS_MAX 16                   /* uploads in progress at once */
-#define REGISTRY_UPLOAD_IDLE_MS (60 * 1000)       /* an upload without a chunk this long is dropped */
-#define REGISTRY_MANIFEST_MAX (1024 * 1024)       /* manifests and configs */
+#define REGISTRY_CHUNK (256 * 1024)         /* bytes per upload chunk and per blob read */
+#define REGISTRY_UPLOADS_MAX 16             /* uploads in progress at once */
+#define REGISTRY_UPLOAD_IDLE_MS (60 * 1000) /* an upload without a chunk this long is dropped */
+#define REGISTRY_MANIFEST_MAX (1024 * 1024) /* manifests and configs */
 #define REGISTRY_REFERENCE_MAX 256
-#define REGISTRY_DEFAULT_BLOB_MAX (4ULL << 30)    /* one blob, when the options say nothing */
-#define REGISTRY_GC_GRACE_S (10 * 60)             /* an unreferenced blob younger than this may be a push's */
+#define REGISTRY_DEFAULT_BLOB_MAX (4ULL << 30) /* one blob, when the options say nothing */
+#define REGISTRY_GC_GRACE_S (10 * 60)          /* an unreferenced blob younger than this may be a push's */
 
 struct registry_options {
-	const char *dir;        /* <data-dir>/registry */
-	uint64_t limit_bytes;   /* of all blobs; 0: none */
-	uint64_t blob_max;      /* one blob; 0: REGISTRY_DEFAULT_BLOB_MAX */
-	struct loop *loop;      /* for the timer that drops idle uploads; NULL: swept on requests only */
+	const char *dir;      /* <data-dir>/registry */
+	uint64_t limit_bytes; /* of all blobs; 0: none */
+	uint64_t blob_max;    /* one blob; 0: REGISTRY_DEFAULT_BLOB_MAX */
+	struct loop *loop;    /* for the timer that drops idle uploads; NULL: swept on requests only */
 };
 
 /* Opens (creating) the registry; uploads a previous run left are removed, unreferenced blobs

@@ -120,8 +120,8 @@ static int registry_call(struct client *client, enum client_method method, const
 	if (response.code >= 400) {
 		struct error parsed = { 0 };
 		r = client_response_error(&response, &parsed);
-		error_set(err, -r, "%s (%s): %s", CLI_SERVER_PREFIX, response.reason[0] ? response.reason : "InternalError",
-		          parsed.message);
+		error_set(err, -r, "%s (%s): %s", CLI_SERVER_PREFIX,
+		          response.reason[0] ? response.reason : "InternalError", parsed.message);
 		client_response_clear(&response);
 		return r;
 	}
@@ -201,8 +201,8 @@ static int push_blob(struct push *p, const struct images_bundle_blob *blob, stru
 			break;
 		}
 		cleanup_free char *path = xasprintf("%s?offset=%" PRIu64, upload, offset);
-		r = registry_call(p->client, CLIENT_PUT, path, buffer, (size_t)n, COAP_MEDIATYPE_APPLICATION_OCTET_STREAM,
-		                  NULL, &code, err);
+		r = registry_call(p->client, CLIENT_PUT, path, buffer, (size_t)n,
+		                  COAP_MEDIATYPE_APPLICATION_OCTET_STREAM, NULL, &code, err);
 		if (r < 0) {
 			error_prefix(err, "blob %s", blob->digest);
 			break;
@@ -245,8 +245,8 @@ static int push(const char *file, const char *tag, struct error *err)
 	for (size_t i = 0; i < bundle.count; i++)
 		if (!tag && bundle.images[i].reference_count == 0) {
 			images_bundle_close(&bundle);
-			return error_set(err, EINVAL, "%s: an image (%s) has no name; give one with --tag NAME:TAG", file,
-			                 bundle.images[i].platform);
+			return error_set(err, EINVAL, "%s: an image (%s) has no name; give one with --tag NAME:TAG",
+			                 file, bundle.images[i].platform);
 		}
 	struct client *client = NULL;
 	if ((r = cli_connect(NULL, &client, err)) < 0) {
@@ -260,7 +260,8 @@ static int push(const char *file, const char *tag, struct error *err)
 			bool seen = false;
 			for (size_t j = 0; j <= i && !seen; j++)
 				for (size_t c = 0; c < (j == i ? b : bundle.images[j].blob_count) && !seen; c++)
-					seen = strcmp(bundle.images[j].blobs[c].digest, bundle.images[i].blobs[b].digest) == 0;
+					seen = strcmp(bundle.images[j].blobs[c].digest,
+					              bundle.images[i].blobs[b].digest) == 0;
 			if (!seen)
 				p.total += bundle.images[i].blobs[b].size;
 		}
@@ -287,7 +288,8 @@ static int push(const char *file, const char *tag, struct error *err)
 				break;
 			}
 			cli_progress_end();
-			const char *manifest = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(entry, "manifest"));
+			const char *manifest =
+			        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(entry, "manifest"));
 			char size[32];
 			human_size(image->size, size, sizeof(size));
 			printf("%s %s %s %s\n", images_familiar_reference(reference), image->platform,
@@ -420,7 +422,8 @@ int image_main(int argc, char **argv)
 	const char *command = argv[optind];
 	int operands = argc - optind - 1;
 	const char *operand = operands > 0 ? argv[optind + 1] : NULL;
-	bool needs_operand = strcmp(command, "import") == 0 || strcmp(command, "rm") == 0 || strcmp(command, "push") == 0;
+	bool needs_operand =
+	        strcmp(command, "import") == 0 || strcmp(command, "rm") == 0 || strcmp(command, "push") == 0;
 	bool known = needs_operand || strcmp(command, "ls") == 0 || strcmp(command, "gc") == 0;
 	if (!known) {
 		fprintf(stderr, "bramble image: unknown command '%s'\n", command);
@@ -438,13 +441,15 @@ int image_main(int argc, char **argv)
 		return 2;
 	}
 	if (strcmp(command, "push") == 0 && local) {
-		fprintf(stderr, "bramble image push: pushes to the cluster; use `bramble image import` for this board\n");
+		fprintf(stderr,
+		        "bramble image push: pushes to the cluster; use `bramble image import` for this board\n");
 		return 2;
 	}
 
 	struct error err = { 0 };
 	int r;
-	bool cluster = strcmp(command, "push") == 0 || ((strcmp(command, "ls") == 0 || strcmp(command, "rm") == 0) && !local);
+	bool cluster =
+	        strcmp(command, "push") == 0 || ((strcmp(command, "ls") == 0 || strcmp(command, "rm") == 0) && !local);
 	if (cluster) {
 		if (strcmp(command, "push") == 0)
 			r = push(operand, tag, &err);

@@ -223,8 +223,10 @@ TEST(a_missing_image_is_pulled_once_for_every_waiter)
 	struct imagepull_who who = { "default", "web", "uid-1", "main", "board", on_progress };
 	CHECK_INT(imagepull_ensure(c.pulls, "hello:1.0", NULL, &who, on_done, &first, &reason, &err), ==, -EINPROGRESS);
 	CHECK_CONTAINS(err.message, "Pulling image \"hello:1.0\"");
-	CHECK_INT(imagepull_ensure(c.pulls, "hello:1.0", NULL, NULL, on_done, &second, &reason, &err), ==, -EINPROGRESS);
-	CHECK_INT(imagepull_ensure(c.pulls, "hello:1.0", NULL, NULL, on_done, &second, &reason, &err), ==, -EINPROGRESS);
+	CHECK_INT(imagepull_ensure(c.pulls, "hello:1.0", NULL, NULL, on_done, &second, &reason, &err), ==,
+	          -EINPROGRESS);
+	CHECK_INT(imagepull_ensure(c.pulls, "hello:1.0", NULL, NULL, on_done, &second, &reason, &err), ==,
+	          -EINPROGRESS);
 	CHECK_INT(imagepull_active(c.pulls), ==, 1); /* shared */
 	run_until_called(&c, &first);
 	CHECK_INT(first.calls, ==, 1);

@@ -245,8 +245,8 @@ TEST(manifests_tag_images_per_platform)
 	/* The same name for another architecture: a second platform. */
 	char arm_config[72];
 	manifest = push_image(r, "arm64", "layer for arm64", arm_config);
-	CHECK_INT(registry_manifest_put(r, "docker.io/library/busybox:1.36", manifest, strlen(manifest), NULL, &err), ==,
-	          0);
+	CHECK_INT(registry_manifest_put(r, "docker.io/library/busybox:1.36", manifest, strlen(manifest), NULL, &err),
+	          ==, 0);
 	free(manifest);
 	cJSON *found = NULL;
 	CHECK_INT(registry_lookup(r, "docker.io/library/busybox:1.36", &found, &err), ==, 0);
@@ -277,9 +277,10 @@ TEST(a_manifest_naming_a_missing_or_wrong_blob_is_refused)
 	char config[72];
 	char *manifest = push_image(r, "amd64", "some layer", config);
 	/* A layer that was never pushed. */
-	char *missing = xasprintf("{\"config\":{\"digest\":\"%s\"},\"layers\":[{\"digest\":\"sha256:%064d\"}]}", config,
-	                          7);
-	CHECK_INT(registry_manifest_put(r, "docker.io/library/app:1", missing, strlen(missing), NULL, &err), ==, -EINVAL);
+	char *missing =
+	        xasprintf("{\"config\":{\"digest\":\"%s\"},\"layers\":[{\"digest\":\"sha256:%064d\"}]}", config, 7);
+	CHECK_INT(registry_manifest_put(r, "docker.io/library/app:1", missing, strlen(missing), NULL, &err), ==,
+	          -EINVAL);
 	CHECK_CONTAINS(err.message, "was not pushed");
 	CHECK_INT(registry_lookup(r, "docker.io/library/app:1", &(cJSON *){ NULL }, NULL), ==, -ENOENT);
 	free(missing);
