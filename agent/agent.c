@@ -116,7 +116,11 @@ static int start_server(struct agent *agent, struct error *err)
 	build_info_collect(&info);
 	agent->version_json = build_info_json(&info);
 	cleanup_free char *registry_dir = xasprintf("%s/registry", config->data_dir);
-	struct registry_options registry_options = { .dir = registry_dir, .loop = agent->loop };
+	struct registry_options registry_options = {
+		.dir = registry_dir,
+		.limit_bytes = config->image_registry_limit,
+		.loop = agent->loop,
+	};
 	r = registry_open(&registry_options, &agent->registry, err);
 	if (r < 0)
 		return r;

@@ -121,6 +121,14 @@ static const struct option options[] = {
 	  .on_word = "full",
 	  .help = ("'full': every acknowledged write survives power loss (an fsync per group of writes).\n"
 	           "'normal': it survives a crash of Bramble but maybe not of the board; fewer SD card writes.") },
+	{ .section = "server",
+	  .key = "image-registry-limit",
+	  .type = OPTION_SIZE,
+	  .offset = FIELD(image_registry_limit),
+	  .default_value = "0",
+	  .max = 4095ul * 1024 * 1024,
+	  .help = ("Most bytes of images the control plane keeps for the cluster (`bramble image push`,\n"
+	           "in <data-dir>/registry; K and M suffixes); a push beyond it gets 4.13. 0: no limit.") },
 	{ .section = "agent",
 	  .key = "server",
 	  .type = OPTION_STRING,

@@ -33,6 +33,7 @@ struct config {
 	unsigned long max_watches_per_client;
 	unsigned long change_log;
 	bool store_sync_full;
+	unsigned long image_registry_limit; /* bytes; 0: none */
 
 	/* [agent] */
 	char *agent_servers; /* comma-separated coaps:// URIs; "": this board's own API server */

@@ -761,6 +761,22 @@ int registry_gc(struct registry *r, int64_t grace_s, struct error *err)
 	return removed;
 }
 
+int registry_blob_remove(struct registry *r, const char *digest, struct error *err)
+{
+	const char *hex = digest_hex(digest);
+	if (!hex)
+		return error_set(err, EINVAL, "'%.80s' is not a sha256 digest", digest);
+	if (blob_referenced(r, hex))
+		return error_set(err, EBUSY, "blob %s is used by an image; remove the image instead", digest);
+	cleanup_free char *path = blob_path(r, hex);
+	struct stat st;
+	if (stat(path, &st) < 0 || unlink(path) < 0)
+		return errno == ENOENT ? error_set(err, ENOENT, "blob %s is not in the registry", digest)
+		                       : error_set_errno(err, errno, "removing blob %s", digest);
+	r->usage -= r->usage >= (uint64_t)st.st_size ? (uint64_t)st.st_size : r->usage;
+	return 0;
+}
+
 int registry_remove(struct registry *r, const char *reference, const char *platform, struct error *err)
 {
 	cJSON *platforms = cJSON_GetObjectItemCaseSensitive(references(r), reference);
@@ -1092,8 +1108,16 @@ static void serve_images(struct call *c, coap_pdu_code_t method, const char *ref
 static void serve_blob(struct call *c, coap_pdu_code_t method, const char *digest)
 {
 	struct error err = { 0 };
+	if (method == COAP_REQUEST_CODE_DELETE) {
+		int e = registry_blob_remove(c->registry, digest, &err);
+		if (e < 0)
+			reply_error(c, e, &err);
+		else
+			coap_pdu_set_code(c->response, COAP_RESPONSE_CODE(202));
+		return;
+	}
 	if (method != COAP_REQUEST_CODE_GET) {
-		error_set(&err, ENOTSUP, "blobs are read with GET; push them with `bramble image push`");
+		error_set(&err, ENOTSUP, "blobs are read with GET (and DELETEd when no image uses them)");
 		reply_error(c, -ENOTSUP, &err);
 		return;
 	}

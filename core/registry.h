@@ -13,6 +13,7 @@
  *                                              commits: 2.01, or 4.00 on a digest mismatch
  *   DELETE /registry/v1/uploads/{id}           abandons an upload
  *   GET    /registry/v1/blobs/{digest}?offset=N   up to REGISTRY_CHUNK bytes of a blob (block-wise)
+ *   DELETE /registry/v1/blobs/{digest}        a blob no image uses (a push that failed cleans up)
  *
  * References are canonical ("docker.io/library/busybox:1.36"): clients normalize them. Admins
  * may do everything, nodes only GET. Chunks bound what a request holds in memory (libcoap
@@ -93,6 +94,8 @@ int registry_manifest_put(struct registry *registry, const char *reference, cons
 int registry_lookup(struct registry *registry, const char *reference, cJSON **ret_json, struct error *err);
 /* {"images": [{reference, platform, ..., size}]} sorted by reference. */
 cJSON *registry_list(struct registry *registry);
+/* Removes a blob no reference uses: -EBUSY when one does. */
+int registry_blob_remove(struct registry *registry, const char *digest, struct error *err);
 /* Removes a reference (platform NULL: every platform) and the blobs only it used. */
 int registry_remove(struct registry *registry, const char *reference, const char *platform, struct error *err);
 /* Removes blobs no reference uses that are older than grace_s. Returns how many. */

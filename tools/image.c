@@ -138,6 +138,8 @@ static void reference_path(struct buffer *path, const char *prefix, const char *
 
 struct push {
 	struct client *client;
+	char (*uploaded)[IMAGES_DIGEST_MAX]; /* blobs this push stored: removed again if it fails */
+	size_t uploaded_count;
 	uint64_t total, done; /* bytes of blobs to send, and sent or skipped */
 	uint64_t sent, skipped;
 	size_t blobs_sent, blobs_skipped;
@@ -224,6 +226,8 @@ static int push_blob(struct push *p, const struct images_bundle_blob *blob, stru
 	if (code != 201)
 		return error_set(err, EPROTO, "blob %s: the server did not confirm the upload", blob->digest);
 	p->blobs_sent++;
+	p->uploaded = xrealloc(p->uploaded, (p->uploaded_count + 1) * sizeof(*p->uploaded));
+	snprintf(p->uploaded[p->uploaded_count++], IMAGES_DIGEST_MAX, "%s", blob->digest);
 	return 0;
 }
 
@@ -298,6 +302,14 @@ static int push(const char *file, const char *tag, struct error *err)
 		}
 	}
 	cli_progress_end();
+	/* A push that failed leaves no blob of its own behind (those no image uses). */
+	for (size_t i = 0; r < 0 && i < p.uploaded_count; i++) {
+		cleanup_free char *path = xasprintf("/registry/v1/blobs/%s", p.uploaded[i]);
+		struct error ignored;
+		registry_call(client, CLIENT_DELETE, path, NULL, 0, COAP_MEDIATYPE_APPLICATION_JSON, NULL, NULL,
+		              &ignored);
+	}
+	free(p.uploaded);
 	if (r == 0 && cli_interactive()) {
 		double seconds = (double)(clock_monotonic_ms() - p.started_ms) / 1000.0;
 		char sent[32], skipped[32];

@@ -12,6 +12,8 @@ cd "$(dirname "$0")/../.."
 boards_lan || { echo "cannot create network namespaces"; exit 1; }
 board_add cp server
 board_add a1 agent
+# The control plane keeps at most 4 MB of images.
+sed -i 's/^\[server\]$/[server]\nimage-registry-limit = 4M/' "$cp_dir/bramble.conf"
 # a1 starts with an empty image store: what its pods run must come from the control plane.
 "$BRAMBLE" image rm busybox:1.36 --data-dir "$test_dir/a1" >/dev/null
 board_start cp
@@ -46,6 +48,19 @@ check "it left no blob, upload or reference on the server" \
 	bash -c "[ \"\$(ls '$registry/blobs/sha256' | sort | tr '\n' ' ')\" = '$before' ] && [ -z \"\$(ls -A '$registry/uploads')\" ] && ! grep -q broken '$registry/index.json'"
 check "and no scratch directory on the client" bash -c "! ls -d /tmp/bramble-push-* 2>/dev/null | grep -q ."
 check_fails_output "a usage error exits 2" 'takes exactly one argument' b image push
+
+# Beyond the registry's limit: refused (4.13) before any byte is stored.
+mkdir -p "$test_dir/big/layer"
+head -c 3000000 /dev/urandom >"$test_dir/big/layer/layer.tar"
+printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
+	"$(sha256sum "$test_dir/big/layer/layer.tar" | cut -c1-64)" >"$test_dir/big/config.json"
+echo '[{"Config":"config.json","RepoTags":["big:1"],"Layers":["layer/layer.tar"]}]' >"$test_dir/big/manifest.json"
+tar -C "$test_dir/big" -cf "$test_dir/big.tar" .
+before=$(ls "$registry/blobs/sha256" | sort | tr '\n' ' ')
+check_fails_output "a push beyond image-registry-limit is refused naming the limit" \
+	"RequestEntityTooLarge.*exceed the registry's limit of 4194304 bytes" b image push "$test_dir/big.tar"
+check "and leaves no blob, upload or reference (what it had sent is removed)" \
+	bash -c "[ \"\$(ls '$registry/blobs/sha256' | sort | tr '\n' ' ')\" = '$before' ] && [ -z \"\$(ls -A '$registry/uploads')\" ] && ! grep -q 'big:1' '$registry/index.json'"
 
 # Nodes read images; they may not push.
 node_conf=$test_dir/node.conf

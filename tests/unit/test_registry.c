@@ -313,6 +313,12 @@ TEST(removal_and_collection_keep_what_others_use)
 	CHECK_INT(registry_manifest_put(r, "docker.io/library/b:1", manifest, strlen(manifest), NULL, &err), ==, 0);
 	size_t blobs = entries_in("blobs/sha256");
 	CHECK_INT(blobs, ==, 3);
+	char orphan[72];
+	CHECK_INT(upload(r, "left by a failed push", 21, 8, &err), ==, 0);
+	digest_of("left by a failed push", 21, orphan);
+	CHECK_INT(registry_blob_remove(r, orphan, &err), ==, 0);
+	CHECK(!registry_blob_exists(r, orphan));
+	CHECK_INT(registry_blob_remove(r, config, &err), ==, -EBUSY); /* a:1 and b:1 use it */
 	CHECK_INT(registry_remove(r, "docker.io/library/a:1", NULL, &err), ==, 0);
 	CHECK_INT(registry_gc(r, 0, &err), ==, 0); /* b:1 uses them all */
 	CHECK_INT(entries_in("blobs/sha256"), ==, 3);
