@@ -27,6 +27,7 @@
 #include "agent/credentials.h"
 #include "agent/kubelet.h"
 #include "core/apiserver.h"
+#include "core/registry.h"
 #include "core/store.h"
 #include "core/transport.h"
 #include "platform/file.h"
@@ -40,6 +41,7 @@ struct agent {
 	struct loop *loop;
 	struct store *store;
 	struct apiserver *apiserver;
+	struct registry *registry; /* images pushed to the control plane: DATA/registry */
 	struct transport *transport;
 	struct credentials credentials;
 	char *version_json;
@@ -117,7 +119,17 @@ static int start_server(struct agent *agent, struct error *err)
 	struct build_info info;
 	build_info_collect(&info);
 	agent->version_json = build_info_json(&info);
+	cleanup_free char *registry_dir = xasprintf("%s/registry", config->data_dir);
+	struct registry_options registry_options = {
+		.dir = registry_dir,
+		.limit_bytes = config->image_registry_limit,
+		.loop = agent->loop,
+	};
+	r = registry_open(&registry_options, &agent->registry, err);
+	if (r < 0)
+		return r;
 	struct apiserver_options api_options = {
+		.registry = agent->registry,
 		.max_body_bytes = config->max_request_body,
 		.max_list_page = config->max_list_page,
 		.max_watches_per_client = config->max_watches_per_client,
@@ -388,6 +400,7 @@ out:
 		log_errorx("%s", err.message);
 	kubelet_free(agent.kubelet);
 	apiserver_free(agent.apiserver);
+	registry_free(agent.registry);
 	transport_free(agent.transport);
 	store_close(agent.store);
 	credentials_free(&agent.credentials);

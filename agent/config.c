@@ -169,6 +169,13 @@ static const struct option options[] = {
 	  .max = 360,
 	  .help = ("Seconds before a failed Job pod is replaced; doubles with each failure, at most 6\n"
 	           "minutes (Kubernetes: 10).") },
+	  .key = "image-registry-limit",
+	  .type = OPTION_SIZE,
+	  .offset = FIELD(image_registry_limit),
+	  .default_value = "0",
+	  .max = 4095ul * 1024 * 1024,
+	  .help = ("Most bytes of images the control plane keeps for the cluster (`bramble image push`,\n"
+	           "in <data-dir>/registry; K and M suffixes); a push beyond it gets 4.13. 0: no limit.") },
 	{ .section = "agent",
 	  .key = "server",
 	  .type = OPTION_STRING,

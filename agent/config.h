@@ -38,6 +38,7 @@ struct config {
 	unsigned long node_eviction_rate;   /* nodes per minute */
 	unsigned long unhealthy_threshold;  /* percent */
 	unsigned long job_backoff;          /* seconds */
+	unsigned long image_registry_limit; /* bytes; 0: none */
 
 	/* [agent] */
 	char *agent_servers; /* comma-separated coaps:// URIs; "": this board's own API server */

@@ -59,6 +59,7 @@
 #include <unistd.h>
 
 #include "agent/config.h"
+#include "agent/imagepull.h"
 #include "agent/images.h"
 #include "agent/node.h"
 #include "agent/pod.h"
@@ -108,6 +109,7 @@ struct kubelet {
 	struct link *link;
 	const struct runtime_ops *driver;
 	struct images_store images;
+	struct imagepull *pulls;
 	struct cgroups *cgroups;
 	char *state_dir, *log_dir;
 	char host_ip[BOARD_ADDRESS_TEXT_MAX];
@@ -1270,6 +1272,17 @@ int kubelet_new(const struct kubelet_options *options, struct kubelet **ret_kube
 	if ((r = link_new(k->loop, &link_options, &k->link, err)) < 0)
 		goto fail;
 	link_set_state_hook(k->link, on_link_state, k);
+	/* Missing images come from the control plane; a failed pull is not retried before the
+	 * first container restart back-off has passed twice (ImagePullBackOff meanwhile). */
+	struct imagepull_options pull_options = {
+		.loop = k->loop,
+		.link = k->link,
+		.store = &k->images,
+		.backoff_initial_ms = 2 * (uint64_t)k->pod_env.backoff_initial_ms,
+		.backoff_max_ms = k->pod_env.backoff_max_ms,
+	};
+	k->pulls = imagepull_new(&pull_options);
+	k->pod_env.pulls = k->pulls;
 	schedule_heartbeat(k);
 	log_info("kubelet: node %s, control plane %s, pods in %s", config->node_name, options->servers[0],
 	         k->state_dir);
@@ -1308,6 +1321,7 @@ void kubelet_free(struct kubelet *k)
 	if (k->rewatch_timer)
 		loop_cancel_timer(k->loop, k->rewatch_timer);
 	link_free(k->link);
+	imagepull_free(k->pulls); /* after the pods (their waits) and the link (its requests) */
 	cJSON_Delete(k->node_status);
 	if (k->images.dir)
 		images_close(&k->images);

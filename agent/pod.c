@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/imagepull.h"
 #include "agent/images.h"
 #include "agent/podspec.h"
 #include "agent/prober.h"
@@ -583,6 +584,30 @@ static const char *image_reference(const struct container *c)
 	return image ? image : "";
 }
 
+/* A pull this container waits for reports how far it is. */
+static void on_image_progress(void *data, const char *message)
+{
+	struct container *c = data;
+	if (c->state != CONTAINER_WAITING)
+		return;
+	set_waiting(c, "ContainerCreating", message);
+	changed(c->pod);
+}
+
+/* A pull this container waited for has ended (agent/imagepull.c). */
+static void on_image_pulled(void *data, const char *reason, const struct error *err)
+{
+	struct container *c = data;
+	if (err) {
+		struct error failure = *err;
+		error_prefix(&failure, "image \"%s\"", image_reference(c));
+		start_failed(c, reason, &failure);
+		changed(c->pod);
+		return;
+	}
+	schedule_sync(c->pod);
+}
+
 static int open_log(struct container *c, struct error *err)
 {
 	cleanup_free char *dir = xasprintf("%s/%s", c->pod->log_dir, c->name);
@@ -613,9 +638,26 @@ static void start_container(struct container *c)
 	const char *reason = "CreateContainerConfigError";
 	char *dir = NULL, *rootfs = NULL, *upper = NULL, *work = NULL;
 
-	/* Image: present on the board, or waiting for it. */
+	/* Image: present on the board (pulled first where the policy says), or waiting for it. */
+	const char *policy = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c->spec, "imagePullPolicy"));
+	if (env->pulls) {
+		const char *pull_reason = NULL;
+		struct imagepull_who who = { pod->namespace, pod->name,      pod->uid,
+			                     c->name,        env->node_name, on_image_progress };
+		int pulled = imagepull_ensure(env->pulls, image_reference(c), policy, &who, on_image_pulled, c,
+		                              &pull_reason, &err);
+		if (pulled == -EINPROGRESS) {
+			set_waiting(c, "ContainerCreating", err.message);
+			changed(pod);
+			return;
+		}
+		if (pulled < 0) {
+			reason = pull_reason;
+			error_prefix(&err, "image \"%s\"", image_reference(c));
+			goto fail;
+		}
+	}
 	if (images_resolve(env->images, image_reference(c), &image, &err) < 0) {
-		const char *policy = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c->spec, "imagePullPolicy"));
 		reason = policy && strcmp(policy, "Never") == 0 ? "ErrImageNeverPull" : "ImagePullBackOff";
 		error_prefix(&err, "image \"%s\"", image_reference(c));
 		goto fail;
@@ -806,6 +848,7 @@ static void cleanup(struct pod *pod)
 			loop_cancel_timer(pod->env.loop, c->restart_timer);
 		c->restart_timer = NULL;
 		lifecycle_free(c);
+		imagepull_cancel(pod->env.pulls, c);
 		cgroups_group_free(c->cgroup);
 		c->cgroup = NULL;
 	}

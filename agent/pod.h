@@ -14,6 +14,7 @@
 
 struct cgroups;
 struct images_store;
+struct imagepull;
 struct loop;
 struct pod;
 struct runtime_ops;
@@ -23,6 +24,7 @@ struct pod_env {
 	struct loop *loop;
 	const struct runtime_ops *driver;
 	struct images_store *images;
+	struct imagepull *pulls; /* pulls missing images from the control plane; NULL: the store only */
 	struct cgroups *cgroups;
 	const char *node_name;
 	const char *host_ip;         /* the board's address: hostIP, and podIP of hostNetwork pods */

@@ -31,6 +31,7 @@
 #include "core/binder.h"
 #include "core/controllers.h"
 #include "core/object.h"
+#include "core/registry.h"
 #include "core/selector.h"
 #include "core/store.h"
 #include "core/transport.h"
@@ -1322,6 +1323,11 @@ static void hnd_request(coap_resource_t *resource, coap_session_t *session, cons
 	transport_session_identity(session, c.identity, sizeof(c.identity));
 	struct error err = { 0 };
 	coap_string_t *path = coap_get_uri_path(request);
+	if (path && registry_serve(api->options.registry, (const char *)path->s, c.identity, resource, session, request,
+	                           query, response)) {
+		coap_delete_string(path);
+		return;
+	}
 	int r = parse_route(path ? (const char *)path->s : "", &c.route, &err);
 	coap_delete_string(path);
 	if (r == 0)
