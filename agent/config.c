@@ -169,6 +169,7 @@ static const struct option options[] = {
 	  .max = 360,
 	  .help = ("Seconds before a failed Job pod is replaced; doubles with each failure, at most 6\n"
 	           "minutes (Kubernetes: 10).") },
+	{ .section = "server",
 	  .key = "image-registry-limit",
 	  .type = OPTION_SIZE,
 	  .offset = FIELD(image_registry_limit),
