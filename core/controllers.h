@@ -38,6 +38,7 @@ struct controllers;
 struct error;
 struct kind;
 struct loop;
+struct metrics;
 struct store;
 struct store_change;
 
@@ -55,6 +56,8 @@ struct controllers_options {
 	double eviction_rate;       /* nodes per second whose pods start being evicted (burst 1) */
 	unsigned unhealthy_percent; /* nodes not Ready at or above this share: evict nothing */
 	uint64_t job_backoff_ms;    /* first delay before a failed Job pod is replaced */
+	struct metrics *metrics;    /* the usage the HPA scales on (core/metrics.h); NULL: none */
+	uint64_t hpa_sync_ms;       /* how often each HPA is evaluated; 0: 15 s, as Kubernetes */
 };
 
 /* Called (from a loop timer) when delayed work is due: the caller runs a batch, i.e.
