@@ -31,9 +31,11 @@
 
 #include "agent/config.h"
 #include "agent/images.h"
+#include "agent/log_server.h"
 #include "agent/node.h"
 #include "agent/pod.h"
 #include "agent/podspec.h"
+#include "agent/stats.h"
 #include "core/object.h"
 #include "drivers/runtime.h"
 #include "platform/board.h"
@@ -85,6 +87,8 @@ struct kubelet {
 	char revision[24]; /* "" until a list or event was seen */
 	struct loop_timer *flush_timer;
 	struct loop_timer *rewatch_timer;
+	struct stats *stats;           /* usage reported beside each heartbeat (agent/stats.c) */
+	struct log_server *log_server; /* `bramble logs` answered from here (agent/log_server.c) */
 };
 
 static void start_watch(struct kubelet *k);
@@ -631,6 +635,18 @@ static void register_node(struct kubelet *k)
 	free(body);
 }
 
+/* The usage of the pods running here, beside the heartbeat (agent/stats.c). */
+static void report_usage(struct kubelet *k)
+{
+	size_t n = 0;
+	const cJSON **pods = xcalloc(kubelet_pod_count(k) + 1, sizeof(*pods));
+	for (const struct entry *e = k->entries; e; e = e->next)
+		if (e->pod && !e->stopped)
+			pods[n++] = e->object;
+	stats_report(k->stats, k->link, pods, n);
+	free(pods);
+}
+
 static void on_heartbeat(struct loop *loop, void *data)
 {
 	(void)loop;
@@ -641,6 +657,7 @@ static void on_heartbeat(struct loop *loop, void *data)
 			register_node(k);
 		else
 			send_node_status(k, ++k->beats % KUBELET_STATUS_REFRESH_BEATS == 0);
+		report_usage(k);
 	}
 	schedule_heartbeat(k);
 }
@@ -729,6 +746,8 @@ int kubelet_new(const struct kubelet_options *options, struct kubelet **ret_kube
 	if ((r = link_new(k->loop, &link_options, &k->link, err)) < 0)
 		goto fail;
 	link_set_state_hook(k->link, on_link_state, k);
+	k->stats = stats_new(k->cgroups, config->node_name);
+	k->log_server = log_server_new(k->loop, k->link, config->node_name, k->log_dir);
 	schedule_heartbeat(k);
 	log_info("kubelet: node %s, control plane %s, pods in %s", config->node_name, options->servers[0],
 	         k->state_dir);
@@ -752,6 +771,8 @@ void kubelet_free(struct kubelet *k)
 	if (k->rewatch_timer)
 		loop_cancel_timer(k->loop, k->rewatch_timer);
 	link_free(k->link);
+	stats_free(k->stats); /* after the link: its requests call back into them */
+	log_server_free(k->log_server);
 	cJSON_Delete(k->node_status);
 	if (k->images.dir)
 		images_close(&k->images);
