@@ -24,5 +24,7 @@ int cordon_main(int argc, char **argv);
 int uncordon_main(int argc, char **argv);
 int drain_main(int argc, char **argv);
 int taint_main(int argc, char **argv);
+int logs_main(int argc, char **argv);
+int top_main(int argc, char **argv);
 
 #endif
