@@ -16,6 +16,8 @@
  *   node lifecycle  a node whose heartbeats stop is marked Ready=Unknown after a grace
  *                   period and tainted unreachable; its pods are evicted after their
  *                   toleration (rate-limited; nothing when most nodes are unreachable)
+ *   HPA             HorizontalPodAutoscalers scale Deployments and ReplicaSets on the
+ *                   usage the agents report (core/metrics.h), as Kubernetes' algorithm does
  *
  * The API server feeds every committed change to controllers_on_change() and calls
  * controllers_run() after each commit; the controllers write through the store's one

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Logs and usage metrics on real boards: a control-plane board and two agent boards. The
+# agents report usage beside their heartbeats (kept in memory by the control plane) and
+# serve their pods' logs through it: `top`, `logs` (-c, --tail, -f, errors), and an HPA
+# that scales a cpu-burning Deployment up and back down when the load stops.
+cd "$(dirname "$0")/../.."
+. tests/integration/lib.sh
+. tests/integration/boards.sh
+
+boards_lan || { echo "cannot create network namespaces"; exit 1; }
+board_add cp server
+board_add a1 agent
+board_add a2 agent
+board_start cp
+check "the control plane answers" wait_until 10 b get namespaces
+board_start a1
+board_start a2
+ready_nodes() { [ "$(b get nodes 2>/dev/null | grep -c ' Ready ')" = 2 ]; }
+check "both agent boards are Ready" wait_until 15 ready_nodes
+phase_is() { pod_json "$1" | grep -q "\"phase\":\"$2\""; }
+
+# A busy pod and a talkative one with two containers, on a1.
+b apply -f - >/dev/null <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata:
+  name: busy
+spec:
+  nodeName: a1
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: burn
+    image: busybox:1.36
+    command: ["sh", "-c", "while :; do :; done"]
+    resources:
+      requests:
+        cpu: 100m
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: talk
+spec:
+  nodeName: a1
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: busybox:1.36
+    command: ["sh", "-c", "for i in 1 2 3 4 5; do echo line-$i; done; i=0; while :; do i=$((i+1)); echo tick-$i; sleep 0.3; done"]
+  - name: side
+    image: busybox:1.36
+    command: ["sh", "-c", "echo from-side; exec sleep 1000"]
+YAML
+check "the busy pod runs" wait_until 20 phase_is busy Running
+check "the talkative pod runs" wait_until 20 phase_is talk Running
+
+# Metrics.
+busy_cpu() { b top pods --no-headers | awk '$1 == "busy" { sub("m", "", $2); found = $2 >= 50 } END { exit !found }'; }
+check "top pods shows the busy pod using cpu (>= 50m on a loaded machine)" wait_until 30 busy_cpu
+check_output "top pods has kubectl's columns" '^NAME +CPU\(cores\) +MEMORY\(bytes\)' b top pods
+check_output "top pods --containers names the containers" '^talk +side +[0-9]+m +[0-9]+Mi' b top pods --containers
+check_output "top pods -A has the namespace" '^default +busy +[0-9]+m' b top pods -A
+check_output "top nodes has kubectl's columns" '^NAME +CPU\(cores\) +CPU% +MEMORY\(bytes\) +MEMORY%' b top nodes
+check_output "top nodes shows both agent boards with usage" '^a2 +[0-9]+m +[0-9]+% +[0-9]+Mi +[0-9]+%' b top nodes
+check_output "top node NAME" '^a1 +[0-9]+m' b top node a1
+
+# The metrics API with plain coap-client: as the admin, and as a node.
+# coap IDENTITY KEY METHOD PATH [coap-client options...]
+coap() {
+	local identity=$1 key=$2 method=$3 path=$4
+	shift 4
+	in_board cp timeout 20 coap-client-openssl -B 5 -m "$method" -u "$identity" -k "$key" "$@" "coaps://$cp_addr:5684$path"
+}
+admin_key=$(awk -F' = ' '$1 == "key" {print $2}' "$cp_dir/admin.conf")
+a1_key=$(awk '{print $2}' "$test_dir/a1/node-credential")
+m=/apis/metrics.k8s.io/v1beta1
+check_output "GET nodes/NAME answers a NodeMetrics" '"kind":"NodeMetrics".*"window":"[0-9]+m?s","usage":\{"cpu":"[0-9]+m","memory":"[0-9]+(Ki|Mi|Gi)?"' \
+	coap admin "$admin_key" get $m/nodes/a1
+check_output "GET namespaces/NS/pods/NAME answers a PodMetrics with its containers" '"kind":"PodMetrics".*"containers":\[\{"name":"burn","usage":\{"cpu":"[0-9]+m"' \
+	coap admin "$admin_key" get $m/namespaces/default/pods/busy
+check_output "a node may not read metrics" 'Forbidden|4\.03' coap "node:a1" "$a1_key" get $m/nodes
+report='{"timestamp":"2026-01-01T00:00:00Z","window":10000,"usage":{"cpu":1,"memory":1},"pods":[]}'
+check_output "a node may not report another node's metrics" 'only its own|4\.03' \
+	coap "node:a1" "$a1_key" put $m/nodes/a2 -t json -e "$report"
+stolen='{"timestamp":"2026-01-01T00:00:00Z","window":10000,"usage":{"cpu":1,"memory":1},"pods":[{"namespace":"default","name":"talk","containers":[]}]}'
+check_output "nor metrics of a pod bound elsewhere" 'not bound to it|4\.03' \
+	in_board cp timeout 20 coap-client-openssl -B 5 -m put -u "node:a2" -k "$(awk '{print $2}' "$test_dir/a2/node-credential")" \
+	-t json -e "$stolen" "coaps://$cp_addr:5684$m/nodes/a2"
+
+# Logs, from the agent board through the control plane.
+check_output "logs -c CONTAINER prints its output" '^line-1$' b logs talk -c main
+check_output "the other container's" '^from-side$' b logs talk -c side
+check_fails_output "a pod with several containers needs -c (kubectl's message)" \
+	'a container name must be specified for pod talk, choose one of: \[main side\]' b logs talk
+check_fails_output "an unknown container is named" 'container nope is not valid for pod talk' b logs talk -c nope
+check_fails_output "an unknown pod is NotFound" 'NotFound.*pods "ghost" not found' b logs ghost
+tail_two() { [ "$(b logs talk -c main --tail 2 | wc -l)" = 2 ]; }
+check "--tail 2 prints two lines" tail_two
+check_output "--tail keeps the last lines" '^tick-[0-9]+$' b logs talk -c main --tail 1
+check_output "--timestamps puts the time in front" '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z line-1$|^line-1$' b logs talk -c main --timestamps
+check "a single-container pod needs no -c" b logs busy
+
+follow_log=$test_dir/follow.out
+# nsenter execs the client: $! is the client itself.
+nsenter --net="/run/netns/brb-$run_id-cp" "$BRAMBLE" --config "$cp_dir/admin.conf" logs -f talk -c main --tail 1 >"$follow_log" 2>&1 &
+follow_pid=$!
+on_exit "kill $follow_pid"
+new_ticks() { [ "$(grep -c '^tick-' "$follow_log")" -ge 4 ]; }
+check "logs -f shows new lines as they are written" wait_until 15 new_ticks
+check "logs -f keeps running until stopped" kill -0 $follow_pid
+kill $follow_pid 2>/dev/null
+wait $follow_pid 2>/dev/null
+stopped_lines=$(wc -l <"$follow_log")
+check_output "and stops when killed" "^$stopped_lines\$" bash -c "sleep 1; wc -l <'$follow_log'"
