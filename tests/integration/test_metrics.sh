@@ -100,6 +100,30 @@ check_output "--tail keeps the last lines" '^tick-[0-9]+$' b logs talk -c main -
 check_output "--timestamps puts the time in front" '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z line-1$|^line-1$' b logs talk -c main --timestamps
 check "a single-container pod needs no -c" b logs busy
 
+b apply -f - >/dev/null <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata:
+  name: crash
+spec:
+  nodeName: a2
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: busybox:1.36
+    command: ["sh", "-c", "echo run-$(cat /proc/uptime); sleep 1; exit 1"]
+YAML
+restarted() { pod_json crash | grep -qE '"restartCount":[1-9]'; }
+check "a crashing pod on a2 restarts" wait_until 30 restarted
+previous_differs() {
+	local now prev
+	now=$(b logs crash) prev=$(b logs crash -p) || return 1
+	grep -q '^run-' <<<"$prev" && [ "$now" != "$prev" ]
+}
+check "logs -p shows the previous container's output (from a2)" wait_until 10 previous_differs
+check_fails_output "-p of a container that never restarted says so" 'previous terminated container "main" in pod "talk" not found' \
+	b logs talk -c main -p
+
 follow_log=$test_dir/follow.out
 # nsenter execs the client: $! is the client itself.
 nsenter --net="/run/netns/brb-$run_id-cp" "$BRAMBLE" --config "$cp_dir/admin.conf" logs -f talk -c main --tail 1 >"$follow_log" 2>&1 &
