@@ -37,7 +37,7 @@
 #include "platform/loop.h"
 #include "platform/memory.h"
 
-#define LOG_SERVER_IDLE_TICK_MS 1000
+#define LOG_SERVER_IDLE_TICK_MS 2000 /* (re)starts the observation of log requests */
 
 struct stream {
 	struct stream *next;
@@ -349,10 +349,11 @@ static void start_stream(struct log_server *server, const cJSON *request)
 	int r = log_server_pick_file(s->dir, previous, &s->path);
 	if (r < 0) {
 		if (previous)
-			fail_stream(s, 400, "previous terminated container \"%s\" in pod \"%s\" not found", container, pod);
-		else
-			fail_stream(s, 400, "container \"%s\" in pod \"%s\" is waiting to start: no output yet", container,
+			fail_stream(s, 400, "previous terminated container \"%s\" in pod \"%s\" not found", container,
 			            pod);
+		else
+			fail_stream(s, 400, "container \"%s\" in pod \"%s\" is waiting to start: no output yet",
+			            container, pod);
 		return;
 	}
 	const char *base = strrchr(s->path, '/');
@@ -405,8 +406,7 @@ static void poll_stream(struct log_server *server, struct stream *s)
 		log_server_render(text, complete, s->timestamps, &s->line_start, &s->pending);
 		free(text);
 	}
-	if (s->pending.length || s->end_queued ||
-	    loop_now(server->loop) - s->last_sent_ms >= LOG_SERVER_KEEPALIVE_MS)
+	if (s->pending.length || s->end_queued || loop_now(server->loop) - s->last_sent_ms >= LOG_SERVER_KEEPALIVE_MS)
 		send_pending(s);
 }
 

@@ -137,8 +137,8 @@ static void sample_pod(struct stats *s, const cJSON *pod, uint64_t now_ms, struc
 	struct buffer containers = BUFFER_INIT;
 	size_t count = 0;
 	const cJSON *c;
-	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(pod, "spec"),
-	                                                       "containers"))
+	cJSON_ArrayForEach(
+	        c, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(pod, "spec"), "containers"))
 	{
 		const char *cname = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "name"));
 		if (cname && sample_container(s, pod_group, uid, cname, now_ms, &containers, count == 0))
@@ -190,8 +190,8 @@ char *stats_sample(struct stats *s, const cJSON *const *pods, size_t count, uint
 	clock_format_rfc3339((time_t)wall_s, stamp);
 	struct buffer b = BUFFER_INIT;
 	buffer_printf(&b,
-	              "{\"timestamp\":\"%s\",\"window\":%" PRIu64 ",\"usage\":{\"cpu\":%" PRIu64
-	              ",\"memory\":%" PRIu64 "},\"pods\":[",
+	              "{\"timestamp\":\"%s\",\"window\":%" PRIu64 ",\"usage\":{\"cpu\":%" PRIu64 ",\"memory\":%" PRIu64
+	              "},\"pods\":[",
 	              stamp, window, stats_millicores(cpu.busy_ns - previous.busy_ns, window), memory);
 	if (pod_text.data)
 		buffer_append(&b, pod_text.data, pod_text.length);

@@ -1536,8 +1536,8 @@ int apiserver_new(struct transport *transport, struct store *store, const struct
 	if (!options->no_controllers) {
 		struct controllers_options controllers_options = options->controllers;
 		controllers_options.metrics = api->metrics;
-		int r = controllers_new(store, transport_loop(transport), &controllers_options, on_controllers_due,
-		                        api, &api->controllers, err);
+		int r = controllers_new(store, transport_loop(transport), &controllers_options, on_controllers_due, api,
+		                        &api->controllers, err);
 		if (r < 0) {
 			binder_free(api->binder);
 			watch_hub_free(api->watches);

@@ -32,10 +32,14 @@
 #define CONTROLLERS_MAX_DELAYED 100000
 
 static const struct controller_ops *const controller_table[CONTROLLER_COUNT] = {
-	[CONTROLLER_NAMESPACE] = &namespace_controller,   [CONTROLLER_GARBAGE] = &garbage_controller,
-	[CONTROLLER_DEPLOYMENT] = &deployment_controller, [CONTROLLER_REPLICASET] = &replicaset_controller,
-	[CONTROLLER_DAEMONSET] = &daemonset_controller,   [CONTROLLER_JOB] = &job_controller,
-	[CONTROLLER_ENDPOINTS] = &endpoints_controller,   [CONTROLLER_NODE_LIFECYCLE] = &node_lifecycle_controller,
+	[CONTROLLER_NAMESPACE] = &namespace_controller,
+	[CONTROLLER_GARBAGE] = &garbage_controller,
+	[CONTROLLER_DEPLOYMENT] = &deployment_controller,
+	[CONTROLLER_REPLICASET] = &replicaset_controller,
+	[CONTROLLER_DAEMONSET] = &daemonset_controller,
+	[CONTROLLER_JOB] = &job_controller,
+	[CONTROLLER_ENDPOINTS] = &endpoints_controller,
+	[CONTROLLER_NODE_LIFECYCLE] = &node_lifecycle_controller,
 	[CONTROLLER_HPA] = &hpa_controller,
 };
 

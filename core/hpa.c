@@ -114,8 +114,8 @@ struct metric_result {
 static int64_t container_request(const cJSON *container, const char *resource)
 {
 	const cJSON *resources = cJSON_GetObjectItemCaseSensitive(container, "resources");
-	const cJSON *q = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(resources, "requests"),
-	                                                  resource);
+	const cJSON *q =
+	        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(resources, "requests"), resource);
 	if (!q)
 		q = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(resources, "limits"), resource);
 	int64_t v = -1;
@@ -177,7 +177,8 @@ static int hpa_compute(struct controllers *c, const char *ns, const struct selec
 				}
 				cJSON_Delete(object);
 				if (s->request <= 0) {
-					int r = error_set(err, EINVAL, "failed to get %s utilization: missing request for %s",
+					int r = error_set(err, EINVAL,
+					                  "failed to get %s utilization: missing request for %s",
 					                  resource, resource);
 					free(samples);
 					return r;
@@ -201,10 +202,11 @@ static int hpa_compute(struct controllers *c, const char *ns, const struct selec
 	}
 	if (with_metrics == 0) {
 		free(samples);
-		return error_set(err, ENODATA,
-		                 "failed to get %s utilization: did not receive metrics for targeted pods (pods might be "
-		                 "unready)",
-		                 resource);
+		return error_set(
+		        err, ENODATA,
+		        "failed to get %s utilization: did not receive metrics for targeted pods (pods might be "
+		        "unready)",
+		        resource);
 	}
 	double ratio;
 	if (utilization) {
@@ -239,9 +241,9 @@ static int hpa_compute(struct controllers *c, const char *ns, const struct selec
 		request_all += s->request;
 		count_all++;
 	}
-	double new_ratio = utilization ? (request_all ? ((double)usage_all * 100.0 / (double)request_all) / (double)target
-	                                              : 0)
-	                               : (double)usage_all / (double)count_all / (double)target;
+	double new_ratio =
+	        utilization ? (request_all ? ((double)usage_all * 100.0 / (double)request_all) / (double)target : 0)
+	                    : (double)usage_all / (double)count_all / (double)target;
 	free(samples);
 	if (fabs(new_ratio - 1.0) <= HPA_TOLERANCE || (ratio < 1.0 && new_ratio > 1.0) ||
 	    (ratio > 1.0 && new_ratio < 1.0)) {
@@ -465,9 +467,9 @@ static int hpa_sync(struct controllers *c, const char *key, struct error *err)
 		              "scaling is disabled since the replica count of the target is zero");
 		goto write;
 	}
-	if (selector_from_json(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(target, "spec"),
-	                                                        "selector"),
-	                       "spec.selector", &selector, NULL) < 0 ||
+	if (selector_from_json(
+	            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(target, "spec"), "selector"),
+	            "spec.selector", &selector, NULL) < 0 ||
 	    selector_is_empty(selector)) {
 		set_condition(status, "ScalingActive", false, "InvalidSelector", now,
 		              "the HPA target's scale is missing a selector");
@@ -485,14 +487,15 @@ static int hpa_sync(struct controllers *c, const char *key, struct error *err)
 	for (int i = 0; i < (metric_count ? metric_count : 1); i++) {
 		const cJSON *metric = metric_count ? cJSON_GetArrayItem(metrics, i) : NULL;
 		const cJSON *res = cJSON_GetObjectItemCaseSensitive(metric, "resource");
-		const char *metric_resource = metric ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(res, "name"))
-		                                     : "cpu";
+		const char *metric_resource =
+		        metric ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(res, "name")) : "cpu";
 		const cJSON *target_spec = cJSON_GetObjectItemCaseSensitive(res, "target");
 		const char *type = metric ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(target_spec, "type"))
 		                          : "Utilization";
 		bool utilization = type && strcmp(type, "Utilization") == 0;
 		int64_t goal = HPA_DEFAULT_CPU_UTILIZATION;
-		if (!metric_resource || (strcmp(metric_resource, "cpu") != 0 && strcmp(metric_resource, "memory") != 0)) {
+		if (!metric_resource ||
+		    (strcmp(metric_resource, "cpu") != 0 && strcmp(metric_resource, "memory") != 0)) {
 			error_set(&metric_err, EINVAL, "unsupported resource \"%s\": cpu and memory are",
 			          metric_resource ? metric_resource : "");
 			failed = true;
@@ -507,13 +510,15 @@ static int hpa_sync(struct controllers *c, const char *key, struct error *err)
 			    scheduler_parse_quantity(v, strcmp(metric_resource, "cpu") == 0 ? 3 : 0, &goal) < 0 ||
 			    goal <= 0) {
 				error_set(&metric_err, EINVAL,
-				          "the %s target must be a Utilization or a positive AverageValue", metric_resource);
+				          "the %s target must be a Utilization or a positive AverageValue",
+				          metric_resource);
 				failed = true;
 				continue;
 			}
 		}
 		struct metric_result result = { 0 };
-		if (hpa_compute(c, ns, selector, current, metric_resource, utilization, goal, &result, &metric_err) < 0) {
+		if (hpa_compute(c, ns, selector, current, metric_resource, utilization, goal, &result, &metric_err) <
+		    0) {
 			failed = true;
 			continue;
 		}
@@ -541,8 +546,8 @@ static int hpa_sync(struct controllers *c, const char *key, struct error *err)
 	              "(percentage of request)",
 	              reason_metric);
 	bool stabilized = false;
-	int recommended = stabilize(c, key, cJSON_GetObjectItemCaseSensitive(spec, "behavior"), current, desired,
-	                            &stabilized);
+	int recommended =
+	        stabilize(c, key, cJSON_GetObjectItemCaseSensitive(spec, "behavior"), current, desired, &stabilized);
 	int final = recommended;
 	if (final > max) {
 		final = max;
@@ -565,7 +570,8 @@ static int hpa_sync(struct controllers *c, const char *key, struct error *err)
 		cJSON_Delete(scaled);
 		if (r < 0) {
 			set_condition(status, "AbleToScale", false, "FailedUpdateScale", now,
-			              "the HPA controller was unable to update the target scale: %s", scale_err.message);
+			              "the HPA controller was unable to update the target scale: %s",
+			              scale_err.message);
 			controller_event(c, hpa, "Warning", "FailedRescale", "New size: %d; error: %s", final,
 			                 scale_err.message);
 		} else {
@@ -573,9 +579,9 @@ static int hpa_sync(struct controllers *c, const char *key, struct error *err)
 			controller_set_string(status, "lastScaleTime", now);
 			set_condition(status, "AbleToScale", true, "SucceededRescale", now,
 			              "the HPA controller was able to update the target scale to %d", final);
-			controller_event(c, hpa, "Normal", "SuccessfulRescale", "New size: %d; reason: %s resource %s %s target",
-			                 final, reason_metric, "utilization (percentage of request)",
-			                 final > current ? "above" : "below");
+			controller_event(c, hpa, "Normal", "SuccessfulRescale",
+			                 "New size: %d; reason: %s resource %s %s target", final, reason_metric,
+			                 "utilization (percentage of request)", final > current ? "above" : "below");
 		}
 	} else if (stabilized && desired < current) {
 		set_condition(status, "AbleToScale", true, "ScaleDownStabilized", now,

@@ -172,8 +172,8 @@ static bool send_on(coap_session_t *session, const uint8_t *token, size_t token_
 		*sequence = (*sequence + 1) & OBSERVE_MASK;
 		ok = coap_add_option(pdu, COAP_OPTION_OBSERVE, coap_encode_var_safe(buf, sizeof(buf), *sequence), buf);
 	}
-	ok = ok && coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT, coap_encode_var_safe(buf, sizeof(buf), format),
-	                           buf);
+	ok = ok &&
+	     coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT, coap_encode_var_safe(buf, sizeof(buf), format), buf);
 	ok = ok && (length == 0 || coap_add_data(pdu, length, (const uint8_t *)payload));
 	if (!ok) {
 		coap_delete_pdu(pdu);
@@ -455,10 +455,12 @@ static enum log_path parse_path(const char *path, struct parsed_path *ret)
 		return ret->which = PATH_USER;
 	}
 	if (n == 5 && IS(0, "api") && IS(1, "v1") && IS(2, "nodes") && IS(4, "logrequests"))
-		return copy_part(ret->name, sizeof(ret->name), seg[3], len[3]) ? (ret->which = PATH_REQUESTS) : PATH_NONE;
+		return copy_part(ret->name, sizeof(ret->name), seg[3], len[3]) ? (ret->which = PATH_REQUESTS)
+		                                                               : PATH_NONE;
 	if (n == 6 && IS(0, "api") && IS(1, "v1") && IS(2, "nodes") && IS(4, "logstreams")) {
 		char id[24];
-		if (!copy_part(ret->name, sizeof(ret->name), seg[3], len[3]) || !copy_part(id, sizeof(id), seg[5], len[5]))
+		if (!copy_part(ret->name, sizeof(ret->name), seg[3], len[3]) ||
+		    !copy_part(id, sizeof(id), seg[5], len[5]))
 			return PATH_NONE;
 		char *end;
 		ret->id = strtoull(id, &end, 10);
@@ -576,7 +578,8 @@ static void serve_user(struct logrelay *relay, struct store *store, const struct
 	static const char *const known[] = { "container", "tailLines", "follow", "previous", "timestamps", NULL };
 	const char *unknown = unknown_parameter(query, known);
 	if (unknown)
-		FAIL(400, "unknown query parameter '%s' (supported: container, tailLines, follow, previous, timestamps)",
+		FAIL(400,
+		     "unknown query parameter '%s' (supported: container, tailLines, follow, previous, timestamps)",
 		     unknown);
 	char *text = NULL;
 	int r = store_get(store, "pods", path->namespace, path->name, &text, NULL);
@@ -603,8 +606,8 @@ static void serve_user(struct logrelay *relay, struct store *store, const struct
 			buffer_free(&b);
 			goto out;
 		}
-		const char *only =
-		        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(containers, 0), "name"));
+		const char *only = cJSON_GetStringValue(
+		        cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(containers, 0), "name"));
 		snprintf(container, sizeof(container), "%s", only ? only : "");
 	} else if (!has_container(containers, container) && !has_container(init, container)) {
 		FAIL(400, "container %s is not valid for pod %s", container, path->name);
@@ -649,7 +652,8 @@ static void serve_user(struct logrelay *relay, struct store *store, const struct
 	buffer_append_string(&b, ",\"pod\":");
 	buffer_append_json_string(&b, path->name);
 	buffer_append_string(&b, ",\"uid\":");
-	buffer_append_json_string(&b, object_string_at(pod, "metadata.uid") ? object_string_at(pod, "metadata.uid") : "");
+	buffer_append_json_string(&b,
+	                          object_string_at(pod, "metadata.uid") ? object_string_at(pod, "metadata.uid") : "");
 	buffer_append_string(&b, ",\"container\":");
 	buffer_append_json_string(&b, container);
 	buffer_printf(&b, ",\"tailLines\":%s,\"follow\":%s,\"previous\":%s,\"timestamps\":%s}]}", tail,
@@ -767,8 +771,8 @@ static void serve_stream(struct logrelay *relay, const struct parsed_path *path,
 	if (s->follow)
 		flush_follow(s);
 	if (end) {
-		send_on(s->session, s->token, s->token_length, &s->sequence, false, COAP_MEDIATYPE_TEXT_PLAIN, 205, NULL,
-		        0);
+		send_on(s->session, s->token, s->token_length, &s->sequence, false, COAP_MEDIATYPE_TEXT_PLAIN, 205,
+		        NULL, 0);
 		stream_unlink(relay, s);
 		stream_free(s);
 	}

@@ -191,7 +191,8 @@ static int parse_pod(const cJSON *item, size_t index, struct pod_usage *ret, str
 {
 	char where[64];
 	snprintf(where, sizeof(where), "pods[%zu]", index);
-	const char *ns = read_name(item, "namespace", where, err), *name = ns ? read_name(item, "name", where, err) : NULL;
+	const char *ns = read_name(item, "namespace", where, err),
+	           *name = ns ? read_name(item, "name", where, err) : NULL;
 	if (!name)
 		return -EINVAL;
 	const cJSON *containers = cJSON_GetObjectItemCaseSensitive(item, "containers");
@@ -484,8 +485,7 @@ static int serve_read(struct metrics *m, const struct metrics_route *route, int6
 		}
 		return fail(ret_body, 404, "NotFound", &err);
 	}
-	buffer_printf(&b,
-	              "{\"kind\":\"%s\",\"apiVersion\":\"metrics.k8s.io/v1beta1\",\"metadata\":{},\"items\":[",
+	buffer_printf(&b, "{\"kind\":\"%s\",\"apiVersion\":\"metrics.k8s.io/v1beta1\",\"metadata\":{},\"items\":[",
 	              route->nodes ? "NodeMetricsList" : "PodMetricsList");
 	size_t count = 0;
 	for (size_t i = 0; i < m->node_count; i++) {
@@ -511,8 +511,8 @@ static int serve_read(struct metrics *m, const struct metrics_route *route, int6
 	return 205;
 }
 
-int metrics_serve(struct metrics *m, struct store *store, const char *method, const char *identity,
-                  const char *path, const char *body, size_t body_length, int64_t now_ms, char **ret_body)
+int metrics_serve(struct metrics *m, struct store *store, const char *method, const char *identity, const char *path,
+                  const char *body, size_t body_length, int64_t now_ms, char **ret_body)
 {
 	struct error err = { 0 };
 	struct metrics_route route;

@@ -90,14 +90,16 @@ int logs_main(int argc, char **argv)
 			char *end;
 			tail = strtol(optarg, &end, 10);
 			if (!optarg[0] || *end || tail < -1)
-				return cli_usage_error(usage, "--tail takes a number of lines (-1: all), not '%s'", optarg);
+				return cli_usage_error(usage, "--tail takes a number of lines (-1: all), not '%s'",
+				                       optarg);
 			break;
 		}
 		case OPT_TIMESTAMPS:
 			timestamps = true;
 			break;
 		case 'n':
-			namespace = optarg;
+			namespace
+			= optarg;
 			break;
 		case OPT_CONFIG:
 			config = optarg;

@@ -115,7 +115,8 @@ static int top_nodes(struct client *client, const char *name, bool headers, stru
 					usage = cli_item(m, "usage");
 			}
 		}
-		int64_t cpu = usage ? quantity(usage, "cpu", 3) : -1, memory = usage ? quantity(usage, "memory", 0) : -1;
+		int64_t cpu = usage ? quantity(usage, "cpu", 3) : -1,
+		        memory = usage ? quantity(usage, "memory", 0) : -1;
 		if (cpu < 0 || memory < 0) {
 			tabwriter_printf(&w, "%s\t<unknown>\t<unknown>\t<unknown>\t<unknown>\t\n", node);
 			continue;
@@ -226,7 +227,8 @@ int top_main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "n:Ah", long_options, NULL)) != -1) {
 		switch (opt) {
 		case 'n':
-			namespace = optarg;
+			namespace
+			= optarg;
 			break;
 		case 'A':
 			all = true;

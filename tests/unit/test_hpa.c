@@ -15,10 +15,10 @@
 
 #define HPA(name, target, min, max, utilization, behavior)                                                             \
 	"{\"apiVersion\":\"autoscaling/v2\",\"kind\":\"HorizontalPodAutoscaler\",\"metadata\":{\"name\":\"" name       \
-	"\"},\"spec\":{\"scaleTargetRef\":{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"name\":\"" target    \
-	"\"},\"minReplicas\":" #min ",\"maxReplicas\":" #max ",\"metrics\":[{\"type\":\"Resource\",\"resource\":{"   \
-	"\"name\":\"cpu\",\"target\":{\"type\":\"Utilization\",\"averageUtilization\":" #utilization "}}}]"           \
-	behavior "}}"
+	"\"},\"spec\":{\"scaleTargetRef\":{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"name\":\"" target      \
+	"\"},\"minReplicas\":" #min ",\"maxReplicas\":" #max ",\"metrics\":[{\"type\":\"Resource\",\"resource\":{"     \
+	"\"name\":\"cpu\",\"target\":{\"type\":\"Utilization\",\"averageUtilization\":" #utilization "}}}]" behavior   \
+	"}}"
 #define NO_DOWN_WINDOW ",\"behavior\":{\"scaleDown\":{\"stabilizationWindowSeconds\":0}}"
 
 static const char *const nodes[] = { "pi-1" };
@@ -53,8 +53,9 @@ static void report(struct world *w, int millicores, int skip)
 	for (int i = 0; i < l.count; i++) {
 		if (object_string_at(l.items[i], "metadata.deletionTimestamp") || i < skip)
 			continue;
-		buffer_printf(&b, "%s{\"namespace\":\"default\",\"name\":\"%s\",\"containers\":[{\"name\":\"c\",\"cpu\":%d,"
-		                  "\"memory\":1048576}]}",
+		buffer_printf(&b,
+		              "%s{\"namespace\":\"default\",\"name\":\"%s\",\"containers\":[{\"name\":\"c\",\"cpu\":%d,"
+		              "\"memory\":1048576}]}",
 		              n++ ? "," : "", object_name(l.items[i]), millicores);
 	}
 	buffer_append_string(&b, "]}");

@@ -13,7 +13,7 @@
 	"{\"timestamp\":\"2026-12-04T16:00:00Z\",\"window\":10000,\"usage\":{\"cpu\":250,\"memory\":3145728},"         \
 	"\"pods\":[" pods "]}"
 #define POD(ns, name, cpu, memory)                                                                                     \
-	"{\"namespace\":\"" ns "\",\"name\":\"" name "\",\"containers\":[{\"name\":\"main\",\"cpu\":" #cpu           \
+	"{\"namespace\":\"" ns "\",\"name\":\"" name "\",\"containers\":[{\"name\":\"main\",\"cpu\":" #cpu             \
 	",\"memory\":" #memory "},{\"name\":\"side\",\"cpu\":1,\"memory\":1024}]}"
 
 static const int64_t now = 1796400000000; /* 2026-12-04T16:00:00Z, in ms */
@@ -178,8 +178,8 @@ TEST(a_node_reports_only_the_pods_bound_to_it)
 	struct metrics_usage usage;
 	CHECK_INT(metrics_pod_usage(m, "default", "web", now, &usage, NULL), ==, -ENOENT);
 	/* Its own pod counts; a pod the API no longer has is dropped quietly. */
-	CHECK_INT(put(m, store, "node:pi-1", "pi-1", REPORT(POD("default", "web", 7, 1024) "," POD("default", "gone", 1, 1)),
-	              &b),
+	CHECK_INT(put(m, store, "node:pi-1", "pi-1",
+	              REPORT(POD("default", "web", 7, 1024) "," POD("default", "gone", 1, 1)), &b),
 	          ==, 204);
 	CHECK_OK(metrics_pod_usage(m, "default", "web", now, &usage, NULL));
 	CHECK_INT(usage.cpu_millicores, ==, 8);
