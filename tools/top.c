@@ -2,7 +2,7 @@
  * shows it.
  *
  *   bramble top nodes [NAME]          NAME  CPU(cores)  CPU%  MEMORY(bytes)  MEMORY%
- *   bramble top pods [NAME] [-n NS | -A] [--containers]
+ *   bramble top pods [NAME] [-n NS | -A] [-l SELECTOR] [--containers]
  *
  * CPU% and MEMORY% are of the node's allocatable; a node without metrics is shown with
  * <unknown> usage, as kubectl does.
@@ -17,6 +17,7 @@
 #include <cjson/cJSON.h>
 
 #include "core/client.h"
+#include "core/object.h"
 #include "core/scheduler.h"
 #include "platform/buffer.h"
 #include "platform/error.h"
@@ -30,7 +31,8 @@
 static void usage(FILE *out)
 {
 	fputs("usage: bramble top nodes [NAME] [--no-headers] [--config FILE]\n"
-	      "       bramble top pods [NAME] [-n NAMESPACE | -A] [--containers] [--no-headers] [--config FILE]\n"
+	      "       bramble top pods [NAME] [-n NAMESPACE | -A] [-l SELECTOR] [--containers] [--no-headers]\n"
+	      "                        [--config FILE]\n"
 	      "\n"
 	      "Shows the cpu and memory in use by nodes or pods, as the agents last reported it.\n",
 	      out);
@@ -142,20 +144,53 @@ static int top_nodes(struct client *client, const char *name, bool headers, stru
 	return 0;
 }
 
-static int top_pods(struct client *client, const char *name, const char *namespace, bool all, bool containers,
-                    bool headers, struct error *err)
+/* With -l: is the pod of these metrics among the pods the selector chose? */
+static bool selected(const cJSON *pods, const cJSON *metrics)
 {
+	const cJSON *pod;
+	cJSON_ArrayForEach(pod, pods)
+	{
+		if (strcmp(cli_string(pod, "metadata.name"), cli_string(metrics, "metadata.name")) == 0 &&
+		    strcmp(cli_string(pod, "metadata.namespace"), cli_string(metrics, "metadata.namespace")) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int top_pods(struct client *client, const char *name, const char *namespace, bool all, const char *labels,
+                    bool containers, bool headers, struct error *err)
+{
+	cJSON *chosen = NULL;
+	if (labels) {
+		chosen = cJSON_CreateArray();
+		int r = cli_list(client, kind_lookup("v1", "Pod"), all ? NULL : namespace, labels, NULL, chosen, NULL,
+		                 err);
+		if (r < 0) {
+			cJSON_Delete(chosen);
+			return r;
+		}
+	}
 	cleanup_free char *path = all    ? xstrdup(TOP_PATH "/pods")
 	                          : name ? xasprintf(TOP_PATH "/namespaces/%s/pods/%s", namespace, name)
 	                                 : xasprintf(TOP_PATH "/namespaces/%s/pods", namespace);
 	cJSON *metrics = NULL;
 	int r = cli_call(client, CLIENT_GET, path, NULL, &metrics, err);
 	if (r == -ENOENT && name)
-		return error_set(err, ENOENT, "metrics not available yet");
-	if (r < 0)
+		r = error_set(err, ENOENT, "metrics not available yet");
+	if (r < 0) {
+		cJSON_Delete(chosen);
 		return r;
+	}
 	size_t count;
 	const cJSON **items = sorted_items(metrics, name != NULL, &count);
+	if (chosen) {
+		size_t kept = 0;
+		for (size_t i = 0; i < count; i++)
+			if (selected(chosen, items[i]))
+				items[kept++] = items[i];
+		count = kept;
+		cJSON_Delete(chosen);
+	}
 	if (count == 0) {
 		free(items);
 		cJSON_Delete(metrics);
@@ -215,16 +250,17 @@ int top_main(int argc, char **argv)
 		{ "namespace", required_argument, NULL, 'n' },
 		{ "all-namespaces", no_argument, NULL, 'A' },
 		{ "containers", no_argument, NULL, OPT_CONTAINERS },
+		{ "selector", required_argument, NULL, 'l' },
 		{ "no-headers", no_argument, NULL, OPT_NO_HEADERS },
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *namespace = "default", *config = NULL;
+	const char *namespace = "default", *config = NULL, *labels = NULL;
 	bool all = false, containers = false, headers = true;
 	int opt;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "n:Ah", long_options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "n:Al:h", long_options, NULL)) != -1) {
 		switch (opt) {
 		case 'n':
 			namespace
@@ -232,6 +268,9 @@ int top_main(int argc, char **argv)
 			break;
 		case 'A':
 			all = true;
+			break;
+		case 'l':
+			labels = optarg;
 			break;
 		case OPT_CONTAINERS:
 			containers = true;
@@ -261,14 +300,16 @@ int top_main(int argc, char **argv)
 	if (rest > 2)
 		return cli_usage_error(usage, "top takes at most one name");
 	const char *name = rest == 2 ? argv[optind + 1] : NULL;
-	if (name && all)
-		return cli_usage_error(usage, "a name cannot be given together with -A");
+	if (name && (all || labels))
+		return cli_usage_error(usage, "a name cannot be given together with -A or -l");
+	if (nodes && labels)
+		return cli_usage_error(usage, "-l selects pods; nodes are named");
 	struct error err = { 0 };
 	struct client *client = NULL;
 	int r = cli_connect(config, &client, &err);
 	if (r == 0)
 		r = nodes ? top_nodes(client, name, headers, &err)
-		          : top_pods(client, name, namespace, all, containers, headers, &err);
+		          : top_pods(client, name, namespace, all, labels, containers, headers, &err);
 	client_close(client);
 	return r < 0 ? cli_fail(&err) : CLI_OK;
 }

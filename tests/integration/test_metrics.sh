@@ -198,6 +198,8 @@ YAML
 # READY is ready/replicas: the denominator is spec.replicas.
 deployment_replicas() { [ "$(b get deployment burner | awk 'NR == 2 { split($2, r, "/"); print r[2] }')" = "$1" ]; }
 check "the HPA scales the burning Deployment up to maxReplicas" wait_until 120 deployment_replicas 3
+only_burners() { out=$(b top pods -l app=burner --no-headers) && grep -q '^burner-' <<<"$out" && ! grep -qv '^burner-' <<<"$out"; }
+check "top pods -l shows the selected pods only" wait_until 10 only_burners
 hpa_json() { b get hpa burner -o json | tr -d ' \n'; }
 check_output "its status says why" '"currentMetrics":\[\{"type":"Resource","resource":\{"name":"cpu","current":\{"averageUtilization":[0-9]+' hpa_json
 check_output "and that it is limited by maxReplicas" '"reason":"TooManyReplicas"' hpa_json
