@@ -98,8 +98,8 @@ check_output "a node identity may not read pods' logs" 'only admins may|4\.03' \
 	coap "node:a1" "$a1_key" get /api/v1/namespaces/default/pods/talk/log?container=main
 check_output "nor take another node's log requests" 'own identity|4\.03' \
 	coap "node:a1" "$a1_key" get /api/v1/nodes/a2/logrequests -s 1
-check_output "the log API answers plain coap-client too" 'line-1' \
-	coap admin "$admin_key" get "/api/v1/namespaces/default/pods/talk/log?container=main&tailLines=100"
+check_output "the log API answers plain coap-client too" '^tick-[0-9]+' \
+	coap admin "$admin_key" get "/api/v1/namespaces/default/pods/talk/log?container=main&tailLines=1"
 tail_two() { [ "$(b logs talk -c main --tail 2 | wc -l)" = 2 ]; }
 check "--tail 2 prints two lines" tail_two
 check_output "--tail keeps the last lines" '^tick-[0-9]+$' b logs talk -c main --tail 1
