@@ -36,6 +36,8 @@ static const struct verb verbs[] = {
 	{ "drain", drain_main, "cordon a node and delete its pods" },
 	{ "taint", taint_main, "add or remove taints of nodes" },
 	{ "hollow-nodes", hollow_main, "simulated Nodes for scale tests (like kubemark)" },
+	{ "logs", logs_main, "print (or follow, -f) the output of a pod's container" },
+	{ "top", top_main, "show the cpu and memory in use by nodes or pods" },
 	{ "version", version_main, "print the client's and the server's version" },
 };
 
