@@ -30,6 +30,10 @@ int kubelet_new(const struct kubelet_options *options, struct kubelet **ret_kube
 /* Stops every pod (agent shutdown) and frees. */
 void kubelet_free(struct kubelet *kubelet);
 
+/* Switches to a new credential (a rotated one): a new handshake with it at once; pods are
+ * not touched (the kubelet re-lists and watches again, as after any reconnection). */
+int kubelet_set_credential(struct kubelet *kubelet, const char *identity, const char *key);
+
 size_t kubelet_pod_count(const struct kubelet *kubelet);
 
 #endif

@@ -1318,6 +1318,9 @@ static void hnd_request(coap_resource_t *resource, coap_session_t *session, cons
 		return;
 	}
 	transport_session_identity(session, c.identity, sizeof(c.identity));
+	if (api->options.on_identity)
+		api->options.on_identity(api->options.on_identity_data, c.identity);
+	authz_principal(c.identity); /* node:<name>@<generation> is node:<name> */
 	struct error err = { 0 };
 	coap_string_t *path = coap_get_uri_path(request);
 	int r = parse_route(path ? (const char *)path->s : "", &c.route, &err);

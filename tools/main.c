@@ -16,6 +16,7 @@ struct verb {
 static const struct verb verbs[] = {
 	{ "agent", agent_main, "run this board's agent (and control plane, on a server)" },
 	{ "init", init_main, "create a new cluster with this board as its server" },
+	{ "token", token_main, "join tokens for new boards: create, ls, rm" },
 	{ "image", image_main, "import, list and remove container images on this board" },
 	{ "run", run_main, "run one container in the foreground (or detached)" },
 	{ "container", container_main, "exec in, kill and remove detached containers" },
