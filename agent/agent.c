@@ -236,7 +236,9 @@ static int join_with_token(struct agent *agent, struct error *err)
 			         config->agent_credential);
 			return 0;
 		}
-		if (r != -ETIMEDOUT && r != -ECONNREFUSED && r != -EHOSTUNREACH && r != -ENETUNREACH)
+		/* A refusal says why; anything else is the network (not up yet at boot, say). */
+		if (r == -EACCES || r == -EKEYREJECTED || r == -EBADMSG || r == -EPERM || r == -EEXIST ||
+		    r == -ENOTSUP || r == -EPROTO || r == -EINVAL || r == -ENOENT)
 			return error_prefix(err, "cannot join");
 		log_warnx("%s; trying again in %u s", err->message, wait_s);
 		for (unsigned i = 0; i < wait_s * 10 && !stop_requested(); i++)
