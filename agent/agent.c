@@ -3,8 +3,8 @@
  * Start-up: read bramble.conf -> set up logging -> one event loop -> if the board has the
  * server role, open the API endpoint (CoAP over DTLS, identities from the credentials
  * file) -> run until SIGTERM/SIGINT. SIGHUP re-reads the configuration and applies what
- * can change without a restart (log level, credentials); the rest is reported as needing
- * one.
+ * can change without a restart (log level and target, the server's credentials file, the
+ * agent's own credential); the rest is reported as needing one.
  *
  * A server board opens its store (DATA/store.db, Secrets encrypted with DATA/secret.key)
  * and serves the API (core/apiserver.c), and lets boards join with tokens, proving itself
@@ -365,7 +365,9 @@ static void on_reload_signal(struct loop *loop, int signo, void *data)
 		config_free(&fresh);
 		return;
 	}
-	log_set_level(fresh.log_level);
+	log_setup("bramble", fresh.log_syslog ? LOG_TARGET_SYSLOG : LOG_TARGET_STDERR, fresh.log_level);
+	agent->config.log_level = fresh.log_level;
+	agent->config.log_syslog = fresh.log_syslog;
 	if (agent->transport) {
 		struct credentials creds;
 		struct error err;
@@ -404,8 +406,11 @@ static void on_reload_signal(struct loop *loop, int signo, void *data)
 		free(key);
 	}
 	if (strcmp(fresh.listen, agent->config.listen) != 0 || fresh.roles != agent->config.roles ||
-	    strcmp(fresh.data_dir, agent->config.data_dir) != 0 || fresh.log_syslog != agent->config.log_syslog)
-		log_warnx("reload: changes to roles, data-dir, listen or log target take effect after a restart");
+	    strcmp(fresh.data_dir, agent->config.data_dir) != 0 || strcmp(fresh.labels, agent->config.labels) != 0 ||
+	    strcmp(fresh.taints, agent->config.taints) != 0 ||
+	    strcmp(fresh.agent_servers, agent->config.agent_servers) != 0)
+		log_warnx("reload: changes to roles, data-dir, listen, server, labels or taints take effect after a "
+		          "restart");
 	config_free(&fresh);
 	log_info("configuration reloaded");
 }

@@ -86,6 +86,39 @@ check_fails_output "a malformed token in bramble.conf is a config error with fil
 	"bramble.conf:[0-9]+: agent.token: join token abcdef has no cluster hash" \
 	bash -c "sed -i 's/^token = .*/token = abcdef.0123456789abcdef/' '$test_dir/m1/bramble.conf' && '$BRAMBLE' agent --check-config '$test_dir/m1/bramble.conf'"
 
+# Bad input: clear messages, exit codes scripts can test (1 an error, 2 a usage error).
+check_exit() { # check_exit WHAT CODE REGEX CMD...
+	local what=$1 code=$2 regex=$3 out rc=0
+	shift 3
+	out=$("$@" 2>&1) || rc=$?
+	if [ "$rc" -eq "$code" ] && grep -Eq -- "$regex" <<<"$out"; then _report 1 "$what" ""; else
+		_report 0 "$what" "exit $rc (expected $code), expected /$regex/ in: $out"; fi
+}
+check_exit "token rm given the whole token, not its id (1)" 1 "is not a token id" b token rm "$good"
+check_exit "token rm of an unknown id (1)" 1 'join token "zzzzzz" not found' b token rm zzzzzz
+check_exit "token rm twice says so (0)" 0 'was revoked already' b token rm "${revoked%%.*}"
+check_exit "token create --ttl that is not a duration (2)" 2 "--ttl" b token create --ttl soon
+check_exit "token with an unknown subcommand (2)" 2 "unknown subcommand 'make'" b token make
+check_exit "token ls --ttl (2)" 2 "go with create" b token ls --ttl 1h
+check_exit "token create against an unreachable server: address and timeout (1)" 1 \
+	"no answer from coaps://127.0.0.1:[0-9]+ within 5 s" bash -c "sed 's|^server = .*|server = coaps://127.0.0.1:$(free_udp_port)|' '$cp_dir/admin.conf' >'$test_dir/dead.conf'; '$BRAMBLE' --config '$test_dir/dead.conf' token create"
+check_exit "rotate-credential on the server board: nothing to rotate (1)" 1 "only an agent board that joined" \
+	"$BRAMBLE" agent --rotate-credential --config "$cp_dir/bramble.conf"
+check_exit "an agent whose --config file is missing (1)" 1 "nope.conf: cannot open" "$BRAMBLE" agent --config "$test_dir/nope.conf"
+check_exit "an agent with neither credential nor token says how to get one (1)" 1 \
+	"credential .* does not exist: set \[agent\] token" bash -c "sed '/^token = /d' '$test_dir/m1/bramble.conf' >'$test_dir/notoken.conf'; in_board() { :; }; timeout 10 '$BRAMBLE' agent --config '$test_dir/notoken.conf'"
+# A board joining a server that does not answer says where and keeps trying; SIGTERM stops it.
+BOARD_TOKEN=$good board_add u1 agent
+sed -i "s|^server = .*|server = coaps://$lan_prefix.250:5684|" "$test_dir/u1/bramble.conf"
+in_board u1 "$BRAMBLE" agent --config "$test_dir/u1/bramble.conf" >"$test_dir/u1.log" 2>&1 &
+u1_pid=$!
+waiting() { grep -q "no answer from coaps://$lan_prefix.250:5684 within 5 s.*trying again" "$test_dir/u1.log"; }
+check "joining an unreachable server names it and the timeout, then retries" wait_until 15 waiting
+kill "$u1_pid"
+stopped_at=$SECONDS
+wait "$u1_pid"
+check "SIGTERM stops a joining agent within a few seconds" test $((SECONDS - stopped_at)) -le 6
+
 # A token identity may only join.
 cat >"$test_dir/token.conf" <<CONF
 [cluster]
