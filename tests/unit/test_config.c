@@ -152,4 +152,5 @@ TEST(join_token_must_carry_the_cluster_hash)
 	                                    "00000000000000000000000000000000000000000000000000000000000000ff\n",
 	                                    &r);
 	CHECK_OK(r);
+	CHECK_STR(ok, "");
 }
