@@ -42,7 +42,8 @@ static void usage(FILE *out)
 {
 	fputs("usage: bramble init [--data-dir DIR] [--listen ADDRESS:PORT] [--node-name NAME] [--force]\n"
 	      "\n"
-	      "Creates a new cluster with this board as its server: credentials, DIR/bramble.conf\n"
+	      "Creates a new cluster with this board as its server: credentials, the cluster key\n"
+	      "(DIR/cluster.key; boards joining with a token check its hash), DIR/bramble.conf\n"
 	      "(start it with: bramble agent --config DIR/bramble.conf) and DIR/admin.conf, the\n"
 	      "client configuration of the cluster's administrator.\n"
 	      "  --data-dir DIR    default /var/lib/bramble\n"

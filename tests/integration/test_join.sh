@@ -14,6 +14,15 @@ board_add cp server
 board_start cp
 check "the control plane answers" wait_until 10 b get namespaces
 
+# bramble init makes the cluster key and prints its hash.
+check_output "init prints the cluster hash" '^  cluster hash: +sha256:[0-9a-f]{64}$' "$BRAMBLE" init --data-dir "$test_dir/x" --node-name x
+check_output "the cluster key is 0600" '^600$' stat -c %a "$test_dir/x/cluster.key"
+check_fails_output "init refuses to replace a cluster" 'a cluster is already set up' "$BRAMBLE" init --data-dir "$test_dir/x"
+first=$("$BRAMBLE" init --data-dir "$test_dir/y" --node-name y | grep 'cluster hash')
+second=$("$BRAMBLE" init --data-dir "$test_dir/y" --force | grep 'cluster hash')
+check "init --force makes a new cluster key (another hash)" test -n "$second" -a "$first" != "$second"
+check_output "--help says what the cluster key is for" 'cluster key' "$BRAMBLE" init --help
+
 check_output "token create prints the join string: token and cluster hash" \
 	'^[a-z0-9]{6}\.[a-z0-9]{16}:sha256:[0-9a-f]{64}$' b token create --ttl 10m --description "board j1"
 token=$(b token create --ttl 10m --description "board j1")
