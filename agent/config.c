@@ -13,6 +13,7 @@
 #include <ini.h>
 
 #include "agent/node.h"
+#include "core/bootstrap.h"
 #include "platform/error.h"
 #include "platform/memory.h"
 
@@ -190,7 +191,18 @@ static const struct option options[] = {
 	  .offset = FIELD(agent_credential),
 	  .default_value = "",
 	  .help = ("File with this node's 'identity key' line (identity node:<name>), mode 0600.\n"
-	           "Empty: <data-dir>/node-credential. Not needed on a server board.") },
+	           "Empty: <data-dir>/node-credential. Not needed on a server board. Written by the\n"
+	           "agent when it joins with a token.") },
+	{ .section = "agent",
+	  .key = "token",
+	  .type = OPTION_STRING,
+	  .offset = FIELD(agent_token),
+	  .default_value = "",
+	  .help = ("A join token from `bramble token create` (<id>.<secret>:sha256:<cluster hash>). When\n"
+	           "the credential file does not exist yet, the agent joins the cluster at 'server' with\n"
+	           "it: checks the server holds the cluster key the hash names, gets its own credential\n"
+	           "and stores it in the credential file, which it uses from then on (the token is not\n"
+	           "needed afterwards and may be removed). Empty: no joining.") },
 	{ .section = "agent",
 	  .key = "labels",
 	  .type = OPTION_STRING,
@@ -384,6 +396,12 @@ static int option_set(const struct option *o, struct config *config, const char 
 			return -EINVAL;
 		if (o->offset == FIELD(agent_servers) && check_servers(value, err) < 0)
 			return -EINVAL;
+		if (o->offset == FIELD(agent_token) && value[0]) {
+			struct bootstrap_token token;
+			if (bootstrap_token_parse(value, true, &token, err) < 0)
+				return -EINVAL;
+			explicit_bzero(&token, sizeof(token));
+		}
 		if (o->offset == FIELD(node_name) && !valid_node_name(value))
 			return error_set(err, EINVAL,
 			                 "'%s' is not a valid node name: up to 63 lowercase letters, digits "

@@ -43,6 +43,7 @@ struct config {
 	/* [agent] */
 	char *agent_servers; /* comma-separated coaps:// URIs; "": this board's own API server */
 	char *agent_credential;
+	char *agent_token; /* a join string, or "" */
 	char *labels;
 	char *taints;
 	unsigned long max_pods;

@@ -1312,6 +1312,14 @@ fail:
 	return r;
 }
 
+int kubelet_set_credential(struct kubelet *k, const char *identity, const char *key)
+{
+	int r = link_set_credential(k->link, identity, key);
+	if (r == 0)
+		link_reset(k->link);
+	return r;
+}
+
 void kubelet_free(struct kubelet *k)
 {
 	if (!k)

@@ -35,6 +35,10 @@ void kubelet_free(struct kubelet *kubelet);
 /* SIGHUP: reads the static pod manifests again. */
 void kubelet_reload(struct kubelet *kubelet);
 
+/* Switches to a new credential (a rotated one): a new handshake with it at once; pods are
+ * not touched (the kubelet re-lists and watches again, as after any reconnection). */
+int kubelet_set_credential(struct kubelet *kubelet, const char *identity, const char *key);
+
 size_t kubelet_pod_count(const struct kubelet *kubelet);
 
 #endif

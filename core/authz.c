@@ -18,6 +18,15 @@ const char *authz_verb_name(enum authz_verb verb)
 	return (unsigned)verb < ARRAY_SIZE(names) ? names[verb] : "?";
 }
 
+void authz_principal(char *identity)
+{
+	if (strncmp(identity, "node:", 5) != 0)
+		return;
+	char *at = strchr(identity + 5, '@');
+	if (at && at[1] && strspn(at + 1, "0123456789") == strlen(at + 1))
+		*at = '\0';
+}
+
 const char *authz_node_name(const char *identity)
 {
 	if (identity && strncmp(identity, "node:", 5) == 0 && identity[5] != '\0')
@@ -221,5 +230,7 @@ int authz_check(struct store *store, const struct authz_request *request, struct
 	const char *node = authz_node_name(request->identity);
 	if (node)
 		return check_node(store, request, node, err);
+	if (strncmp(request->identity, "token:", 6) == 0)
+		return deny(request, err, "a join token may only join the cluster (POST /bootstrap/join)");
 	return deny(request, err, "unknown identity");
 }

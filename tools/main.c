@@ -17,6 +17,7 @@ static const struct verb verbs[] = {
 	{ "agent", agent_main, "run this board's agent (and control plane, on a server)" },
 	{ "init", init_main, "create a new cluster with this board as its server" },
 	{ "image", image_main, "push images to the cluster, list and remove them; import on this board" },
+	{ "token", token_main, "join tokens for new boards: create, ls, rm" },
 	{ "run", run_main, "run one container in the foreground (or detached)" },
 	{ "container", container_main, "exec in, kill and remove detached containers" },
 	{ "get", get_main, "list objects or show one, as tables, JSON, YAML or names; -w to watch" },

@@ -5,6 +5,7 @@
 
 int version_main(int argc, char **argv);
 int init_main(int argc, char **argv);
+int token_main(int argc, char **argv);
 int image_main(int argc, char **argv);
 int run_main(int argc, char **argv);
 int container_main(int argc, char **argv);
