@@ -118,6 +118,13 @@ static int start_server(struct agent *agent, struct error *err)
 		.max_list_page = config->max_list_page,
 		.max_watches_per_client = config->max_watches_per_client,
 		.version_json = agent->version_json,
+		.controllers.network = {
+			.cluster_cidr = config->cluster_cidr,
+			.service_cidr = config->service_cidr,
+			.node_cidr_mask = (unsigned)config->node_cidr_mask,
+			.node_port_min = (unsigned)config->node_port_min,
+			.node_port_max = (unsigned)config->node_port_max,
+		},
 	};
 	r = apiserver_new(agent->transport, agent->store, &api_options, &agent->apiserver, err);
 	if (r < 0)

@@ -36,6 +36,7 @@ static const struct controller_ops *const controller_table[CONTROLLER_COUNT] = {
 	[CONTROLLER_DEPLOYMENT] = &deployment_controller, [CONTROLLER_REPLICASET] = &replicaset_controller,
 	[CONTROLLER_DAEMONSET] = &daemonset_controller,   [CONTROLLER_JOB] = &job_controller,
 	[CONTROLLER_ENDPOINTS] = &endpoints_controller,   [CONTROLLER_NODE_LIFECYCLE] = &node_lifecycle_controller,
+	[CONTROLLER_NODE_IPAM] = &node_ipam_controller,
 };
 
 static const char *const cached_resources[CACHED_COUNT] = {

@@ -34,6 +34,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "core/ipalloc.h"
+
 struct controllers;
 struct error;
 struct kind;
@@ -55,6 +57,7 @@ struct controllers_options {
 	double eviction_rate;       /* nodes per second whose pods start being evicted (burst 1) */
 	unsigned unhealthy_percent; /* nodes not Ready at or above this share: evict nothing */
 	uint64_t job_backoff_ms;    /* first delay before a failed Job pod is replaced */
+	struct ipalloc_config network; /* node pod CIDRs (core/nodeipam.c) */
 };
 
 /* Called (from a loop timer) when delayed work is due: the caller runs a batch, i.e.
