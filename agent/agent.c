@@ -10,6 +10,9 @@
  * and serves the API (core/apiserver.c). A board with the agent role runs the kubelet
  * (agent/kubelet.c), which talks to the control plane over CoAP like any other board: on a
  * server board, to its own API server on the same loop, with an identity made up at start.
+ * Beside it, unless [network] pod-network is off, the board's share of the cluster network
+ * (agent/network.c: pod addresses, routes, the Service proxy, cluster DNS), started before
+ * the kubelet and stopped after it, once the pods are gone.
  */
 #include "agent/agent.h"
 
@@ -26,6 +29,7 @@
 #include "agent/config.h"
 #include "agent/credentials.h"
 #include "agent/kubelet.h"
+#include "agent/network.h"
 #include "core/apiserver.h"
 #include "core/store.h"
 #include "core/transport.h"
@@ -44,6 +48,7 @@ struct agent {
 	struct credentials credentials;
 	char *version_json;
 	struct kubelet *kubelet;
+	struct network *network;
 	char *node_identity, *node_key; /* the kubelet's credential */
 	char *servers[LINK_MAX_SERVERS];
 };
@@ -227,6 +232,18 @@ static int start_kubelet(struct agent *agent, struct error *err)
 	};
 	for (size_t i = 0; i < LINK_MAX_SERVERS; i++)
 		options.servers[i] = agent->servers[i];
+	if (agent->config.pod_network) {
+		struct network_options network = {
+			.loop = agent->loop,
+			.config = &agent->config,
+			.identity = agent->node_identity,
+			.key = agent->node_key,
+		};
+		memcpy(network.servers, options.servers, sizeof(network.servers));
+		if ((r = network_new(&network, &agent->network, err)) < 0)
+			return r;
+		options.network = agent->network;
+	}
 	return kubelet_new(&options, &agent->kubelet, err);
 }
 
@@ -378,6 +395,7 @@ out:
 	if (r < 0)
 		log_errorx("%s", err.message);
 	kubelet_free(agent.kubelet);
+	network_free(agent.network); /* after the pods: the bridge goes once they are gone */
 	apiserver_free(agent.apiserver);
 	transport_free(agent.transport);
 	store_close(agent.store);

@@ -31,6 +31,7 @@
 
 #include "agent/config.h"
 #include "agent/images.h"
+#include "agent/network.h"
 #include "agent/node.h"
 #include "agent/pod.h"
 #include "agent/podspec.h"
@@ -456,6 +457,7 @@ static void apply_list(struct kubelet *k, const cJSON *list)
 	const cJSON *item;
 	cJSON_ArrayForEach(item, items) pod_seen(k, item);
 	remember_revision(k, object_string_at(list, "metadata.resourceVersion"));
+	network_pods_listed_json(k->pod_env.network, items);
 }
 
 static void apply_events(struct kubelet *k, const cJSON *doc)
@@ -718,6 +720,7 @@ int kubelet_new(const struct kubelet_options *options, struct kubelet **ret_kube
 		.host_ip = k->host_ip,
 		.state_dir = k->state_dir,
 		.log_dir = k->log_dir,
+		.network = options->network,
 		.backoff_initial_ms = options->backoff_initial_ms ? options->backoff_initial_ms : 10000,
 		.backoff_max_ms = 300000,
 		.status_changed = on_pod_status_changed,

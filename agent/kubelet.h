@@ -14,6 +14,7 @@ struct config;
 struct error;
 struct kubelet;
 struct loop;
+struct network;
 
 struct kubelet_options {
 	struct loop *loop;
@@ -24,6 +25,7 @@ struct kubelet_options {
 	const char *driver; /* runtime driver name; NULL: native */
 	/* First restart back-off of a crashing container; 0: Kubernetes' 10 s. */
 	unsigned backoff_initial_ms;
+	struct network *network; /* the pod network (agent/network.c); NULL: hostNetwork only */
 };
 
 int kubelet_new(const struct kubelet_options *options, struct kubelet **ret_kubelet, struct error *err);
