@@ -72,7 +72,9 @@ struct watch {
 	struct link_observation *observation;
 	char revision[24];
 	bool listed;
-	cJSON *items; /* key -> object */
+	bool fetching; /* a GET in flight */
+	bool missed;   /* notifications arrived during it */
+	cJSON *items;  /* key -> object */
 	struct loop_timer *retry;
 };
 
@@ -428,7 +430,14 @@ static void apply_events(struct watch *w, const cJSON *doc)
 	remember_revision(w, string_of(doc, "resourceVersion"));
 }
 
-static void rewatch_due(struct loop *loop, void *data)
+/* A watch goes: catch up by plain GETs (the list first, then the events since the last
+ * revision seen), then Observe from there. Big answers come block-wise only to GETs: an
+ * Observe whose first answer spanned blocks would be restarted by every notification that
+ * arrived meanwhile. A notification too big for a datagram ("truncated") is fetched the same
+ * way; notifications that arrive during a fetch are covered by fetching again after it. */
+static void fetch(struct watch *w);
+
+static void retry_due(struct loop *loop, void *data)
 {
 	(void)loop;
 	struct watch *w = data;
@@ -436,14 +445,24 @@ static void rewatch_due(struct loop *loop, void *data)
 	start_watch(w->network, w->which);
 }
 
-static void rewatch_soon(struct watch *w, uint64_t delay_ms)
+static void retry_soon(struct watch *w, uint64_t delay_ms)
 {
 	if (w->observation) {
 		link_observe_cancel(w->network->link, w->observation);
 		w->observation = NULL;
 	}
+	w->fetching = false;
 	if (!w->retry)
-		w->retry = loop_add_timer(w->network->loop, delay_ms, rewatch_due, w);
+		w->retry = loop_add_timer(w->network->loop, delay_ms, retry_due, w);
+}
+
+static void after_change(struct watch *w)
+{
+	struct network *n = w->network;
+	if (w->which == WATCH_NODES)
+		sync_routes(n);
+	else if (!n->apply_timer)
+		n->apply_timer = loop_add_timer(n->loop, 0, apply_due, n); /* also a list with nothing in it */
 }
 
 static void on_notified(int code, const char *body, size_t length, const struct error *err, void *data)
@@ -456,7 +475,11 @@ static void on_notified(int code, const char *body, size_t length, const struct 
 		log_info("%s watch refused (%d: %s): listing again", watch_paths[w->which], code,
 		         err ? err->message : "");
 		w->revision[0] = '\0';
-		rewatch_soon(w, 1000);
+		retry_soon(w, 1000);
+		return;
+	}
+	if (w->fetching) {
+		w->missed = true;
 		return;
 	}
 	cJSON *doc = cJSON_ParseWithLength(body, length);
@@ -464,36 +487,87 @@ static void on_notified(int code, const char *body, size_t length, const struct 
 		log_warnx("%s watch: a notification that is not JSON", watch_paths[w->which]);
 		return;
 	}
-	const char *kind = string_of(doc, "kind");
 	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "truncated"))) {
-		remember_revision(w, string_of(doc, "from"));
-		rewatch_soon(w, 0);
-	} else if (kind && strcmp(kind, "WatchEvents") == 0) {
+		fetch(w);
+	} else {
 		apply_events(w, doc);
-	} else if (cJSON_GetObjectItemCaseSensitive(doc, "items")) {
-		apply_list(w, doc);
+		after_change(w);
 	}
 	cJSON_Delete(doc);
+}
+
+static void observe(struct watch *w)
+{
 	struct network *n = w->network;
-	if (w->which == WATCH_NODES)
-		sync_routes(n);
-	else if (!n->apply_timer)
-		n->apply_timer = loop_add_timer(n->loop, 0, apply_due, n); /* also a list with nothing in it */
+	if (w->observation || !link_is_up(n->link))
+		return;
+	char path[NETWORK_PATH_MAX];
+	snprintf(path, sizeof(path), "%s?resourceVersion=%s", watch_paths[w->which], w->revision);
+	struct error err;
+	if (link_observe(n->link, path, on_notified, w, &w->observation, &err) < 0) {
+		log_warnx("cannot watch %s: %s", watch_paths[w->which], err.message);
+		retry_soon(w, 1000);
+	}
+}
+
+static void on_fetched(const struct client_response *response, const struct error *err, void *data)
+{
+	struct watch *w = data;
+	w->fetching = false;
+	if (!response) {
+		log_debug("%s: %s", watch_paths[w->which], err->message);
+		return; /* the link is down: fetched again when it is up */
+	}
+	if (response->code != 205) {
+		log_info("%s: %d %s: listing again", watch_paths[w->which], response->code, response->message);
+		w->revision[0] = '\0';
+		retry_soon(w, 1000);
+		return;
+	}
+	cJSON *doc = cJSON_ParseWithLength(response->body, response->length);
+	if (!doc) {
+		log_warnx("%s: an answer that is not JSON", watch_paths[w->which]);
+		retry_soon(w, 1000);
+		return;
+	}
+	if (cJSON_GetObjectItemCaseSensitive(doc, "items"))
+		apply_list(w, doc);
+	else
+		apply_events(w, doc);
+	cJSON_Delete(doc);
+	after_change(w);
+	if (w->missed) {
+		w->missed = false;
+		fetch(w);
+		return;
+	}
+	observe(w);
+}
+
+/* A GET of the list (no revision yet) or of the events since the revision. */
+static void fetch(struct watch *w)
+{
+	struct network *n = w->network;
+	char path[NETWORK_PATH_MAX];
+	if (w->revision[0])
+		snprintf(path, sizeof(path), "%s?watch=1&resourceVersion=%s", watch_paths[w->which], w->revision);
+	else
+		snprintf(path, sizeof(path), "%s", watch_paths[w->which]);
+	struct error err;
+	if (link_request(n->link, CLIENT_GET, path, NULL, 0, on_fetched, w, &err) < 0) {
+		log_debug("%s: %s", watch_paths[w->which], err.message);
+		return;
+	}
+	w->fetching = true;
+	w->missed = false;
 }
 
 static void start_watch(struct network *n, enum watched which)
 {
 	struct watch *w = &n->watches[which];
-	if (w->observation || !link_is_up(n->link))
+	if (w->observation || w->fetching || !link_is_up(n->link))
 		return;
-	char path[NETWORK_PATH_MAX];
-	if (w->revision[0])
-		snprintf(path, sizeof(path), "%s?resourceVersion=%s", watch_paths[which], w->revision);
-	else
-		snprintf(path, sizeof(path), "%s", watch_paths[which]);
-	struct error err;
-	if (link_observe(n->link, path, on_notified, w, &w->observation, &err) < 0)
-		log_warnx("cannot watch %s: %s", watch_paths[which], err.message);
+	fetch(w);
 }
 
 static void on_link_state(struct link *link, bool up, void *data)
@@ -501,10 +575,12 @@ static void on_link_state(struct link *link, bool up, void *data)
 	(void)link;
 	struct network *n = data;
 	for (int i = 0; i < WATCH_COUNT; i++) {
-		if (!up)
+		if (!up) {
 			n->watches[i].observation = NULL; /* ended with the link */
-		else
+			n->watches[i].fetching = false;
+		} else {
 			start_watch(n, (enum watched)i);
+		}
 	}
 }
 
