@@ -409,8 +409,8 @@ static int option_set(const struct option *o, struct config *config, const char 
 		if (o->offset == FIELD(proxy_mode) && strcmp(value, "auto") != 0 && strcmp(value, "nftables") != 0 &&
 		    strcmp(value, "userspace") != 0)
 			return error_set(err, EINVAL, "unknown proxy mode '%s' (auto, nftables, userspace)", value);
-		if ((o->offset == FIELD(bridge) && (value[0] == '\0' || strlen(value) > 15 || strchr(value, '/') ||
-		                                    strchr(value, ' '))))
+		if ((o->offset == FIELD(bridge) &&
+		     (value[0] == '\0' || strlen(value) > 15 || strchr(value, '/') || strchr(value, ' '))))
 			return error_set(err, EINVAL, "'%s' is not a link name: 1 to 15 characters, no '/' or space",
 			                 value);
 		if (o->offset == FIELD(node_name) && !valid_node_name(value))
@@ -487,8 +487,8 @@ static int on_ini_entry(void *user, const char *section, const char *key, const 
 		return 1;
 	}
 	if (section[0] == '\0')
-		report(state, line, "'%s' is outside any section; put it under [node], [server], [agent], [network] or [log]",
-		       key);
+		report(state, line,
+		       "'%s' is outside any section; put it under [node], [server], [agent], [network] or [log]", key);
 	else if (!section_known)
 		report(state, line, "unknown section [%s]", section);
 	else

@@ -239,8 +239,8 @@ static void apply_service(struct network *n, const char *key)
 		const char *affinity = string_of(spec, "sessionAffinity");
 		s.affinity_client_ip = affinity && strcmp(affinity, "ClientIP") == 0;
 		const cJSON *timeout = cJSON_GetObjectItemCaseSensitive(
-		        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(spec, "sessionAffinityConfig"),
-		                                         "clientIP"),
+		        cJSON_GetObjectItemCaseSensitive(
+		                cJSON_GetObjectItemCaseSensitive(spec, "sessionAffinityConfig"), "clientIP"),
 		        "timeoutSeconds");
 		if (cJSON_IsNumber(timeout) && timeout->valuedouble > 0)
 			s.affinity_timeout_seconds = (uint32_t)timeout->valuedouble;
@@ -737,14 +737,15 @@ static int write_resolv_conf(struct network *n, const cJSON *pod, bool host_netw
 int network_pod_setup(struct network *n, const cJSON *pod, int netns_fd, const char *pod_dir,
                       struct network_attachment *a, struct error *err)
 {
-	bool host_network = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
-	        cJSON_GetObjectItemCaseSensitive(pod, "spec"), "hostNetwork"));
+	bool host_network = cJSON_IsTrue(
+	        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(pod, "spec"), "hostNetwork"));
 	if (!n)
 		return 0;
 	const char *uid = object_string_at(pod, "metadata.uid");
 	if (!host_network && netns_fd >= 0 && !a->pod_ip[0]) {
 		if (!network_ready(n))
-			return error_set(err, EAGAIN, "waiting for node %s's pod CIDR (spec.podCIDR) from the control plane",
+			return error_set(err, EAGAIN,
+			                 "waiting for node %s's pod CIDR (spec.podCIDR) from the control plane",
 			                 n->config->node_name);
 		if (!uid)
 			return error_set(err, EINVAL, "the pod has no metadata.uid");
@@ -886,7 +887,8 @@ void network_free(struct network *n)
 		if (left == 0 && podnet_teardown(n->podnet, &err) < 0)
 			log_warnx("pod network: %s", err.message);
 		else if (left > 0)
-			log_info("pod network: %zu pods still attached: bridge %s and routes kept", left, n->config->bridge);
+			log_info("pod network: %zu pods still attached: bridge %s and routes kept", left,
+			         n->config->bridge);
 		podnet_free(n->podnet);
 	}
 	ipam_free(n->ipam);

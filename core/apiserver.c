@@ -766,8 +766,8 @@ static void handle_create(struct request_context *c)
 		goto fail;
 	object_apply_defaults(c->route.kind, object);
 	if ((r = object_validate(c->route.kind, object, &err)) < 0 ||
-	    (r = ipalloc_admit(c->api->store, &c->api->options.controllers.network, c->route.kind->name, NULL,
-	                       object, &err)) < 0)
+	    (r = ipalloc_admit(c->api->store, &c->api->options.controllers.network, c->route.kind->name, NULL, object,
+	                       &err)) < 0)
 		goto fail;
 	char uid[37], now[CLOCK_RFC3339_SIZE];
 	object_new_uid(uid);

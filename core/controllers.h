@@ -52,11 +52,11 @@ struct store_change;
 
 /* Zero means the default everywhere. */
 struct controllers_options {
-	uint64_t node_grace_ms;     /* heartbeats missed this long: Ready=Unknown */
-	uint64_t eviction_delay_ms; /* tolerationSeconds of pods that do not tolerate unreachable/not-ready */
-	double eviction_rate;       /* nodes per second whose pods start being evicted (burst 1) */
-	unsigned unhealthy_percent; /* nodes not Ready at or above this share: evict nothing */
-	uint64_t job_backoff_ms;    /* first delay before a failed Job pod is replaced */
+	uint64_t node_grace_ms;        /* heartbeats missed this long: Ready=Unknown */
+	uint64_t eviction_delay_ms;    /* tolerationSeconds of pods that do not tolerate unreachable/not-ready */
+	double eviction_rate;          /* nodes per second whose pods start being evicted (burst 1) */
+	unsigned unhealthy_percent;    /* nodes not Ready at or above this share: evict nothing */
+	uint64_t job_backoff_ms;       /* first delay before a failed Job pod is replaced */
 	struct ipalloc_config network; /* node pod CIDRs (core/nodeipam.c) */
 };
 

@@ -65,9 +65,9 @@ bool ipalloc_cidrs_overlap(uint32_t a, unsigned a_prefix, uint32_t b, unsigned b
 static int load_settings(const struct ipalloc_config *config, struct settings *s, struct error *err)
 {
 	const char *cluster = config && config->cluster_cidr && config->cluster_cidr[0] ? config->cluster_cidr
-	                                                                                 : IPALLOC_DEFAULT_CLUSTER_CIDR;
+	                                                                                : IPALLOC_DEFAULT_CLUSTER_CIDR;
 	const char *service = config && config->service_cidr && config->service_cidr[0] ? config->service_cidr
-	                                                                                 : IPALLOC_DEFAULT_SERVICE_CIDR;
+	                                                                                : IPALLOC_DEFAULT_SERVICE_CIDR;
 	s->node_mask = config && config->node_cidr_mask ? config->node_cidr_mask : IPALLOC_DEFAULT_NODE_MASK;
 	s->port_min = config && config->node_port_min ? config->node_port_min : IPALLOC_DEFAULT_NODE_PORT_MIN;
 	s->port_max = config && config->node_port_max ? config->node_port_max : IPALLOC_DEFAULT_NODE_PORT_MAX;
@@ -80,8 +80,9 @@ static int load_settings(const struct ipalloc_config *config, struct settings *s
 	if (s->service_prefix < 12 || s->service_prefix > 30)
 		return error_set(err, EINVAL, "service-cidr %s: the prefix must be /12 to /30", service);
 	if (ipalloc_cidrs_overlap(s->cluster, s->cluster_prefix, s->service, s->service_prefix))
-		return error_set(err, EINVAL, "service-cidr %s overlaps cluster-cidr %s: pod and Service addresses "
-		                              "must not mix",
+		return error_set(err, EINVAL,
+		                 "service-cidr %s overlaps cluster-cidr %s: pod and Service addresses "
+		                 "must not mix",
 		                 service, cluster);
 	if (s->node_mask < s->cluster_prefix || s->node_mask > 29)
 		return error_set(err, EINVAL, "node-cidr-mask /%u must lie between the cluster-cidr's /%u and /29",
@@ -132,7 +133,8 @@ int ipalloc_node_cidr(const struct ipalloc_config *config, const char *const *ta
 	if (r < 0) {
 		char text[INET_ADDRSTRLEN];
 		text_of(s.cluster, text);
-		return error_set(err, ENOSPC, "no pod CIDR left: all %llu /%u blocks of the cluster CIDR %s/%u are taken",
+		return error_set(err, ENOSPC,
+		                 "no pod CIDR left: all %llu /%u blocks of the cluster CIDR %s/%u are taken",
 		                 (unsigned long long)blocks, s.node_mask, text, s.cluster_prefix);
 	}
 	return 0;
@@ -257,19 +259,21 @@ static int admit_cluster_ip(struct store *store, const struct settings *s, const
 {
 	cJSON *spec = spec_of(service);
 	const char *requested = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(spec, "clusterIP"));
-	const char *first = cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(spec, "clusterIPs"), 0));
+	const char *first =
+	        cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(spec, "clusterIPs"), 0));
 	if (requested && !requested[0])
 		requested = NULL;
 	if (first && first[0] && requested && strcmp(first, requested) != 0)
-		return error_set_field(err, EINVAL, "spec.clusterIPs[0]", "Invalid value: \"%s\": must match `clusterIP` (%s)",
-		                       first, requested);
+		return error_set_field(err, EINVAL, "spec.clusterIPs[0]",
+		                       "Invalid value: \"%s\": must match `clusterIP` (%s)", first, requested);
 	if (!requested && first && first[0])
 		requested = first;
-	const char *kept = old ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(spec_of(old), "clusterIP")) : NULL;
+	const char *kept =
+	        old ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(spec_of(old), "clusterIP")) : NULL;
 	if (kept && kept[0]) {
 		if (requested && strcmp(requested, kept) != 0)
-			return error_set_field(err, EINVAL, "spec.clusterIP", "Invalid value: \"%s\": field is immutable",
-			                       requested);
+			return error_set_field(err, EINVAL, "spec.clusterIP",
+			                       "Invalid value: \"%s\": field is immutable", requested);
 		char copy[INET_ADDRSTRLEN + 8];
 		snprintf(copy, sizeof(copy), "%s", kept);
 		set_string(spec, "clusterIP", copy);
@@ -298,10 +302,11 @@ static int admit_cluster_ip(struct store *store, const struct settings *s, const
 			offset = ntohl(a.s_addr) - s->service;
 		if (inet_pton(AF_INET, requested, &a) != 1 || ntohl(a.s_addr) < s->service || offset == 0 ||
 		    offset >= size - 1) {
-			r = error_set_field(err, EINVAL, "spec.clusterIP",
-			                    "Invalid value: \"%s\": provided IP is not in the valid range. The range of "
-			                    "valid IPs is %s/%u",
-			                    requested, range, s->service_prefix);
+			r = error_set_field(
+			        err, EINVAL, "spec.clusterIP",
+			        "Invalid value: \"%s\": provided IP is not in the valid range. The range of "
+			        "valid IPs is %s/%u",
+			        requested, range, s->service_prefix);
 			goto out;
 		}
 		if (taken_has(&t, ntohl(a.s_addr))) {
@@ -324,8 +329,8 @@ static int admit_cluster_ip(struct store *store, const struct settings *s, const
 		}
 		if (r < 0) {
 			r = error_set_field(err, ENOSPC, "spec.clusterIP",
-			                    "Internal error: no ClusterIP left in the service CIDR %s/%u (%u taken)", range,
-			                    s->service_prefix, usable);
+			                    "Internal error: no ClusterIP left in the service CIDR %s/%u (%u taken)",
+			                    range, s->service_prefix, usable);
 			goto out;
 		}
 	}
@@ -502,8 +507,8 @@ static int admit_node(struct store *store, const cJSON *old, cJSON *node, struct
 	if (r < 0 && !search.holder[0])
 		return r;
 	if (search.holder[0])
-		return error_set_field(err, EINVAL, "spec.podCIDR", "Invalid value: \"%s\": overlaps the pod CIDR of node %s",
-		                       cidr, search.holder);
+		return error_set_field(err, EINVAL, "spec.podCIDR",
+		                       "Invalid value: \"%s\": overlaps the pod CIDR of node %s", cidr, search.holder);
 	char copy[IPALLOC_CIDR_TEXT + 8];
 	snprintf(copy, sizeof(copy), "%s", cidr);
 	set_list_of_one(spec, "podCIDRs", copy);

@@ -157,10 +157,11 @@ TEST(node_ports_allocated_kept_and_refused)
 	struct store *store = open_store();
 	struct error err;
 	struct ipalloc_config config = { .node_port_min = 30000, .node_port_max = 30009 };
-	cJSON *web = create_service(store, &config,
-	                            NODE_PORT_SERVICE("web", "[{\"name\":\"http\",\"port\":80,\"protocol\":\"TCP\"},"
-	                                                     "{\"name\":\"dns\",\"port\":53,\"protocol\":\"UDP\",\"nodePort\":30005}]"),
-	                            &err);
+	cJSON *web = create_service(
+	        store, &config,
+	        NODE_PORT_SERVICE("web", "[{\"name\":\"http\",\"port\":80,\"protocol\":\"TCP\"},"
+	                                 "{\"name\":\"dns\",\"port\":53,\"protocol\":\"UDP\",\"nodePort\":30005}]"),
+	        &err);
 	CHECK(web);
 	const cJSON *ports = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(web, "spec"), "ports");
 	int first = (int)cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(ports, 0), "nodePort")->valuedouble;
@@ -169,15 +170,15 @@ TEST(node_ports_allocated_kept_and_refused)
 	CHECK_INT(first, !=, 30005);
 	CHECK_INT(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(ports, 1), "nodePort")->valuedouble, ==, 30005);
 
-	cJSON *taken = create_service(store, &config,
-	                              NODE_PORT_SERVICE("other", "[{\"port\":81,\"protocol\":\"TCP\",\"nodePort\":30005}]"),
-	                              &err);
+	cJSON *taken = create_service(
+	        store, &config, NODE_PORT_SERVICE("other", "[{\"port\":81,\"protocol\":\"TCP\",\"nodePort\":30005}]"),
+	        &err);
 	CHECK(!taken);
 	CHECK_STR(err.field, "spec.ports[0].nodePort");
 	CHECK_CONTAINS(err.message, "30005: provided port is already allocated");
-	cJSON *outside = create_service(store, &config,
-	                                NODE_PORT_SERVICE("far", "[{\"port\":81,\"protocol\":\"TCP\",\"nodePort\":8080}]"),
-	                                &err);
+	cJSON *outside = create_service(
+	        store, &config, NODE_PORT_SERVICE("far", "[{\"port\":81,\"protocol\":\"TCP\",\"nodePort\":8080}]"),
+	        &err);
 	CHECK(!outside);
 	CHECK_CONTAINS(err.message, "provided port is not in the valid range. The range of valid ports is 30000-30009");
 
@@ -197,11 +198,13 @@ TEST(node_pod_cidr_may_not_change)
 {
 	struct store *store = open_store();
 	struct error err;
-	cJSON *old = cJSON_Parse("{\"kind\":\"Node\",\"metadata\":{\"name\":\"n1\"},\"spec\":{\"podCIDR\":\"10.42.1.0/24\"}}");
+	cJSON *old = cJSON_Parse(
+	        "{\"kind\":\"Node\",\"metadata\":{\"name\":\"n1\"},\"spec\":{\"podCIDR\":\"10.42.1.0/24\"}}");
 	cJSON *keep = cJSON_Parse("{\"kind\":\"Node\",\"metadata\":{\"name\":\"n1\"},\"spec\":{}}");
 	CHECK_OK(ipalloc_admit(store, NULL, "Node", old, keep, &err));
 	CHECK_STR(object_string_at(keep, "spec.podCIDR"), "10.42.1.0/24");
-	cJSON *change = cJSON_Parse("{\"kind\":\"Node\",\"metadata\":{\"name\":\"n1\"},\"spec\":{\"podCIDR\":\"10.42.2.0/24\"}}");
+	cJSON *change = cJSON_Parse(
+	        "{\"kind\":\"Node\",\"metadata\":{\"name\":\"n1\"},\"spec\":{\"podCIDR\":\"10.42.2.0/24\"}}");
 	CHECK_INT(ipalloc_admit(store, NULL, "Node", old, change, &err), ==, -EINVAL);
 	CHECK_STR(err.field, "spec.podCIDR");
 	cJSON *bad = cJSON_Parse("{\"kind\":\"Node\",\"metadata\":{\"name\":\"n2\"},\"spec\":{\"podCIDR\":\"nope\"}}");
