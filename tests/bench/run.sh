@@ -7,7 +7,8 @@
 #   5. container start latency, bramble run against crun (tests/bench/start_latency.sh)
 #   6. scheduling throughput: 10,000 pods onto 1,000 hollow nodes (tests/bench/bench_scheduler.c)
 #   7. the prober's CPU per probe attempt: HTTP, TCP and exec (tests/bench/bench_prober.c)
-#   8. the network: ClusterIP against direct pod IP, throughput (iperf3) and request/response
+#   8. the kubelet: pod start latency, agent RSS idle and with 20 pods, agent idle CPU
+#   9. the network: ClusterIP against direct pod IP, throughput (iperf3) and request/response
 #      latency, nftables and userspace proxies side by side (tests/bench/network.sh)
 # Environment: IDLE_SECONDS (default 60), LOAD_SECONDS (default 10), CLIENTS (default 4).
 set -euo pipefail
@@ -93,6 +94,10 @@ build/x86_64/bench-scheduler
 echo
 echo "== probe cost (tests/bench/bench_prober.c: 40 HTTP, 40 TCP, 10 exec probers, 100 ms periods)"
 build/x86_64/bench-prober 40 "$load"
+
+echo
+echo "== the kubelet: pod start latency, agent RSS and idle CPU (tests/bench/kubelet.sh)"
+IDLE_SECONDS=$idle tests/bench/kubelet.sh build/x86_64/bramble
 
 echo
 echo "== network: ClusterIP vs direct pod IP, nftables and userspace proxy (tests/bench/network.sh)"
