@@ -91,6 +91,17 @@ check_output "cluster DNS on cp's bridge answers the Service's name with its Clu
 	in_pod cp client timeout 5 busybox nslookup web.default.svc.cluster.local "$gateway"
 nslookup_nosuch() { in_pod cp client timeout 5 busybox nslookup nosuch.default.svc.cluster.local "$gateway"; true; }
 check_output "and NXDOMAIN for a Service that does not exist" "NXDOMAIN|can't find" nslookup_nosuch
+garbage() { # 512 random bytes over UDP, and over TCP
+	in_pod cp client python3 -c "import os, socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(5): s.sendto(os.urandom(512), ('$gateway', 53))"
+	head -c 512 /dev/urandom | in_pod cp client timeout 3 busybox nc -w 1 "$gateway" 53 >/dev/null
+	true
+}
+garbage
+check_output "queries of 512 random bytes (UDP and TCP) leave cluster DNS answering" "Address: *$svc_ip" \
+	in_pod cp client timeout 5 busybox nslookup web.default.svc.cluster.local "$gateway"
+check "and the agent still runs" kill -0 "${board_pid[cp]}"
 resolv() { cat "$test_dir/cp/run/pods/$(pod_uid client)/resolv.conf"; }
 check_output "the pod's resolv.conf names it with the search path and ndots:5" \
 	"nameserver $gateway" resolv
