@@ -8,6 +8,12 @@ cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
 . tests/integration/boards.sh
 
+# Overlapping CIDRs in bramble.conf: file:line: from --check-config.
+printf '[node]\nname = x\n[network]\ncluster-cidr = 10.42.0.0/16\nservice-cidr = 10.42.128.0/20\n' >"$test_dir/overlap.conf"
+check_fails_output "--check-config: overlapping cluster and service CIDRs, at file:line" \
+	"overlap.conf:5: network: service-cidr 10.42.128.0/20 overlaps cluster-cidr 10.42.0.0/16" \
+	"$BRAMBLE" agent --check-config "$test_dir/overlap.conf"
+
 boards_lan || { echo "cannot create network namespaces"; exit 1; }
 board_add cp "server, agent"
 board_add b agent
@@ -67,6 +73,18 @@ check "a pod on cp reaches a pod on c by pod IP (host-gw route across the LAN)" 
 check "and one on b" wait_until 10 answers "$ip_b" 8080 web-b
 check_output "the pod has eth0 with its address and a default route via its bridge" "default via ${ip_client%.*}\.1 dev eth0" \
 	in_pod cp client ip route
+
+# Egress leaving the cluster is masqueraded: the LAN sees the board's address.
+in_lan python3 -c "import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('$lan_prefix.250', 9999)); s.listen(1); s.settimeout(20)
+c, peer = s.accept(); c.sendall((peer[0] + '\\n').encode()); c.close()" &
+lan_server=$!
+lan_listening() { in_lan ss -Hltn "sport = :9999" | grep -q .; }
+wait_until 10 lan_listening
+check_output "a pod's traffic to the LAN leaves with its board's address (masquerade)" "^$(board_ip cp)$" \
+	in_pod cp client timeout 5 busybox nc -w 3 "$lan_prefix.250" 9999
+wait "$lan_server" 2>/dev/null
 
 # A Service over both backends, by name through cluster DNS.
 b apply -f - >/dev/null <<'YAML'
@@ -184,6 +202,15 @@ board_start c
 check "after a clean restart of c's agent its pod runs again" wait_until 30 running web-c
 check_output "with the same pod IP" "^$ip_c$" pod_ip web-c
 check_output "and the Service reaches it" '^web-c$' fetch "$svc_ip" 80
+
+# The userspace proxy, as on a board without nf_tables.
+board_stop b
+printf '[network]\nproxy-mode = userspace\n' >>"$test_dir/b/bramble.conf"
+board_start b
+check "with proxy-mode = userspace, b serves the NodePort from the LAN" wait_until 20 lan_answers b
+user_cip() { in_board b bash -c "$(declare -f http_get); http_get $svc_ip 80" | grep -q '^web-c$'; }
+check "and the ClusterIP" wait_until 10 user_cip
+check_output "and its nftables table is gone" '^$' bash -c "nsenter --net=/run/netns/brb-$run_id-b nft list tables | grep bramble_proxy; true"
 
 # Stopping the boards (pods deleted first) leaves nothing behind.
 b delete pod --all >/dev/null
