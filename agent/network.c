@@ -2,9 +2,10 @@
  *
  * State:
  *   link        its own CoAP/DTLS link to the control plane (the node's identity), beside
- *               the kubelet's, with three watches: Nodes, Services, Endpoints (each a list,
- *               then events, resumed from its last revision after a reconnect); the objects
- *               are kept as received (cJSON objects keyed "namespace/name")
+ *               the kubelet's, with three watches: Nodes, Services, Endpoints (each a GET
+ *               of the list, then Observe from its revision; resumed from the last revision
+ *               seen after a reconnect); the objects are kept as received (cJSON objects
+ *               keyed "namespace/name")
  *   pod network nothing until this Node has spec.podCIDR, then (setup_network): the IPAM
  *               state (<data-dir>/network/pod-addresses), the bridge with masquerade
  *               (podnet), cluster DNS on the bridge's address, the proxy
