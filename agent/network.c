@@ -86,6 +86,7 @@ struct network {
 	struct watch watches[WATCH_COUNT];
 
 	char pod_cidr[32];
+	bool cidr_unconfirmed; /* taken from the IPAM file, not yet seen on the Node */
 	struct ipam *ipam;
 	struct podnet *podnet;
 	struct dns *dns;
@@ -331,16 +332,47 @@ static void sync_routes(struct network *n)
 	free(peers);
 }
 
+static void reset_network(struct network *n)
+{
+	struct error err = { 0 };
+	if (n->proxy && proxy_shutdown(n->proxy, &err) < 0)
+		log_warnx("proxy: %s", err.message);
+	proxy_free(n->proxy);
+	n->proxy = NULL;
+	n->proxy_committed = false;
+	dns_free(n->dns);
+	n->dns = NULL;
+	if (n->podnet && podnet_teardown(n->podnet, &err) < 0)
+		log_warnx("pod network: %s", err.message);
+	podnet_free(n->podnet);
+	n->podnet = NULL;
+	ipam_free(n->ipam);
+	n->ipam = NULL;
+	if (n->setup_timer)
+		loop_cancel_timer(n->loop, n->setup_timer);
+	n->setup_timer = NULL;
+}
+
 static void own_node_seen(struct network *n, const cJSON *node)
 {
 	const char *cidr = object_string_at(node, "spec.podCIDR");
 	if (!cidr || !cidr[0])
 		return;
 	if (n->pod_cidr[0] && strcmp(n->pod_cidr, cidr) != 0) {
-		log_errorx("node %s: pod CIDR changed from %s to %s: restart the agent", n->config->node_name,
-		           n->pod_cidr, cidr);
-		return;
+		if (!n->cidr_unconfirmed) {
+			log_errorx("node %s: pod CIDR changed from %s to %s: restart the agent", n->config->node_name,
+			           n->pod_cidr, cidr);
+			return;
+		}
+		/* the node was given another block since the last run (deleted and registered
+		 * again): the old one goes */
+		log_warnx("node %s: pod CIDR is now %s, not %s as in the last run: pods running with the old "
+		          "addresses keep them until they restart",
+		          n->config->node_name, cidr, n->pod_cidr);
+		reset_network(n);
+		n->pod_cidr[0] = '\0';
 	}
+	n->cidr_unconfirmed = false;
 	if (!n->pod_cidr[0]) {
 		snprintf(n->pod_cidr, sizeof(n->pod_cidr), "%s", cidr);
 		setup_network(n);
@@ -862,8 +894,16 @@ int network_new(const struct network_options *options, struct network **ret_netw
 	if ((r = link_new(n->loop, &link_options, &n->link, err)) < 0)
 		goto fail;
 	link_set_state_hook(n->link, on_link_state, n);
-	log_info("network: waiting for node %s's pod CIDR (cluster %s, services %s)", config->node_name,
-	         config->cluster_cidr, config->service_cidr);
+	/* The pod CIDR this node had when the agent last ran: pods start again without waiting
+	 * for the control plane (edge autonomy); the Node's spec.podCIDR confirms it later. */
+	cleanup_free char *state = xasprintf("%s/network/pod-addresses", config->data_dir);
+	if (ipam_stored_cidr(state, n->pod_cidr, sizeof(n->pod_cidr)) == 0) {
+		n->cidr_unconfirmed = true;
+		setup_network(n);
+	} else {
+		log_info("network: waiting for node %s's pod CIDR (cluster %s, services %s)", config->node_name,
+		         config->cluster_cidr, config->service_cidr);
+	}
 	*ret_network = n;
 	return 0;
 fail:

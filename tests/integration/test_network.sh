@@ -212,6 +212,18 @@ user_cip() { in_board b bash -c "$(declare -f http_get); http_get $svc_ip 80" | 
 check "and the ClusterIP" wait_until 10 user_cip
 check_output "and its nftables table is gone" '^$' bash -c "nsenter --net=/run/netns/brb-$run_id-b nft list tables | grep bramble_proxy; true"
 
+# Without a control plane, a restarted agent brings its pod network back from the pod CIDR
+# it had (edge autonomy: cached pods can run again).
+gateway_c=${ip_c%.*}.1
+board_stop c
+board_stop cp
+board_start c
+bridge_back() { ip -n "brb-$run_id-c" -br addr show bramble0 | grep -q "$gateway_c/24"; }
+check "with the control plane down, c's restarted agent sets up its bridge from the last pod CIDR" \
+	wait_until 15 bridge_back
+board_start cp
+check "the control plane is back" wait_until 20 ready_nodes
+
 # Stopping the boards (pods deleted first) leaves nothing behind.
 b delete pod --all >/dev/null
 gone_all() { ! b get pods 2>/dev/null | grep -q .; }
