@@ -353,6 +353,7 @@ int agent_main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	memory_tune_for_daemon();
 	if (!config_path)
 		config_path = default_config_path();
 

@@ -16,8 +16,13 @@
  * A pod seen for the first time has its ConfigMaps and Secrets fetched, then starts. A pod
  * with a deletionTimestamp is stopped within its grace period; once its containers are gone
  * the kubelet deletes it for good (DELETE with gracePeriodSeconds=0), as Kubernetes' does.
- * Status writes are merge patches of status, sent only when the status differs from the last
- * one acknowledged, at most one in flight per pod. Heartbeats are PATCHes of the Node's
+ * Status writes are merge patches of status, at most one in flight per pod, sent only when
+ * the patch would change the status the API holds: the newest of the object last received
+ * from the watch and the object the last write returned (by resourceVersion). Every object
+ * received is compared again, so a status someone else changed (the node lifecycle
+ * controller marking pods not Ready while the board was unreachable) is put right; the
+ * status last written is never sent again while the API holds nothing newer (so that
+ * whatever the API server normalises cannot start a write loop). Heartbeats are PATCHes of the Node's
  * status that change only heartbeat times: the control plane keeps those in memory.
  */
 #include "agent/kubelet.h"
@@ -52,11 +57,14 @@ struct entry {
 	struct entry *next;
 	struct kubelet *kubelet;
 	char *uid, *namespace, *name;
-	cJSON *object;     /* latest from the API */
-	struct pod *pod;   /* NULL while its config is being fetched */
-	cJSON *config;     /* {"configmaps": {...}, "secrets": {...}} gathered for the start */
-	int fetches;       /* config requests in flight */
-	char *sent_status; /* the last status the API acknowledged */
+	cJSON *object;          /* latest from the API */
+	struct pod *pod;        /* NULL while its config is being fetched */
+	cJSON *config;          /* {"configmaps": {...}, "secrets": {...}} gathered for the start */
+	int fetches;            /* config requests in flight */
+	char *sent_status;      /* the last status the API acknowledged */
+	uint64_t sent_revision; /* the resourceVersion that write made */
+	cJSON *api_status;      /* the status the API holds, as far as we know (NULL: none) */
+	uint64_t api_revision;  /* the resourceVersion it came with */
 	bool status_due, status_in_flight;
 	bool deleted_in_api; /* gone from the API: nothing to write back */
 	bool final_delete_sent;
@@ -126,6 +134,7 @@ static void free_entry(struct kubelet *k, struct entry *e)
 	cJSON_Delete(e->object);
 	cJSON_Delete(e->config);
 	free(e->sent_status);
+	cJSON_Delete(e->api_status);
 	free(e->uid);
 	free(e->namespace);
 	free(e->name);
@@ -145,6 +154,38 @@ struct status_write {
 	char *status; /* what was sent */
 };
 
+static uint64_t revision_of(const cJSON *object)
+{
+	const char *rv = object_string_at(object, "metadata.resourceVersion");
+	return rv ? strtoull(rv, NULL, 10) : 0;
+}
+
+/* The API's copy of the pod's status as of object (from the watch, or the answer to a
+ * write), unless a newer one is known already. */
+static void api_status_seen(struct entry *e, const cJSON *object)
+{
+	uint64_t revision = revision_of(object);
+	if (e->api_status && revision < e->api_revision)
+		return;
+	cJSON_Delete(e->api_status);
+	const cJSON *status = cJSON_GetObjectItemCaseSensitive(object, "status");
+	e->api_status = cJSON_IsObject(status) ? cJSON_Duplicate(status, 1) : cJSON_CreateObject();
+	e->api_revision = revision;
+}
+
+/* Whether writing status (text: its JSON) would change the pod as the API has it. */
+static bool status_differs(const struct entry *e, const cJSON *status, const char *text)
+{
+	if (e->sent_status && e->sent_revision >= e->api_revision && strcmp(text, e->sent_status) == 0)
+		return false; /* written, and nothing newer seen since */
+	if (!e->api_status)
+		return true;
+	cJSON *merged = cJSON_Duplicate(e->api_status, 1);
+	bool differs = object_merge_patch(merged, status, NULL) < 0 || !cJSON_Compare(merged, e->api_status, true);
+	cJSON_Delete(merged);
+	return differs;
+}
+
 static void schedule_flush(struct kubelet *k);
 
 static void on_status_written(const struct client_response *response, const struct error *err, void *data)
@@ -154,9 +195,15 @@ static void on_status_written(const struct client_response *response, const stru
 	if (e) {
 		e->status_in_flight = false;
 		if (response && response->code < 300) {
+			cJSON *object = response->body ? cJSON_ParseWithLength(response->body, response->length) : NULL;
 			free(e->sent_status);
 			e->sent_status = w->status;
 			w->status = NULL;
+			/* the answer is the pod as written: its revision is the newest we know */
+			e->sent_revision = object ? revision_of(object) : e->api_revision;
+			if (object)
+				api_status_seen(e, object);
+			cJSON_Delete(object);
 		} else {
 			if (response && response->code == 404) {
 				e->deleted_in_api = true; /* gone: the watch will say so */
@@ -181,8 +228,9 @@ static void write_status(struct kubelet *k, struct entry *e)
 	e->status_due = false;
 	cJSON *status = pod_status(e->pod);
 	char *text = cJSON_PrintUnformatted(status);
+	bool differs = status_differs(e, status, text);
 	cJSON_Delete(status);
-	if (e->sent_status && strcmp(text, e->sent_status) == 0) {
+	if (!differs) {
 		free(text);
 		return;
 	}
@@ -403,6 +451,7 @@ static void pod_seen(struct kubelet *k, const cJSON *object)
 		e->name = xstrdup(name);
 		e->namespace = xstrdup(object_namespace(object) ? object_namespace(object) : "default");
 		e->object = cJSON_Duplicate(object, 1);
+		api_status_seen(e, object);
 		e->next = k->entries;
 		k->entries = e;
 		if (pod_terminating_object(object)) {
@@ -415,6 +464,11 @@ static void pod_seen(struct kubelet *k, const cJSON *object)
 	}
 	cJSON_Delete(e->object);
 	e->object = cJSON_Duplicate(object, 1);
+	api_status_seen(e, object);
+	if (e->pod && !e->stopped) {
+		e->status_due = true; /* written only when the API's copy differs from ours */
+		schedule_flush(k);
+	}
 	if (e->pod)
 		pod_update(e->pod, object);
 	if (pod_terminating_object(object))

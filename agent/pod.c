@@ -8,7 +8,8 @@
  *
  *   pod_new ──> sync: sandbox ──> init containers one by one (each must exit 0)
  *                 ──> containers started ──> exits: restart per restartPolicy, after back-off
- *   pod_terminate ──> SIGTERM every container ──(grace)──> SIGKILL ──> all reaped
+ *                 (postStart, probes: see "probes and lifecycle hooks")
+ *   pod_terminate ──> every container: preStop, SIGTERM ──(grace)──> SIGKILL ──> all reaped
  *                 ──> containers, sandbox, cgroups, state removed ──> env->terminated
  *
  * Everything happens on the agent's loop: starts are synchronous (clone + exec barrier,
@@ -35,6 +36,7 @@
 #include "agent/images.h"
 #include "agent/network.h"
 #include "agent/podspec.h"
+#include "agent/prober.h"
 #include "core/object.h"
 #include "drivers/runtime.h"
 #include "platform/cgroups.h"
@@ -83,6 +85,7 @@ struct container {
 	struct cgroups_group *cgroup;
 	bool signalled;
 	char image_id[IMAGES_DIGEST_MAX];
+	struct container_lifecycle *lifecycle; /* probes, hooks, a stop under way: see below */
 };
 
 struct pod {
@@ -108,7 +111,6 @@ struct pod {
 	time_t transitions[4]; /* lastTransitionTime of Initialized, ContainersReady, Ready, PodScheduled */
 	bool last_values[4];
 	bool terminating, terminated;
-	struct loop_timer *kill_timer;
 	struct loop_timer *sync_timer;
 	struct loop_timer *setup_timer;
 	uint64_t setup_backoff_ms;
@@ -154,6 +156,375 @@ static void set_waiting(struct container *c, const char *reason, const char *mes
 	c->state = CONTAINER_WAITING;
 	snprintf(c->reason, sizeof(c->reason), "%s", reason);
 	snprintf(c->message, sizeof(c->message), "%s", message ? message : "");
+}
+
+/* --- probes and lifecycle hooks ------------------------------------------------------------ *
+ *
+ * Per container (struct container_lifecycle, made at its first start): its probers, its
+ * postStart and preStop handlers, and the state of a stop the kubelet began.
+ *
+ *   started ──postStart (if any)──> probes started (liveness and readiness held until the
+ *                                    startup probe succeeds)
+ *   postStart failed, startup or liveness probe failed ──> stop_container:
+ *   stop_container ──preStop (if any, within the grace period)──> SIGTERM ──(what is left
+ *                    of the grace period, at least 2 s)──> SIGKILL
+ *   exited ──> probes stopped, hooks abandoned, timers cancelled
+ *
+ * While postStart runs the container is reported waiting in ContainerCreating, as the
+ * kubelet reports it. A container is ready when it runs, has started (startup probe passed,
+ * or none) and its readiness probe passes (or it has none), and is not being stopped. Exec
+ * probes and hooks run through the runtime driver's exec; network ones in the pod's network
+ * namespace, to the board's address for hostNetwork pods and the pod's loopback otherwise.
+ */
+
+/* Kubernetes' minimum after a preStop hook used up the grace period. */
+#define POD_MINIMUM_GRACE_MS 2000
+
+struct container_lifecycle {
+	struct prober *probers[3]; /* by enum probe_kind; NULL: the container has none */
+	int64_t probe_grace[3];    /* a probe's terminationGracePeriodSeconds; -1: the pod's */
+	struct probe_handler *post_start, *pre_stop;
+	int netns_fd;             /* the pod's network namespace, -1: the agent's */
+	bool prepared;            /* the above are read from the spec */
+	struct prober_hook *hook; /* postStart or preStop running */
+	bool in_post_start;       /* started, postStart not done yet */
+	bool post_start_failed;   /* and being stopped for it */
+	bool stopping;            /* stop_container began */
+	uint64_t stop_started_ms; /* monotonic */
+	uint64_t grace_ms;        /* of that stop */
+	struct loop_timer *kill_timer;
+	char message[POD_MESSAGE_MAX]; /* why the kubelet stops it: lastState's message, or PostStartHookError's */
+};
+
+static void stop_container(struct container *c, int64_t grace_seconds);
+
+static int64_t pod_grace_seconds(const struct pod *pod)
+{
+	const cJSON *g = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(pod->object, "spec"),
+	                                                  "terminationGracePeriodSeconds");
+	return cJSON_IsNumber(g) && g->valuedouble >= 0 ? (int64_t)g->valuedouble : 30;
+}
+
+static int exec_in_container(void *data, const char *const *argv, int output_fd, pid_t *ret_pid, struct error *err)
+{
+	struct container *c = data;
+	if (!c->runtime)
+		return error_set(err, ESRCH, "container %s is not running", c->name);
+	struct exec_spec spec = { .argv = argv, .stdout_fd = output_fd, .stderr_fd = output_fd };
+	return c->pod->env.driver->exec(c->runtime, &spec, ret_pid, err);
+}
+
+static struct prober_target probe_target(struct container *c)
+{
+	struct container_lifecycle *l = c->lifecycle;
+	const struct pod_env *env = &c->pod->env;
+	return (struct prober_target){
+		.loop = env->loop,
+		.pod_ip = host_network(c->pod) && env->host_ip && env->host_ip[0] ? env->host_ip : NULL,
+		.netns_fd = l ? l->netns_fd : -1,
+		.exec = exec_in_container,
+		.exec_data = c,
+	};
+}
+
+static struct container_lifecycle *lifecycle_of(struct container *c)
+{
+	if (!c->lifecycle) {
+		c->lifecycle = xcalloc(1, sizeof(*c->lifecycle));
+		c->lifecycle->netns_fd = -1;
+		for (size_t i = 0; i < 3; i++)
+			c->lifecycle->probe_grace[i] = -1;
+	}
+	return c->lifecycle;
+}
+
+static void lifecycle_free(struct container *c)
+{
+	struct container_lifecycle *l = c->lifecycle;
+	if (!l)
+		return;
+	for (size_t i = 0; i < 3; i++)
+		prober_free(l->probers[i]);
+	prober_hook_cancel(l->hook);
+	prober_handler_free(l->post_start);
+	prober_handler_free(l->pre_stop);
+	loop_cancel_timer(c->pod->env.loop, l->kill_timer);
+	if (l->netns_fd >= 0)
+		close(l->netns_fd);
+	free(l);
+	c->lifecycle = NULL;
+}
+
+static void on_probe(struct prober *prober, const struct prober_update *update, void *data);
+
+/* Reads the container's probes and hooks (once): a spec Bramble cannot follow holds the
+ * container in CreateContainerConfigError, naming the field. */
+static int lifecycle_prepare(struct container *c, const char *where, struct error *err)
+{
+	if (c->init || (c->lifecycle && c->lifecycle->prepared))
+		return 0;
+	struct container_lifecycle *l = lifecycle_of(c);
+	for (size_t i = 0; i < 3; i++) {
+		prober_free(l->probers[i]);
+		l->probers[i] = NULL;
+	}
+	prober_handler_free(l->post_start);
+	prober_handler_free(l->pre_stop);
+	l->post_start = l->pre_stop = NULL;
+	int r;
+	if ((r = prober_parse_hook(c->spec, PROBER_POST_START, where, &l->post_start, err)) < 0 ||
+	    (r = prober_parse_hook(c->spec, PROBER_PRE_STOP, where, &l->pre_stop, err)) < 0)
+		return r;
+	if (l->netns_fd < 0 && !host_network(c->pod)) {
+		cleanup_free char *path = xasprintf("%s/ns/net", c->pod->dir);
+		l->netns_fd = open(path, O_RDONLY | O_CLOEXEC); /* none with the process driver */
+	}
+	struct prober_target target = probe_target(c);
+	for (enum probe_kind kind = PROBE_LIVENESS; kind <= PROBE_STARTUP; kind++) {
+		struct probe_spec *spec = NULL;
+		if ((r = prober_parse_probe(c->spec, kind, where, &spec, err)) < 0)
+			return r;
+		if (!spec)
+			continue;
+		l->probe_grace[kind] = spec->termination_grace_seconds;
+		r = prober_new(spec, &target, on_probe, c, &l->probers[kind], err);
+		prober_spec_free(spec);
+		if (r < 0)
+			return r;
+	}
+	l->prepared = true;
+	return 0;
+}
+
+static void probes_start(struct container *c)
+{
+	struct container_lifecycle *l = c->lifecycle;
+	bool held = l->probers[PROBE_STARTUP] != NULL;
+	for (enum probe_kind kind = PROBE_LIVENESS; kind <= PROBE_STARTUP; kind++) {
+		if (!l->probers[kind])
+			continue;
+		if (kind != PROBE_STARTUP)
+			prober_hold(l->probers[kind], held);
+		prober_start(l->probers[kind], 0);
+	}
+}
+
+static void probes_stop(struct container_lifecycle *l)
+{
+	for (size_t i = 0; i < 3; i++)
+		if (l->probers[i])
+			prober_stop(l->probers[i]);
+}
+
+static const char *handler_kind(const struct probe_handler *h)
+{
+	switch (h->type) {
+	case PROBE_HANDLER_EXEC:
+		return "Exec";
+	case PROBE_HANDLER_HTTP_GET:
+		return "HTTP";
+	case PROBE_HANDLER_TCP_SOCKET:
+		return "TCP";
+	case PROBE_HANDLER_SLEEP:
+		return "Sleep";
+	}
+	return "?";
+}
+
+static void on_post_start_done(bool succeeded, const char *message, void *data)
+{
+	struct container *c = data;
+	struct container_lifecycle *l = c->lifecycle;
+	struct pod *pod = c->pod;
+	l->hook = NULL;
+	l->in_post_start = false;
+	if (succeeded) {
+		probes_start(c);
+	} else {
+		snprintf(l->message, sizeof(l->message),
+		         "%s lifecycle hook for Container \"%s\" in Pod \"%s_%s(%s)\" failed - error: %s",
+		         handler_kind(l->post_start), c->name, pod->name, pod->namespace, pod->uid, message);
+		log_warnx("pod %s/%s: FailedPostStartHook: %s", pod->namespace, pod->name, l->message);
+		l->post_start_failed = true;
+		stop_container(c, pod_grace_seconds(pod));
+	}
+	changed(pod);
+}
+
+/* The container runs (again): postStart, then its probes. */
+static void lifecycle_started(struct container *c)
+{
+	if (c->init)
+		return;
+	struct container_lifecycle *l = lifecycle_of(c);
+	l->stopping = l->post_start_failed = false;
+	l->message[0] = '\0';
+	if (!l->post_start) {
+		probes_start(c);
+		return;
+	}
+	struct prober_target target = probe_target(c);
+	struct error err = { 0 };
+	l->in_post_start = true;
+	if (prober_hook_run(l->post_start, &target, 0, on_post_start_done, c, &l->hook, &err) < 0)
+		on_post_start_done(false, err.message, c);
+}
+
+/* The container has exited: nothing more to probe or stop. Says in its last termination
+ * why the kubelet stopped it, if it did. */
+static void lifecycle_exited(struct container *c)
+{
+	struct container_lifecycle *l = c->lifecycle;
+	if (!l)
+		return;
+	probes_stop(l);
+	prober_hook_cancel(l->hook);
+	l->hook = NULL;
+	loop_cancel_timer(c->pod->env.loop, l->kill_timer);
+	l->kill_timer = NULL;
+	if (l->stopping && l->message[0])
+		snprintf(c->last.message, sizeof(c->last.message), "%s", l->message);
+	l->in_post_start = l->stopping = l->post_start_failed = false;
+}
+
+static void on_probe(struct prober *prober, const struct prober_update *update, void *data)
+{
+	struct container *c = data;
+	struct container_lifecycle *l = c->lifecycle;
+	struct pod *pod = c->pod;
+	enum probe_kind kind = prober_kind(prober);
+	if (update->message)
+		log_message(update->changed ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG, 0, "pod %s/%s: container %s: %s",
+		            pod->namespace, pod->name, c->name, update->message);
+	if (!update->changed)
+		return;
+	if (kind == PROBE_STARTUP && update->result == PROBE_SUCCESS) {
+		for (enum probe_kind k = PROBE_LIVENESS; k <= PROBE_READINESS; k++)
+			if (l->probers[k])
+				prober_hold(l->probers[k], false);
+	} else if (kind != PROBE_READINESS && update->result == PROBE_FAILURE) {
+		bool restart = strcmp(pod->restart_policy, "Never") != 0;
+		snprintf(l->message, sizeof(l->message), "Container %s failed %s probe%s%s%s", c->name,
+		         kind == PROBE_STARTUP ? "startup" : "liveness", restart ? ", will be restarted" : "",
+		         update->message ? ": " : "", update->message ? update->message : "");
+		log_info("pod %s/%s: %s", pod->namespace, pod->name, l->message);
+		int64_t grace = l->probe_grace[kind] >= 0 ? l->probe_grace[kind] : pod_grace_seconds(pod);
+		stop_container(c, grace);
+	}
+	changed(pod);
+}
+
+static void kill_due(struct loop *loop, void *data)
+{
+	(void)loop;
+	struct container *c = data;
+	c->lifecycle->kill_timer = NULL;
+	if (c->runtime)
+		c->pod->env.driver->signal(c->runtime, SIGKILL);
+}
+
+static void send_sigterm(struct container *c, uint64_t grace_ms)
+{
+	struct container_lifecycle *l = c->lifecycle;
+	c->pod->env.driver->signal(c->runtime, SIGTERM);
+	loop_cancel_timer(c->pod->env.loop, l->kill_timer);
+	l->kill_timer = loop_add_timer(c->pod->env.loop, grace_ms, kill_due, c);
+}
+
+static void on_pre_stop_done(bool succeeded, const char *message, void *data)
+{
+	struct container *c = data;
+	struct container_lifecycle *l = c->lifecycle;
+	l->hook = NULL;
+	if (!succeeded)
+		log_warnx("pod %s/%s: FailedPreStopHook: container %s: %s", c->pod->namespace, c->pod->name, c->name,
+		          message);
+	if (!c->runtime)
+		return;
+	uint64_t spent = clock_monotonic_ms() - l->stop_started_ms;
+	uint64_t left = spent < l->grace_ms ? l->grace_ms - spent : 0;
+	send_sigterm(c, left < POD_MINIMUM_GRACE_MS ? POD_MINIMUM_GRACE_MS : left);
+}
+
+/* Stops a running container as the kubelet does: its preStop hook, then SIGTERM, then
+ * SIGKILL once grace_seconds (counted from here, preStop included) have passed. A stop
+ * under way is only ever hastened: grace_seconds 0 kills at once. */
+static void stop_container(struct container *c, int64_t grace_seconds)
+{
+	if (!c->runtime)
+		return;
+	struct container_lifecycle *l = lifecycle_of(c);
+	c->signalled = true;
+	if (grace_seconds <= 0) {
+		l->stopping = true;
+		c->pod->env.driver->signal(c->runtime, SIGKILL);
+		return;
+	}
+	if (l->stopping)
+		return;
+	l->stopping = true;
+	probes_stop(l);
+	if (l->hook) { /* postStart still running: abandoned */
+		prober_hook_cancel(l->hook);
+		l->hook = NULL;
+		l->in_post_start = false;
+	}
+	l->grace_ms = (uint64_t)grace_seconds * 1000;
+	l->stop_started_ms = clock_monotonic_ms();
+	if (!l->pre_stop) {
+		send_sigterm(c, l->grace_ms);
+		return;
+	}
+	struct prober_target target = probe_target(c);
+	struct error err = { 0 };
+	log_info("pod %s/%s: container %s: running its preStop hook", c->pod->namespace, c->pod->name, c->name);
+	if (prober_hook_run(l->pre_stop, &target, l->grace_ms, on_pre_stop_done, c, &l->hook, &err) < 0)
+		on_pre_stop_done(false, err.message, c);
+}
+
+/* Ready: running, started, passing its readiness probe, not being stopped. */
+static bool container_ready(const struct container *c)
+{
+	const struct container_lifecycle *l = c->lifecycle;
+	if (c->state != CONTAINER_RUNNING || c->init || c->pod->terminating)
+		return false;
+	if (!l)
+		return true;
+	if (l->in_post_start || l->stopping)
+		return false;
+	if (l->probers[PROBE_STARTUP] && prober_result(l->probers[PROBE_STARTUP]) != PROBE_SUCCESS)
+		return false;
+	return !l->probers[PROBE_READINESS] || prober_result(l->probers[PROBE_READINESS]) == PROBE_SUCCESS;
+}
+
+/* containerStatuses[].started: running, and past postStart and the startup probe. */
+static bool container_started(const struct container *c)
+{
+	const struct container_lifecycle *l = c->lifecycle;
+	if (c->state != CONTAINER_RUNNING)
+		return false;
+	return !l || (!l->in_post_start && !l->post_start_failed &&
+	              (!l->probers[PROBE_STARTUP] || prober_result(l->probers[PROBE_STARTUP]) == PROBE_SUCCESS));
+}
+
+/* A running container reported as waiting: in postStart (ContainerCreating), or being
+ * stopped because postStart failed (PostStartHookError). */
+static bool container_reported_waiting(const struct container *c, const char **ret_reason, const char **ret_message)
+{
+	const struct container_lifecycle *l = c->lifecycle;
+	if (c->state != CONTAINER_RUNNING || !l)
+		return false;
+	if (l->in_post_start) {
+		*ret_reason = "ContainerCreating";
+		*ret_message = "";
+		return true;
+	}
+	if (l->post_start_failed) {
+		*ret_reason = "PostStartHookError";
+		*ret_message = l->message;
+		return true;
+	}
+	return false;
 }
 
 /* --- starting a container -------------------------------------------------------------- */
@@ -259,7 +630,8 @@ static void start_container(struct container *c)
 	    podspec_user(pod->object, c->spec, &image, where, &uid, &gid, &err) < 0 ||
 	    podspec_security(c->spec, where, &cap_add, &cap_drop, &read_only_root, &err) < 0 ||
 	    podspec_limits(c->spec, where, &limits, &err) < 0 ||
-	    podspec_mounts(pod->object, c->spec, pod->volumes_dir, where, &mounts, &mount_count, &err) < 0)
+	    podspec_mounts(pod->object, c->spec, pod->volumes_dir, where, &mounts, &mount_count, &err) < 0 ||
+	    lifecycle_prepare(c, where, &err) < 0)
 		goto fail;
 	network_add_mounts(&pod->net, &mounts, &mount_count);
 
@@ -341,6 +713,7 @@ static void start_container(struct container *c)
 	c->signalled = false;
 	c->reason[0] = c->message[0] = '\0';
 	log_info("pod %s/%s: container %s started (pid %d)", pod->namespace, pod->name, c->name, (int)c->pid);
+	lifecycle_started(c);
 	goto out;
 fail:
 	cgroups_procs_close(&procs);
@@ -409,6 +782,7 @@ static void on_container_exit(struct loop *loop, pid_t pid, int status, void *da
 	         oom                      ? "OOMKilled"
 	         : c->last.exit_code == 0 ? "Completed"
 	                                  : "Error");
+	lifecycle_exited(c);
 	c->state = CONTAINER_TERMINATED;
 	if (clock_monotonic_ms() - c->started_ms >= POD_BACKOFF_RESET_MS) {
 		c->backoff_ms = 0;
@@ -422,16 +796,6 @@ static void on_container_exit(struct loop *loop, pid_t pid, int status, void *da
 
 /* --- termination ------------------------------------------------------------------------ */
 
-static void kill_all(struct loop *loop, void *data)
-{
-	(void)loop;
-	struct pod *pod = data;
-	pod->kill_timer = NULL;
-	for (size_t i = 0; i < pod->count; i++)
-		if (pod->containers[i].runtime)
-			pod->env.driver->signal(pod->containers[i].runtime, SIGKILL);
-}
-
 static void cleanup(struct pod *pod)
 {
 	struct error err;
@@ -440,6 +804,7 @@ static void cleanup(struct pod *pod)
 		if (c->restart_timer)
 			loop_cancel_timer(pod->env.loop, c->restart_timer);
 		c->restart_timer = NULL;
+		lifecycle_free(c);
 		cgroups_group_free(c->cgroup);
 		c->cgroup = NULL;
 	}
@@ -460,9 +825,6 @@ static void finish_termination(struct pod *pod)
 {
 	if (pod->terminated || any_running(pod))
 		return;
-	if (pod->kill_timer)
-		loop_cancel_timer(pod->env.loop, pod->kill_timer);
-	pod->kill_timer = NULL;
 	network_pod_release(pod->env.network, pod->uid);
 	cleanup(pod);
 	pod->terminated = true;
@@ -482,13 +844,8 @@ void pod_terminate(struct pod *pod, int64_t grace_seconds)
 			loop_cancel_timer(pod->env.loop, c->restart_timer);
 			c->restart_timer = NULL;
 		}
-		if (c->runtime && !c->signalled) {
-			pod->env.driver->signal(c->runtime, grace_seconds > 0 ? SIGTERM : SIGKILL);
-			c->signalled = true;
-		}
+		stop_container(c, grace_seconds); /* preStop, SIGTERM, SIGKILL after the grace period */
 	}
-	if (any_running(pod) && grace_seconds > 0)
-		pod->kill_timer = loop_add_timer(pod->env.loop, (uint64_t)grace_seconds * 1000, kill_all, pod);
 	changed(pod);
 	schedule_sync(pod);
 }
@@ -708,10 +1065,10 @@ void pod_free(struct pod *pod)
 	}
 	if (!pod->terminated)
 		cleanup(pod);
-	for (size_t i = 0; i < pod->count; i++)
+	for (size_t i = 0; i < pod->count; i++) {
+		lifecycle_free(&pod->containers[i]);
 		cJSON_Delete(pod->containers[i].spec);
-	if (pod->kill_timer)
-		loop_cancel_timer(loop, pod->kill_timer);
+	}
 	if (pod->sync_timer)
 		loop_cancel_timer(loop, pod->sync_timer);
 	if (pod->setup_timer)
@@ -772,9 +1129,17 @@ static cJSON *container_status(const struct container *c)
 	bool ready = false;
 	switch (c->state) {
 	case CONTAINER_RUNNING: {
+		const char *reason, *message;
+		if (container_reported_waiting(c, &reason, &message)) {
+			cJSON *waiting = cJSON_AddObjectToObject(state, "waiting");
+			cJSON_AddStringToObject(waiting, "reason", reason);
+			if (message[0])
+				cJSON_AddStringToObject(waiting, "message", message);
+			break;
+		}
 		cJSON *running = cJSON_AddObjectToObject(state, "running");
 		add_time(running, "startedAt", c->started_at);
-		ready = !c->init && !c->pod->terminating;
+		ready = container_ready(c);
 		break;
 	}
 	case CONTAINER_TERMINATED:
@@ -803,7 +1168,7 @@ static cJSON *container_status(const struct container *c)
 	cJSON_AddStringToObject(status, "imageID", c->image_id);
 	if (c->ever_started)
 		cJSON_AddStringToObject(status, "containerID", id);
-	cJSON_AddBoolToObject(status, "started", c->state == CONTAINER_RUNNING);
+	cJSON_AddBoolToObject(status, "started", container_started(c));
 	return status;
 }
 
@@ -822,7 +1187,11 @@ static const char *phase_of(const struct pod *pod)
 	size_t running = 0, succeeded = 0, failed = 0, waiting = 0;
 	for (size_t i = pod->init_count; i < pod->count; i++) {
 		const struct container *c = &pod->containers[i];
-		if (c->state == CONTAINER_RUNNING)
+		const char *reason, *message;
+		if (c->state == CONTAINER_RUNNING && c->restarts == 0 &&
+		    container_reported_waiting(c, &reason, &message))
+			waiting++; /* in its first postStart: the pod is not running yet */
+		else if (c->state == CONTAINER_RUNNING)
 			running++;
 		else if (c->state == CONTAINER_TERMINATED && c->last.exit_code == 0)
 			succeeded++;
@@ -862,6 +1231,32 @@ static void add_condition(cJSON *conditions, struct pod *pod, size_t slot, const
 	cJSON_AddItemToArray(conditions, condition);
 }
 
+/* Kubernetes' message on Ready and ContainersReady when they are False for containers:
+ * "containers with unready status: [a b]". */
+static void add_unready_message(cJSON *conditions, const struct pod *pod)
+{
+	char names[POD_MESSAGE_MAX] = "";
+	size_t length = 0;
+	for (size_t i = pod->init_count; i < pod->count && length < sizeof(names); i++)
+		if (!container_ready(&pod->containers[i]))
+			length += (size_t)snprintf(names + length, sizeof(names) - length, "%s%s", length ? " " : "",
+			                           pod->containers[i].name);
+	if (!names[0])
+		return;
+	cJSON *condition;
+	cJSON_ArrayForEach(condition, conditions)
+	{
+		const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(condition, "type"));
+		const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(condition, "status"));
+		if (type && status && strcmp(status, "False") == 0 &&
+		    (strcmp(type, "Ready") == 0 || strcmp(type, "ContainersReady") == 0)) {
+			char *message = xasprintf("containers with unready status: [%s]", names);
+			cJSON_AddStringToObject(condition, "message", message);
+			free(message);
+		}
+	}
+}
+
 cJSON *pod_status(const struct pod *const_pod)
 {
 	struct pod *pod = (struct pod *)const_pod; /* condition transition times are remembered */
@@ -870,13 +1265,14 @@ cJSON *pod_status(const struct pod *const_pod)
 	cJSON_AddStringToObject(status, "phase", phase);
 	bool all_ready = pod->count > pod->init_count && !pod->terminating;
 	for (size_t i = pod->init_count; i < pod->count; i++)
-		all_ready = all_ready && pod->containers[i].state == CONTAINER_RUNNING;
+		all_ready = all_ready && container_ready(&pod->containers[i]);
 	const char *not_ready = "ContainersNotReady";
 	cJSON *conditions = cJSON_AddArrayToObject(status, "conditions");
 	add_condition(conditions, pod, 0, "Initialized", pod->initialized, "ContainersNotInitialized");
 	add_condition(conditions, pod, 2, "Ready", all_ready, not_ready);
 	add_condition(conditions, pod, 1, "ContainersReady", all_ready, not_ready);
 	add_condition(conditions, pod, 3, "PodScheduled", true, NULL);
+	add_unready_message(conditions, pod);
 	if (pod->env.host_ip && pod->env.host_ip[0]) {
 		cJSON_AddStringToObject(status, "hostIP", pod->env.host_ip);
 		cJSON *ips = cJSON_AddArrayToObject(status, "hostIPs");
