@@ -15,6 +15,9 @@
  * by joining with [agent] token when the file does not exist yet (agent/join.c). SIGHUP also
  * re-reads that file: a rotated credential (bramble agent --rotate-credential) is switched to
  * at once, without touching the pods.
+ * Beside it, unless [network] pod-network is off, the board's share of the cluster network
+ * (agent/network.c: pod addresses, routes, the Service proxy, cluster DNS), started before
+ * the kubelet and stopped after it, once the pods are gone.
  */
 #include "agent/agent.h"
 
@@ -32,6 +35,7 @@
 #include "agent/credentials.h"
 #include "agent/join.h"
 #include "agent/kubelet.h"
+#include "agent/network.h"
 #include "core/apiserver.h"
 #include "core/registry.h"
 #include "core/bootstrap.h"
@@ -57,6 +61,7 @@ struct agent {
 	struct credentials credentials;
 	char *version_json;
 	struct kubelet *kubelet;
+	struct network *network;
 	char *node_identity, *node_key;           /* the kubelet's credential */
 	uint8_t cache_key[STORE_SECRET_KEY_SIZE]; /* a server board's pod cache key input */
 	bool have_cache_key;
@@ -194,6 +199,13 @@ static int start_server(struct agent *agent, struct error *err)
 			.eviction_rate = (double)config->node_eviction_rate / 60.0,
 			.unhealthy_percent = (unsigned)config->unhealthy_threshold,
 			.job_backoff_ms = (uint64_t)config->job_backoff * 1000,
+			.network = {
+				.cluster_cidr = config->cluster_cidr,
+				.service_cidr = config->service_cidr,
+				.node_cidr_mask = (unsigned)config->node_cidr_mask,
+				.node_port_min = (unsigned)config->node_port_min,
+				.node_port_max = (unsigned)config->node_port_max,
+			},
 		},
 		.on_identity = bootstrap_on_identity,
 		.on_identity_data = agent->bootstrap,
@@ -369,6 +381,18 @@ static int start_kubelet(struct agent *agent, struct error *err)
 	};
 	for (size_t i = 0; i < LINK_MAX_SERVERS; i++)
 		options.servers[i] = agent->servers[i];
+	if (agent->config.pod_network) {
+		struct network_options network = {
+			.loop = agent->loop,
+			.config = &agent->config,
+			.identity = agent->node_identity,
+			.key = agent->node_key,
+		};
+		memcpy(network.servers, options.servers, sizeof(network.servers));
+		if ((r = network_new(&network, &agent->network, err)) < 0)
+			return r;
+		options.network = agent->network;
+	}
 	return kubelet_new(&options, &agent->kubelet, err);
 }
 
@@ -615,6 +639,7 @@ out:
 	if (r < 0)
 		log_errorx("%s", err.message);
 	kubelet_free(agent.kubelet);
+	network_free(agent.network); /* after the pods: the bridge goes once they are gone */
 	apiserver_free(agent.apiserver);
 	registry_free(agent.registry);
 	transport_free(agent.transport);

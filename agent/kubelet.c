@@ -62,6 +62,7 @@
 #include "agent/imagepull.h"
 #include "agent/images.h"
 #include "agent/log_server.h"
+#include "agent/network.h"
 #include "agent/node.h"
 #include "agent/pod.h"
 #include "agent/podcache.h"
@@ -134,8 +135,8 @@ struct kubelet {
 	int static_watch_fd;                    /* inotify on [agent] static-pods, or -1 */
 	struct loop_timer *static_reload_timer; /* a burst of changes is read once */
 
-	struct podcache *cache; /* NULL when it cannot be opened: no autonomy, still a kubelet */
-	char *node_uid;         /* the Node's metadata.uid (owner of mirror pods) */
+	struct podcache *cache;        /* NULL when it cannot be opened: no autonomy, still a kubelet */
+	char *node_uid;                /* the Node's metadata.uid (owner of mirror pods) */
 	struct stats *stats;           /* usage reported beside each heartbeat (agent/stats.c) */
 	struct log_server *log_server; /* `bramble logs` answered from here (agent/log_server.c) */
 };
@@ -643,6 +644,7 @@ static void apply_list(struct kubelet *k, const cJSON *list)
 	cJSON_ArrayForEach(item, items) pod_seen(k, item);
 	remember_revision(k, object_string_at(list, "metadata.resourceVersion"));
 	discard_orphans(k); /* left by an earlier agent, deleted since */
+	network_pods_listed_json(k->pod_env.network, items);
 }
 
 static void apply_events(struct kubelet *k, const cJSON *doc)
@@ -1246,6 +1248,7 @@ int kubelet_new(const struct kubelet_options *options, struct kubelet **ret_kube
 		.host_ip = k->host_ip,
 		.state_dir = k->state_dir,
 		.log_dir = k->log_dir,
+		.network = options->network,
 		.backoff_initial_ms = options->backoff_initial_ms ? options->backoff_initial_ms : 10000,
 		.backoff_max_ms = 300000,
 		.status_changed = on_pod_status_changed,
@@ -1349,7 +1352,7 @@ void kubelet_free(struct kubelet *k)
 		loop_cancel_timer(k->loop, k->rewatch_timer);
 	link_free(k->link);
 	imagepull_free(k->pulls); /* after the pods (their waits) and the link (its requests) */
-	stats_free(k->stats); /* after the link: its requests call back into them */
+	stats_free(k->stats);     /* after the link: its requests call back into them */
 	log_server_free(k->log_server);
 	cJSON_Delete(k->node_status);
 	if (k->images.dir)

@@ -32,6 +32,7 @@
 #include "core/controllers.h"
 #include "core/logrelay.h"
 #include "core/metrics.h"
+#include "core/ipalloc.h"
 #include "core/object.h"
 #include "core/registry.h"
 #include "core/selector.h"
@@ -771,7 +772,9 @@ static void handle_create(struct request_context *c)
 	if (c->route.kind->namespaced && (r = namespace_usable(c, object_namespace(object), &err)) < 0)
 		goto fail;
 	object_apply_defaults(c->route.kind, object);
-	if ((r = object_validate(c->route.kind, object, &err)) < 0)
+	if ((r = object_validate(c->route.kind, object, &err)) < 0 ||
+	    (r = ipalloc_admit(c->api->store, &c->api->options.controllers.network, c->route.kind->name, NULL, object,
+	                       &err)) < 0)
 		goto fail;
 	char uid[37], now[CLOCK_RFC3339_SIZE];
 	object_new_uid(uid);
@@ -870,7 +873,9 @@ static void handle_update_with(struct request_context *c, cJSON *stored, cJSON *
 		controllers_prepare_job_update(stored, updated);
 	object_apply_defaults(c->route.kind, updated);
 	if ((r = object_validate(c->route.kind, updated, &err)) < 0 ||
-	    (r = object_validate_update(c->route.kind, stored, updated, &err)) < 0)
+	    (r = object_validate_update(c->route.kind, stored, updated, &err)) < 0 ||
+	    (r = ipalloc_admit(c->api->store, &c->api->options.controllers.network, c->route.kind->name, stored,
+	                       updated, &err)) < 0)
 		goto out;
 	if ((r = authorize(c, AUTHZ_UPDATE, stored, &err)) < 0)
 		goto out;

@@ -126,6 +126,7 @@ enum controller_id {
 	CONTROLLER_ENDPOINTS,
 	CONTROLLER_NODE_LIFECYCLE,
 	CONTROLLER_HPA,
+	CONTROLLER_NODE_IPAM,
 	CONTROLLER_COUNT
 };
 
@@ -224,6 +225,7 @@ struct controller_ops {
 
 extern const struct controller_ops replicaset_controller, deployment_controller, daemonset_controller, job_controller,
         endpoints_controller, garbage_controller, namespace_controller, node_lifecycle_controller, hpa_controller;
+extern const struct controller_ops node_ipam_controller; /* core/nodeipam.c */
 
 void garbage_free_index(struct controllers *c);
 void hpa_free_state(struct controllers *c);

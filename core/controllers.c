@@ -43,6 +43,7 @@ static const struct controller_ops *const controller_table[CONTROLLER_COUNT] = {
 	[CONTROLLER_ENDPOINTS] = &endpoints_controller,
 	[CONTROLLER_NODE_LIFECYCLE] = &node_lifecycle_controller,
 	[CONTROLLER_HPA] = &hpa_controller,
+	[CONTROLLER_NODE_IPAM] = &node_ipam_controller,
 };
 
 static const char *const cached_resources[CACHED_COUNT] = {
