@@ -7,7 +7,11 @@
 #   5. container start latency, bramble run against crun (tests/bench/start_latency.sh)
 #   6. scheduling throughput: 10,000 pods onto 1,000 hollow nodes (tests/bench/bench_scheduler.c)
 #   7. the prober's CPU per probe attempt: HTTP, TCP and exec (tests/bench/bench_prober.c)
-#   8. controllers end to end: 10,000 pods onto 1,000 hollow nodes through the API, and a
+#   8. the kubelet: pod start latency, agent RSS idle and with 20 pods, agent idle CPU
+#   9. images over the cluster: push and pull MB/s of a ~10 MB image (tests/bench/image_pull.sh)
+#  10. the network: ClusterIP against direct pod IP, throughput (iperf3) and request/response
+#      latency, nftables and userspace proxies side by side (tests/bench/network.sh)
+#  11. controllers end to end: 10,000 pods onto 1,000 hollow nodes through the API, and a
 #      board's death to its pods Running elsewhere (tests/bench/controllers.sh)
 # Environment: IDLE_SECONDS (default 60), LOAD_SECONDS (default 10), CLIENTS (default 4).
 set -euo pipefail
@@ -93,6 +97,16 @@ build/x86_64/bench-scheduler
 echo
 echo "== probe cost (tests/bench/bench_prober.c: 40 HTTP, 40 TCP, 10 exec probers, 100 ms periods)"
 build/x86_64/bench-prober 40 "$load"
+
+echo
+echo "== the kubelet: pod start latency, agent RSS and idle CPU (tests/bench/kubelet.sh)"
+IDLE_SECONDS=$idle tests/bench/kubelet.sh build/x86_64/bramble
+
+echo
+echo "== images over the cluster: push and pull of a ~10 MB image on loopback (tests/bench/image_pull.sh)"
+tests/bench/image_pull.sh build/x86_64/bramble
+echo "== network: ClusterIP vs direct pod IP, nftables and userspace proxy (tests/bench/network.sh)"
+tests/bench/network.sh build/x86_64/bramble
 
 echo
 echo "== controllers end to end (tests/bench/controllers.sh)"
