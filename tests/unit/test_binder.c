@@ -122,3 +122,49 @@ TEST(pods_for_another_scheduler_or_already_bound_are_left_alone)
 	binder_free(b);
 	store_close(store);
 }
+
+static void delete_pod(struct store *store, const char *name)
+{
+	struct store_request request = { STORE_DELETE, "pods", "default", name, NULL, 0 };
+	CHECK_OK(store_apply(store, &request, NULL, NULL, NULL));
+}
+
+TEST(thousands_waiting_are_found_by_key_and_bound_in_budgeted_runs)
+{
+	struct store *store = open_store();
+	char name[32];
+	for (int i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "n%03d", i);
+		add_node(store, name, "8Gi");
+	}
+	CHECK_OK(store_commit(store, NULL));
+	struct binder *b;
+	CHECK_OK(binder_new(store, &b, NULL));
+	store_set_change_hook(store, feed, b);
+	for (int i = 0; i < 3000; i++) {
+		snprintf(name, sizeof(name), "p%04d", i);
+		add_pod(store, name, "10Mi");
+	}
+	CHECK_OK(store_commit(store, NULL));
+	CHECK_INT(binder_pending(b), ==, 3000);
+	/* Some go before their turn: every other one of the first hundred, and the last. */
+	for (int i = 0; i < 100; i += 2) {
+		snprintf(name, sizeof(name), "p%04d", i);
+		delete_pod(store, name);
+	}
+	delete_pod(store, "p2999");
+	CHECK_OK(store_commit(store, NULL));
+	CHECK_INT(binder_pending(b), ==, 3000 - 51);
+	int bound = 0, runs = 0;
+	do {
+		CHECK(++runs < 1000);
+		bound += round_trip(store, b);
+	} while (binder_unfinished(b));
+	CHECK_INT(bound, ==, 3000 - 51);
+	CHECK_INT(binder_pending(b), ==, 0);
+	cleanup_free char *one = get(store, "pods", "default", "p1234");
+	CHECK_CONTAINS(one, "\"nodeName\":\"n");
+	CHECK_INT(round_trip(store, b), ==, 0); /* nothing left */
+	binder_free(b);
+	store_close(store);
+}

@@ -650,6 +650,34 @@ TEST(replicas_spread_over_nodes)
 	}
 }
 
+TEST(spreading_follows_pods_leaving_and_other_namespaces)
+{
+	/* the owner's per-node counts follow pods bound and removed */
+	struct scheduler *s = scheduler_new();
+	struct scheduler_result r;
+	node_plain(s, "a", "", "");
+	node_plain(s, "b", "", "");
+	char name[32];
+	for (int i = 0; i < 4; i++) {
+		snprintf(name, sizeof(name), "on-a-%d", i);
+		bind(s, parse(owned_pod(name, "rs-move", "10m")), "a");
+	}
+	CHECK_STR(place(s, parse(owned_pod("next-1", "rs-move", "10m")), &r), "b");
+	for (int i = 0; i < 4; i++) {
+		snprintf(name, sizeof(name), "on-a-%d", i);
+		scheduler_remove_pod(s, parse(owned_pod(name, "rs-move", "10m")));
+		snprintf(name, sizeof(name), "on-b-%d", i);
+		bind(s, parse(owned_pod(name, "rs-move", "10m")), "b");
+	}
+	CHECK_STR(place(s, parse(owned_pod("next-2", "rs-move", "10m")), &r), "a");
+	/* a pod of the same owner uid in another namespace does not count */
+	char *other = owned_pod("elsewhere", "rs-move", "10m");
+	char *at = strstr(other, "\"default\"");
+	memcpy(at, "\"ns-two\" ", 9);
+	CHECK_STR(place(s, parse(other), &r), "a");
+	scheduler_free(s);
+}
+
 TEST(least_allocated_preferred)
 {
 	struct scheduler *s = scheduler_new();
