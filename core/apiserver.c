@@ -1130,11 +1130,17 @@ struct replay_state {
 	const struct watch_spec *filter;
 	size_t count;
 	uint64_t last;
+	uint64_t limit; /* events at most (0: all); past it the answer stops at `last` */
+	bool full;
 };
 
 static void add_replayed(const struct store_change *change, void *data)
 {
 	struct replay_state *s = data;
+	if (s->full || (s->limit && s->count >= s->limit)) {
+		s->full = true;
+		return;
+	}
 	s->last = change->revision;
 	cJSON *object = cJSON_Parse(change->object);
 	bool keep = object && watch_spec_matches(s->filter, object);
@@ -1162,6 +1168,8 @@ static int parse_selectors(struct request_context *c, struct watch_spec *spec, s
 	return 0;
 }
 
+static int observe_value(const coap_pdu_t *request, int *ret_value);
+
 /* The events since `after` as a WatchEvents document. */
 static int replay(struct request_context *c, const struct watch_spec *spec, uint64_t after, char **ret_body,
                   struct error *err)
@@ -1170,8 +1178,20 @@ static int replay(struct request_context *c, const struct watch_spec *spec, uint
 	buffer_append_string(&b, "{\"kind\":\"WatchEvents\",\"resourceVersion\":\"");
 	size_t rv_at = b.length;
 	buffer_append_string(&b, "                    \",\"events\":[");
-	struct replay_state state = { &b, spec, 0, after };
-	int r = store_changes_since(c->api->store, c->route.resource_key, after, add_replayed, &state, err);
+	struct replay_state state = { &b, spec, 0, after, 0, false };
+	/* ?limit=N on a plain GET (not a watch, which goes on from now): at most N events, the
+	 * answer's resourceVersion the last one's, so that a client far behind catches up in
+	 * pieces of a size it chose. */
+	uint64_t limit = 0;
+	int observe = -1;
+	int r = query_number(&c->query, "limit", &limit, err);
+	if (r < 0) {
+		buffer_free(&b);
+		return r;
+	}
+	observe_value(c->request, &observe);
+	state.limit = observe == COAP_OBSERVE_ESTABLISH ? 0 : limit;
+	r = store_changes_since(c->api->store, c->route.resource_key, after, add_replayed, &state, err);
 	if (r < 0) {
 		buffer_free(&b);
 		if (r == -ERANGE)
@@ -1179,7 +1199,7 @@ static int replay(struct request_context *c, const struct watch_spec *spec, uint
 			                 after, store_oldest_revision(c->api->store));
 		return r;
 	}
-	uint64_t rv = store_revision(c->api->store);
+	uint64_t rv = state.full ? state.last : store_revision(c->api->store);
 	char digits[21];
 	int n = snprintf(digits, sizeof(digits), "%" PRIu64, rv);
 	/* Write the revision into the space reserved for it, then close the gap. */

@@ -625,6 +625,7 @@ static void on_pods(int code, const char *body, size_t length, const struct erro
 
 #define BOUND_PODS "fieldSelector=spec.nodeName%21%3D"
 #define CATCH_UP_SMALL 4096 /* a catch-up answer this small: the watch resumes */
+#define CATCH_UP_EVENTS 200 /* events per catch-up answer (~300 KB) */
 
 /* The events a truncated notification left out, fetched with plain GETs (whose block-wise
  * answers no notification can interleave with) until the gap is small; then the watch
@@ -666,7 +667,8 @@ static void catch_up(struct hollow *h)
 {
 	if (h->listing || !h->sessions[0].up)
 		return;
-	cleanup_free char *path = xasprintf("/api/v1/pods?%s&watch=1&resourceVersion=%s", BOUND_PODS, h->revision);
+	cleanup_free char *path = xasprintf("/api/v1/pods?%s&watch=1&limit=%d&resourceVersion=%s", BOUND_PODS,
+	                                    CATCH_UP_EVENTS, h->revision);
 	struct error err;
 	if (link_request(h->sessions[0].link, CLIENT_GET, path, NULL, 0, on_catch_up, h, &err) == 0)
 		h->listing = true;

@@ -41,6 +41,16 @@ check "the Deployment counts 40 available" wait_until 20 available
 spread() { [ "$(b get pods -o wide 2>/dev/null | awk 'NR > 1 {print $7}' | sort | uniq -c | awk '$1 != 2' | wc -l)" = 0 ]; }
 check "two on each of the 20 nodes (spread)" spread
 
+# Catching up in pieces: a replay of events with ?limit=N stops after N, at the last one's
+# revision (what hollow-nodes does after a truncated notification).
+key=$(awk -F' = ' '$1 == "key" {print $2}' "$data/admin.conf")
+replay_events() {
+	timeout 10 coap-client-openssl -B 10 -m get -u admin -k "$key" \
+		"coaps://127.0.0.1:$port/api/v1/namespaces/default/pods?watch=1&resourceVersion=1&limit=3" |
+		grep -oE '"type":"(ADDED|MODIFIED|DELETED)","object"' | wc -l
+}
+check_output "a replay with limit=3 answers 3 events" '^3$' replay_events
+
 b scale deployment many --replicas 10 >/dev/null
 ten() { [ "$(b get pods 2>/dev/null | grep -c '^many-')" = 10 ]; }
 check "pods deleted from hollow nodes are gone at once" wait_until 30 ten
