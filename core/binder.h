@@ -21,7 +21,7 @@ struct store;
 struct store_change;
 
 #define BINDER_MAX_PENDING 100000
-#define BINDER_RUN_BUDGET_US 50000
+#define BINDER_RUN_BUDGET_US 10000
 
 /* Reads the Nodes and pods in the store to start from. */
 int binder_new(struct store *store, struct binder **ret_binder, struct error *err);

@@ -625,7 +625,7 @@ static void on_pods(int code, const char *body, size_t length, const struct erro
 
 #define BOUND_PODS "fieldSelector=spec.nodeName%21%3D"
 #define CATCH_UP_SMALL 4096 /* a catch-up answer this small: the watch resumes */
-#define CATCH_UP_EVENTS 200 /* events per catch-up answer (~300 KB) */
+#define CATCH_UP_EVENTS 500 /* events per catch-up answer (~750 KB) */
 
 /* The events a truncated notification left out, fetched with plain GETs (whose block-wise
  * answers no notification can interleave with) until the gap is small; then the watch
