@@ -27,6 +27,7 @@
 #include "agent/credentials.h"
 #include "agent/kubelet.h"
 #include "core/apiserver.h"
+#include "core/registry.h"
 #include "core/store.h"
 #include "core/transport.h"
 #include "platform/file.h"
@@ -40,11 +41,14 @@ struct agent {
 	struct loop *loop;
 	struct store *store;
 	struct apiserver *apiserver;
+	struct registry *registry; /* images pushed to the control plane: DATA/registry */
 	struct transport *transport;
 	struct credentials credentials;
 	char *version_json;
 	struct kubelet *kubelet;
-	char *node_identity, *node_key; /* the kubelet's credential */
+	char *node_identity, *node_key;           /* the kubelet's credential */
+	uint8_t cache_key[STORE_SECRET_KEY_SIZE]; /* a server board's pod cache key input */
+	bool have_cache_key;
 	char *servers[LINK_MAX_SERVERS];
 };
 
@@ -101,6 +105,8 @@ static int start_server(struct agent *agent, struct error *err)
 		.durable = config->store_sync_full,
 	};
 	r = store_open(&store_options, &agent->store, err);
+	memcpy(agent->cache_key, key, sizeof(key));
+	agent->have_cache_key = true;
 	explicit_bzero(key, sizeof(key));
 	if (r < 0)
 		return r;
@@ -113,11 +119,28 @@ static int start_server(struct agent *agent, struct error *err)
 	struct build_info info;
 	build_info_collect(&info);
 	agent->version_json = build_info_json(&info);
+	cleanup_free char *registry_dir = xasprintf("%s/registry", config->data_dir);
+	struct registry_options registry_options = {
+		.dir = registry_dir,
+		.limit_bytes = config->image_registry_limit,
+		.loop = agent->loop,
+	};
+	r = registry_open(&registry_options, &agent->registry, err);
+	if (r < 0)
+		return r;
 	struct apiserver_options api_options = {
+		.registry = agent->registry,
 		.max_body_bytes = config->max_request_body,
 		.max_list_page = config->max_list_page,
 		.max_watches_per_client = config->max_watches_per_client,
 		.version_json = agent->version_json,
+		.controllers = {
+			.node_grace_ms = (uint64_t)config->node_monitor_grace * 1000,
+			.eviction_delay_ms = (uint64_t)config->pod_eviction_timeout * 1000,
+			.eviction_rate = (double)config->node_eviction_rate / 60.0,
+			.unhealthy_percent = (unsigned)config->unhealthy_threshold,
+			.job_backoff_ms = (uint64_t)config->job_backoff * 1000,
+		},
 	};
 	r = apiserver_new(agent->transport, agent->store, &api_options, &agent->apiserver, err);
 	if (r < 0)
@@ -217,6 +240,8 @@ static int start_kubelet(struct agent *agent, struct error *err)
 		.identity = agent->node_identity,
 		.key = agent->node_key,
 		.backoff_initial_ms = agent->config.restart_backoff * 1000,
+		.cache_key = agent->have_cache_key ? agent->cache_key : NULL,
+		.cache_key_length = agent->have_cache_key ? sizeof(agent->cache_key) : 0,
 	};
 	for (size_t i = 0; i < LINK_MAX_SERVERS; i++)
 		options.servers[i] = agent->servers[i];
@@ -242,6 +267,8 @@ static void on_reload_signal(struct loop *loop, int signo, void *data)
 		return;
 	}
 	log_set_level(fresh.log_level);
+	if (agent->kubelet)
+		kubelet_reload(agent->kubelet); /* static pod manifests */
 	if (agent->transport) {
 		struct credentials creds;
 		struct error err;
@@ -329,6 +356,7 @@ int agent_main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	memory_tune_for_daemon();
 	if (!config_path)
 		config_path = default_config_path();
 
@@ -372,6 +400,7 @@ out:
 		log_errorx("%s", err.message);
 	kubelet_free(agent.kubelet);
 	apiserver_free(agent.apiserver);
+	registry_free(agent.registry);
 	transport_free(agent.transport);
 	store_close(agent.store);
 	credentials_free(&agent.credentials);
@@ -380,6 +409,7 @@ out:
 	if (agent.node_key)
 		explicit_bzero(agent.node_key, strlen(agent.node_key));
 	free(agent.node_key);
+	explicit_bzero(agent.cache_key, sizeof(agent.cache_key));
 	for (size_t i = 0; i < LINK_MAX_SERVERS; i++)
 		free(agent.servers[i]);
 	loop_free(agent.loop);

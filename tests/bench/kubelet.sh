@@ -39,11 +39,19 @@ cleanup() {
 	"$bramble" --config "$dir/cp/admin.conf" delete pods --all >/dev/null 2>&1 || true
 	kill "$agent_pid" "$cp_pid" 2>/dev/null || true
 	wait "$agent_pid" "$cp_pid" 2>/dev/null || true
+	# Containers may outlive their agent: kill what is left in the bench's cgroups first.
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		left=$(cat /sys/fs/cgroup/*/"$parent"/cgroup.procs /sys/fs/cgroup/*/"$parent"/*/cgroup.procs \
+			/sys/fs/cgroup/*/"$parent"/*/*/cgroup.procs /sys/fs/cgroup/"$parent"/*/*/cgroup.procs 2>/dev/null | sort -u)
+		[ -z "$left" ] && break
+		kill -9 $left 2>/dev/null || true
+		sleep 0.2
+	done
 	for c in /sys/fs/cgroup/*/"$parent" /sys/fs/cgroup/"$parent"; do
 		[ -d "$c" ] && find "$c" -depth -type d -exec rmdir {} \; 2>/dev/null
 	done
 	grep " $dir/" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m"; done
-	rm -rf "$dir"
+	rm -rf "$dir" || { sleep 1; rm -rf "$dir"; }
 }
 trap cleanup EXIT
 admin_key=$(awk -F' = ' '$1 == "key" {print $2}' "$dir/cp/admin.conf")
@@ -63,6 +71,6 @@ for i in $(seq 1 20); do
 	echo "---"
 	echo "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"idle-$i\"},\"spec\":{\"nodeName\":\"board\",\"terminationGracePeriodSeconds\":0,\"containers\":[{\"name\":\"c\",\"image\":\"busybox:1.36\",\"command\":[\"sleep\",\"3600\"]}]}}"
 done | b apply -f - >/dev/null
-for _ in $(seq 1 100); do [ "$(b get pods 2>/dev/null | grep -c Running)" -ge 20 ] && break; sleep 0.2; done
+for _ in $(seq 1 300); do [ "$(b get pods 2>/dev/null | grep -c Running)" -ge 20 ] && break; sleep 0.2; done
 sleep 2
 echo "agent RSS with $(b get pods 2>/dev/null | grep -c Running) pods running: $(rss) kB"

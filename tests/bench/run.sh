@@ -7,6 +7,8 @@
 #   5. container start latency, bramble run against crun (tests/bench/start_latency.sh)
 #   6. scheduling throughput: 10,000 pods onto 1,000 hollow nodes (tests/bench/bench_scheduler.c)
 #   7. the prober's CPU per probe attempt: HTTP, TCP and exec (tests/bench/bench_prober.c)
+#   8. the kubelet: pod start latency, agent RSS idle and with 20 pods, agent idle CPU
+#   9. images over the cluster: push and pull MB/s of a ~10 MB image (tests/bench/image_pull.sh)
 # Environment: IDLE_SECONDS (default 60), LOAD_SECONDS (default 10), CLIENTS (default 4).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -91,3 +93,11 @@ build/x86_64/bench-scheduler
 echo
 echo "== probe cost (tests/bench/bench_prober.c: 40 HTTP, 40 TCP, 10 exec probers, 100 ms periods)"
 build/x86_64/bench-prober 40 "$load"
+
+echo
+echo "== the kubelet: pod start latency, agent RSS and idle CPU (tests/bench/kubelet.sh)"
+IDLE_SECONDS=$idle tests/bench/kubelet.sh build/x86_64/bramble
+
+echo
+echo "== images over the cluster: push and pull of a ~10 MB image on loopback (tests/bench/image_pull.sh)"
+tests/bench/image_pull.sh build/x86_64/bramble
