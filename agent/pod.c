@@ -299,7 +299,8 @@ static int lifecycle_prepare(struct container *c, const char *where, struct erro
 	return 0;
 }
 
-static void probes_start(struct container *c)
+/* running_ms: how long the container has run (0 when it has just started). */
+static void probes_start(struct container *c, uint64_t running_ms)
 {
 	struct container_lifecycle *l = c->lifecycle;
 	bool held = l->probers[PROBE_STARTUP] != NULL;
@@ -308,7 +309,7 @@ static void probes_start(struct container *c)
 			continue;
 		if (kind != PROBE_STARTUP)
 			prober_hold(l->probers[kind], held);
-		prober_start(l->probers[kind], 0);
+		prober_start(l->probers[kind], running_ms);
 	}
 }
 
@@ -342,7 +343,7 @@ static void on_post_start_done(bool succeeded, const char *message, void *data)
 	l->hook = NULL;
 	l->in_post_start = false;
 	if (succeeded) {
-		probes_start(c);
+		probes_start(c, 0);
 	} else {
 		snprintf(l->message, sizeof(l->message),
 		         "%s lifecycle hook for Container \"%s\" in Pod \"%s_%s(%s)\" failed - error: %s",
@@ -363,7 +364,7 @@ static void lifecycle_started(struct container *c)
 	l->stopping = l->post_start_failed = false;
 	l->message[0] = '\0';
 	if (!l->post_start) {
-		probes_start(c);
+		probes_start(c, 0);
 		return;
 	}
 	struct prober_target target = probe_target(c);
@@ -371,6 +372,25 @@ static void lifecycle_started(struct container *c)
 	l->in_post_start = true;
 	if (prober_hook_run(l->post_start, &target, 0, on_post_start_done, c, &l->hook, &err) < 0)
 		on_post_start_done(false, err.message, c);
+}
+
+/* A container adopted from an earlier agent process (its postStart ran then): its probes
+ * start over as the kubelet's do after a restart (readiness failing until it passes), with
+ * the initial delay counted from the container's own start. */
+static void lifecycle_adopted(struct container *c)
+{
+	if (c->init)
+		return;
+	char where[64];
+	snprintf(where, sizeof(where), "spec.containers[%zu]", c->index);
+	struct error err = { 0 };
+	if (lifecycle_prepare(c, where, &err) < 0) {
+		log_warnx("pod %s/%s: container %s: no probes: %s", c->pod->namespace, c->pod->name, c->name,
+		          err.message);
+		return;
+	}
+	uint64_t now = clock_monotonic_ms();
+	probes_start(c, now > c->started_ms ? now - c->started_ms : 0);
 }
 
 /* The container has exited: nothing more to probe or stop. Says in its last termination
@@ -1542,6 +1562,7 @@ static void adopt_container(struct pod *pod, struct container *c, const cJSON *r
 			          c->name);
 		log_info("pod %s/%s: container %s adopted (pid %d, restarts %u)", pod->namespace, pod->name, c->name,
 		         (int)c->pid, c->restarts);
+		lifecycle_adopted(c);
 		return;
 	}
 	/* Gone while no agent watched it: an exit with an unknown status. */

@@ -174,4 +174,17 @@ sleep 4
 in_board a1 ip link set eth0 up
 check "when the board is back the kubelet marks it Ready again" wait_until 40 pod_ready ready
 
+# --- an agent restart: adopted containers are probed again ---------------------------------
+pod guarded 'exec sleep 1000' "$(exec_probe livenessProbe '! test -e /hooks/kill-guarded' ',"failureThreshold":2')" |
+	b apply -f - >/dev/null
+check "a pod with an exec liveness probe runs" wait_until 20 pod_ready guarded
+board_stop a1
+board_start a1
+adopted() { grep -q 'pod default/guarded: container main adopted' "$test_dir/a1.log"; }
+check "after an agent restart its container is adopted" wait_until 15 adopted
+check "the adopted pod with HTTP and TCP probes is Ready, not restarted" wait_until 15 bash -c \
+	"nsenter --net=/run/netns/brb-$run_id-cp '$BRAMBLE' --config '$cp_dir/admin.conf' get pod web -o json | tr -d ' \n' | grep -q '\"ready\":true,\"restartCount\":0'"
+touch "$hooks/kill-guarded"
+check "the adopted container's liveness probe still runs: failing, it restarts the container" wait_until 20 restarts_at_least guarded 1
+
 check "the agent is still running" kill -0 "${board_pid[a1]}"
