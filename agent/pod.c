@@ -280,7 +280,9 @@ static int lifecycle_prepare(struct container *c, const char *where, struct erro
 		return r;
 	if (l->netns_fd < 0 && !host_network(c->pod)) {
 		cleanup_free char *path = xasprintf("%s/ns/net", c->pod->dir);
-		l->netns_fd = open(path, O_RDONLY | O_CLOEXEC); /* none with the process driver */
+		/* the sandbox's network namespace as the native driver pins it (none with the
+		 * process driver: probes then run in the agent's own) */
+		l->netns_fd = open(path, O_RDONLY | O_CLOEXEC);
 	}
 	struct prober_target target = probe_target(c);
 	for (enum probe_kind kind = PROBE_LIVENESS; kind <= PROBE_STARTUP; kind++) {
