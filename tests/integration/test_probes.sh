@@ -97,6 +97,13 @@ sleep 3
 check_output "a TCP liveness probe on the same port keeps it alive (no restart)" '"restartCount":0' pod_json web
 check_output "probes that keep passing write nothing: the pod's resourceVersion stays" "^$web_rv\$" rv_of web
 
+host_port=$((20000 + RANDOM % 20000))
+pod hostweb "mkdir -p /www; echo ok >/www/index.html; exec busybox httpd -f -p $host_port -h /www" \
+	",\"readinessProbe\":{\"httpGet\":{\"path\":\"/\",\"port\":$host_port},\"periodSeconds\":1}" '"hostNetwork":true,' |
+	b apply -f - >/dev/null
+check "an HTTP readiness probe of a hostNetwork pod goes to the board's address and makes it Ready" wait_until 20 pod_ready hostweb
+done_with hostweb
+
 pod web404 'mkdir -p /www; exec busybox httpd -f -p 8080 -h /www' \
 	',"readinessProbe":{"httpGet":{"path":"/missing","port":8080},"periodSeconds":1}' | b apply -f - >/dev/null
 check "an HTTP readiness probe answered 404 keeps the pod not Ready" wait_until 20 phase_is web404 Running
