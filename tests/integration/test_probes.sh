@@ -116,7 +116,9 @@ check_output "and failures that change nothing write nothing" "^$web404_rv\$" rv
 pod closed 'exec sleep 1000' ',"livenessProbe":{"tcpSocket":{"port":9},"periodSeconds":1,"failureThreshold":2}' |
 	b apply -f - >/dev/null
 check "a TCP liveness probe to a closed port restarts the container" wait_until 30 restarts_at_least closed 1
-check_output "saying why" '"message":"Containermainfailedlivenessprobe,willberestarted:Livenessprobefailed:dialtcp127.0.0.1:9:connect:connectionrefused"' pod_json closed
+check_output "saying why" '"message":"Containermainfailedlivenessprobe,willberestarted:Livenessprobefailed:dialtcp[0-9.]+:9:connect:connectionrefused"' pod_json closed
+closed_ip=$(pod_json closed | grep -o '"podIP":"[0-9.]*"' | cut -d'"' -f4)
+check_output "to the pod's IP ($closed_ip)" "dialtcp${closed_ip:-127.0.0.1}:9:" pod_json closed
 done_with closed
 
 # --- startup probe: readiness held back until it succeeds --------------------------------------
