@@ -131,6 +131,8 @@ struct kubelet {
 	struct loop_timer *flush_timer;
 	struct loop_timer *rewatch_timer;
 	bool watch_synced; /* the watch has answered since the link came up */
+	bool fetching;     /* a catch-up GET is in flight (see start_watch) */
+	bool missed;       /* a notification came during it: fetch again after it */
 
 	int static_watch_fd;                    /* inotify on [agent] static-pods, or -1 */
 	struct loop_timer *static_reload_timer; /* a burst of changes is read once */
@@ -679,9 +681,31 @@ static void rewatch_soon(struct kubelet *k, uint64_t delay_ms)
 		link_observe_cancel(k->link, k->watch);
 		k->watch = NULL;
 	}
+	k->fetching = false;
 	if (!k->rewatch_timer)
 		k->rewatch_timer = loop_add_timer(k->loop, delay_ms, rewatch_due, k);
 }
+
+/* What a notification or a catch-up answer says: a list, or events. Its changes reach the
+ * cache in one transaction, with the revision it brings us to (see podcache.c: never ahead
+ * of what is stored). */
+static void apply_pods_doc(struct kubelet *k, const cJSON *doc)
+{
+	k->watch_synced = true;
+	struct error cache_err;
+	if (k->cache && podcache_begin(k->cache, &cache_err) < 0)
+		log_warnx("%s", cache_err.message);
+	const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "kind"));
+	if (kind && strcmp(kind, "WatchEvents") == 0)
+		apply_events(k, doc);
+	else if (cJSON_GetObjectItemCaseSensitive(doc, "items"))
+		apply_list(k, doc);
+	if (k->cache && podcache_commit(k->cache, k->revision, false, &cache_err) < 0)
+		log_warnx("%s", cache_err.message);
+	schedule_flush(k); /* mirror pods to make */
+}
+
+static void fetch_pods(struct kubelet *k);
 
 static void on_pods_notified(int code, const char *body, size_t length, const struct error *err, void *data)
 {
@@ -698,46 +722,94 @@ static void on_pods_notified(int code, const char *body, size_t length, const st
 		rewatch_soon(k, 1000);
 		return;
 	}
+	if (k->fetching) {
+		k->missed = true; /* covered by fetching again once this fetch is in */
+		return;
+	}
 	cJSON *doc = cJSON_ParseWithLength(body, length);
 	if (!doc) {
 		log_warnx("pod watch: a notification that is not JSON");
 		return;
 	}
-	k->watch_synced = true;
-	/* What the notification changes reaches the cache in one transaction, with the
-	 * revision it brings us to (see podcache.c: never ahead of what is stored). */
-	struct error cache_err;
-	if (k->cache && podcache_begin(k->cache, &cache_err) < 0)
-		log_warnx("%s", cache_err.message);
-	const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "kind"));
-	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "truncated"))) {
-		/* The batch did not fit a notification: resume from where it starts. */
-		remember_revision(k, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "from")));
-		rewatch_soon(k, 0);
-	} else if (kind && strcmp(kind, "WatchEvents") == 0) {
-		apply_events(k, doc);
-	} else if (cJSON_GetObjectItemCaseSensitive(doc, "items")) {
-		apply_list(k, doc);
-	}
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "truncated")))
+		fetch_pods(k); /* too big for a datagram: fetched by a GET, the watch goes on */
+	else
+		apply_pods_doc(k, doc);
 	cJSON_Delete(doc);
-	if (k->cache && podcache_commit(k->cache, k->revision, false, &cache_err) < 0)
-		log_warnx("%s", cache_err.message);
-	schedule_flush(k); /* mirror pods to make */
 }
 
-static void start_watch(struct kubelet *k)
+static void observe_pods(struct kubelet *k)
 {
 	if (k->watch || !link_is_up(k->link))
 		return;
 	char path[KUBELET_PATH_MAX];
+	snprintf(path, sizeof(path), "/api/v1/pods?fieldSelector=spec.nodeName%%3D%s&resourceVersion=%s",
+	         k->config->node_name, k->revision);
+	struct error err;
+	if (link_observe(k->link, path, on_pods_notified, k, &k->watch, &err) < 0)
+		log_warnx("cannot watch this node's pods: %s", err.message);
+}
+
+static void on_pods_fetched(const struct client_response *response, const struct error *err, void *data)
+{
+	struct kubelet *k = data;
+	k->fetching = false;
+	if (!response) {
+		log_debug("pods: %s", err ? err->message : "");
+		return; /* the link is down: fetched again when it is up */
+	}
+	if (response->code != 205) {
+		log_info("pods: %d %s: listing again", response->code, response->message);
+		k->revision[0] = '\0';
+		rewatch_soon(k, 1000);
+		return;
+	}
+	cJSON *doc = cJSON_ParseWithLength(response->body, response->length);
+	if (!doc) {
+		log_warnx("pods: an answer that is not JSON");
+		rewatch_soon(k, 1000);
+		return;
+	}
+	apply_pods_doc(k, doc);
+	cJSON_Delete(doc);
+	if (k->missed) {
+		fetch_pods(k);
+		return;
+	}
+	observe_pods(k);
+}
+
+/* A GET of the pods bound here (no revision yet) or of the events since the revision. */
+static void fetch_pods(struct kubelet *k)
+{
+	char path[KUBELET_PATH_MAX];
 	if (k->revision[0])
-		snprintf(path, sizeof(path), "/api/v1/pods?fieldSelector=spec.nodeName%%3D%s&resourceVersion=%s",
+		snprintf(path, sizeof(path),
+		         "/api/v1/pods?fieldSelector=spec.nodeName%%3D%s&watch=1&resourceVersion=%s",
 		         k->config->node_name, k->revision);
 	else
 		snprintf(path, sizeof(path), "/api/v1/pods?fieldSelector=spec.nodeName%%3D%s", k->config->node_name);
 	struct error err;
-	if (link_observe(k->link, path, on_pods_notified, k, &k->watch, &err) < 0)
-		log_warnx("cannot watch this node's pods: %s", err.message);
+	if (link_request(k->link, CLIENT_GET, path, NULL, 0, on_pods_fetched, k, &err) < 0) {
+		log_debug("pods: %s", err.message);
+		return;
+	}
+	k->fetching = true;
+	k->missed = false;
+}
+
+/* The pod watch: catch up with plain GETs (the list first, or the events since the revision
+ * the cache or the last notification left), then Observe from there. Big answers come
+ * block-wise only to GETs: an Observe whose first answer spanned blocks would be restarted by
+ * libcoap for every notification that arrived meanwhile (the API server answers such a
+ * registration with {"truncated":true} instead). A notification too big for a datagram is
+ * fetched the same way; notifications during a fetch are covered by fetching again. After a
+ * reconnect this resumes from the revision: no relist. */
+static void start_watch(struct kubelet *k)
+{
+	if (k->watch || k->fetching || !link_is_up(k->link))
+		return;
+	fetch_pods(k);
 }
 
 /* --- static pods and their mirror pods --------------------------------------------------- */
@@ -1182,6 +1254,7 @@ static void on_link_state(struct link *link, bool up, void *data)
 	struct kubelet *k = data;
 	if (!up) {
 		k->watch = NULL; /* ended with the link */
+		k->fetching = false;
 		k->watch_synced = false;
 		k->node_in_flight = false;
 		for (struct entry *e = k->entries; e; e = e->next) {
