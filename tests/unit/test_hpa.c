@@ -116,7 +116,8 @@ TEST(scales_up_on_cpu_above_target)
 	                       "{\"averageUtilization\":150,\"averageValue\":\"150m\"}}}]");
 	CHECK_CONTAINS(status, "\"type\":\"AbleToScale\",\"status\":\"True\"");
 	CHECK_CONTAINS(status, "\"reason\":\"SucceededRescale\"");
-	CHECK_CONTAINS(status, "\"reason\":\"ValidMetricFound\",\"message\":\"the HPA was able to successfully calculate a replica count from cpu resource utilization (percentage of request)\"");
+	CHECK_CONTAINS(status, "\"reason\":\"ValidMetricFound\",\"message\":\"the HPA was able to successfully "
+	                       "calculate a replica count from cpu resource utilization (percentage of request)\"");
 	CHECK_CONTAINS(status, "\"reason\":\"DesiredWithinRange\"");
 	CHECK_CONTAINS(status, "\"lastScaleTime\"");
 	CHECK_INT(harness_events(&w.h, "default", "SuccessfulRescale"), ==, 1);
