@@ -32,7 +32,9 @@
 #include "core/controllers.h"
 #include "core/logrelay.h"
 #include "core/metrics.h"
+#include "core/ipalloc.h"
 #include "core/object.h"
+#include "core/registry.h"
 #include "core/selector.h"
 #include "core/store.h"
 #include "core/transport.h"
@@ -41,6 +43,7 @@
 #include "platform/clock.h"
 #include "platform/error.h"
 #include "platform/log.h"
+#include "platform/loop.h"
 #include "platform/memory.h"
 
 #define ROUTE_NAME_MAX 253
@@ -77,6 +80,7 @@ struct apiserver {
 	struct watch_hub *watches;
 	struct binder *binder;           /* the scheduler at work; NULL when disabled */
 	struct controllers *controllers; /* NULL when disabled */
+	struct loop_timer *binder_timer; /* the binder stopped within its time budget: more soon */
 	struct metrics *metrics;         /* usage the agents report (core/metrics.c) */
 	struct logrelay *logs;           /* pod logs from the agents (core/logrelay.c) */
 	struct parked_answer *parked;
@@ -768,7 +772,9 @@ static void handle_create(struct request_context *c)
 	if (c->route.kind->namespaced && (r = namespace_usable(c, object_namespace(object), &err)) < 0)
 		goto fail;
 	object_apply_defaults(c->route.kind, object);
-	if ((r = object_validate(c->route.kind, object, &err)) < 0)
+	if ((r = object_validate(c->route.kind, object, &err)) < 0 ||
+	    (r = ipalloc_admit(c->api->store, &c->api->options.controllers.network, c->route.kind->name, NULL, object,
+	                       &err)) < 0)
 		goto fail;
 	char uid[37], now[CLOCK_RFC3339_SIZE];
 	object_new_uid(uid);
@@ -867,7 +873,9 @@ static void handle_update_with(struct request_context *c, cJSON *stored, cJSON *
 		controllers_prepare_job_update(stored, updated);
 	object_apply_defaults(c->route.kind, updated);
 	if ((r = object_validate(c->route.kind, updated, &err)) < 0 ||
-	    (r = object_validate_update(c->route.kind, stored, updated, &err)) < 0)
+	    (r = object_validate_update(c->route.kind, stored, updated, &err)) < 0 ||
+	    (r = ipalloc_admit(c->api->store, &c->api->options.controllers.network, c->route.kind->name, stored,
+	                       updated, &err)) < 0)
 		goto out;
 	if ((r = authorize(c, AUTHZ_UPDATE, stored, &err)) < 0)
 		goto out;
@@ -1349,8 +1357,16 @@ static void hnd_request(coap_resource_t *resource, coap_session_t *session, cons
 	transport_session_identity(session, c.identity, sizeof(c.identity));
 	if (serve_metrics(&c))
 		return;
+	if (api->options.on_identity)
+		api->options.on_identity(api->options.on_identity_data, c.identity);
+	authz_principal(c.identity); /* node:<name>@<generation> is node:<name> */
 	struct error err = { 0 };
 	coap_string_t *path = coap_get_uri_path(request);
+	if (path && registry_serve(api->options.registry, (const char *)path->s, c.identity, resource, session, request,
+	                           query, response)) {
+		coap_delete_string(path);
+		return;
+	}
 	int r = parse_route(path ? (const char *)path->s : "", &c.route, &err);
 	coap_delete_string(path);
 	if (r == 0)
@@ -1444,6 +1460,8 @@ static int commit_and_release(struct apiserver *api)
  * so requests are never kept waiting for long. */
 #define APISERVER_CONTROL_ROUNDS 8
 
+static void on_binder_due(struct loop *loop, void *data);
+
 static int on_batch(void *data)
 {
 	struct apiserver *api = data;
@@ -1470,6 +1488,8 @@ static int on_batch(void *data)
 		released += commit_and_release(api);
 	}
 	size_t sent = watch_flush(api->watches);
+	if (api->binder && binder_unfinished(api->binder) && !api->binder_timer)
+		api->binder_timer = loop_add_timer(transport_loop(api->transport), 0, on_binder_due, api);
 	return released + (int)sent;
 }
 
@@ -1480,6 +1500,14 @@ static void on_controllers_due(void *data)
 	struct apiserver *api = data;
 	if (on_batch(api) > 0)
 		coap_io_process(transport_context(api->transport), COAP_IO_NO_WAIT);
+}
+
+static void on_binder_due(struct loop *loop, void *data)
+{
+	(void)loop;
+	struct apiserver *api = data;
+	api->binder_timer = NULL;
+	on_controllers_due(api);
 }
 
 static void on_store_change(const struct store_change *change, void *data)
@@ -1602,6 +1630,8 @@ void apiserver_free(struct apiserver *api)
 	transport_set_batch_hook(api->transport, NULL, NULL);
 	transport_set_peer_hooks(api->transport, NULL, NULL);
 	watch_hub_free(api->watches);
+	if (api->binder_timer)
+		loop_cancel_timer(transport_loop(api->transport), api->binder_timer);
 	binder_free(api->binder);
 	controllers_free(api->controllers);
 	metrics_free(api->metrics);

@@ -36,6 +36,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "core/ipalloc.h"
+
 struct controllers;
 struct error;
 struct kind;
@@ -53,13 +55,14 @@ struct store_change;
 
 /* Zero means the default everywhere. */
 struct controllers_options {
-	uint64_t node_grace_ms;     /* heartbeats missed this long: Ready=Unknown */
-	uint64_t eviction_delay_ms; /* tolerationSeconds of pods that do not tolerate unreachable/not-ready */
-	double eviction_rate;       /* nodes per second whose pods start being evicted (burst 1) */
-	unsigned unhealthy_percent; /* nodes not Ready at or above this share: evict nothing */
-	uint64_t job_backoff_ms;    /* first delay before a failed Job pod is replaced */
-	struct metrics *metrics;    /* the usage the HPA scales on (core/metrics.h); NULL: none */
-	uint64_t hpa_sync_ms;       /* how often each HPA is evaluated; 0: 15 s, as Kubernetes */
+	uint64_t node_grace_ms;        /* heartbeats missed this long: Ready=Unknown */
+	uint64_t eviction_delay_ms;    /* tolerationSeconds of pods that do not tolerate unreachable/not-ready */
+	double eviction_rate;          /* nodes per second whose pods start being evicted (burst 1) */
+	unsigned unhealthy_percent;    /* nodes not Ready at or above this share: evict nothing */
+	uint64_t job_backoff_ms;       /* first delay before a failed Job pod is replaced */
+	struct metrics *metrics;       /* the usage the HPA scales on (core/metrics.h); NULL: none */
+	uint64_t hpa_sync_ms;          /* how often each HPA is evaluated; 0: 15 s, as Kubernetes */
+	struct ipalloc_config network; /* node pod CIDRs (core/nodeipam.c) */
 };
 
 /* Called (from a loop timer) when delayed work is due: the caller runs a batch, i.e.
