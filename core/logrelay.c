@@ -815,7 +815,13 @@ static void serve_stream(struct logrelay *relay, struct store *store, const stru
 	}
 	if (!s->answered)
 		return; /* its first answer is on its way: the rest goes after it */
-	if (s->follow)
+	if (s->follow && length == 0 && !end)
+		/* The agent's keepalive: passed on (empty), so that a reader that went away
+		 * without a word is noticed (its notification goes unanswered) and the agent
+		 * told to stop, even while the log is quiet. */
+		send_on(s->session, s->token, s->token_length, &s->sequence, true, COAP_MEDIATYPE_TEXT_PLAIN, 205, NULL,
+		        0);
+	else if (s->follow)
 		flush_follow(s);
 	if (end) {
 		send_on(s->session, s->token, s->token_length, &s->sequence, false, COAP_MEDIATYPE_TEXT_PLAIN, 205,
