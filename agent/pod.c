@@ -1542,6 +1542,14 @@ static void adopt_container(struct pod *pod, struct container *c, const cJSON *r
 			          c->name);
 		log_info("pod %s/%s: container %s adopted (pid %d, restarts %u)", pod->namespace, pod->name, c->name,
 		         (int)c->pid, c->restarts);
+		/* Its probes start over (postStart ran when it started): as after a kubelet restart,
+		 * readiness is probed again before the container counts as ready. */
+		char where[96];
+		snprintf(where, sizeof(where), "spec.%s[%zu]", c->init ? "initContainers" : "containers", c->index);
+		if (lifecycle_prepare(c, where, &err) < 0)
+			log_warnx("pod %s/%s: container %s: %s", pod->namespace, pod->name, c->name, err.message);
+		else if (c->lifecycle)
+			probes_start(c);
 		return;
 	}
 	/* Gone while no agent watched it: an exit with an unknown status. */

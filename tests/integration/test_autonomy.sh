@@ -65,7 +65,10 @@ metadata:
 stringData:
   password: s3cr3t-autonomy-value
 YAML
-pod keeper "echo keeper up; exec sleep 4001" | b apply -f - >/dev/null
+mkdir -p "$test_dir/flag" && touch "$test_dir/flag/ready" # keeper's readiness, set from outside
+pod keeper "echo keeper up; exec sleep 4001" "\"volumes\":[{\"name\":\"flag\",\"hostPath\":{\"path\":\"$test_dir/flag\"}}]," \
+	',"volumeMounts":[{"name":"flag","mountPath":"/flag"}],"readinessProbe":{"exec":{"command":["cat","/flag/ready"]},"periodSeconds":1}' |
+	b apply -f - >/dev/null
 pod victim "echo victim up; exec sleep 4002" | b apply -f - >/dev/null
 pod doomed "echo doomed up; exec sleep 4003" | b apply -f - >/dev/null
 pod configured 'echo MODE=$MODE PASSWORD=$PASSWORD; exec sleep 4004' "" \
@@ -133,10 +136,15 @@ check "an adopted container's exit is seen and it is restarted (restartPolicy Al
 board_start cp
 check "the control plane answers again" wait_until 10 b get namespaces
 ready_keeper() { pod_json keeper | grep -q '"type":"Ready","status":"True"'; }
-check "keeper is reported Ready" wait_until 20 ready_keeper
+check "keeper is reported Ready (its readiness probe runs again on the adopted container)" wait_until 20 ready_keeper
 check_output "with 0 container restarts" '"restartCount":0' pod_json keeper
 check_output "and Running" '"phase":"Running"' pod_json keeper
 check "keeper's container never restarted" test "$(pid_of 4001)" = "$keeper_pid"
+rm "$test_dir/flag/ready"
+unready_keeper() { pod_json keeper | grep -q '"type":"Ready","status":"False"'; }
+check "the adopted container's readiness probe runs: failing, it makes keeper not Ready" wait_until 15 unready_keeper
+touch "$test_dir/flag/ready"
+check "and passing again, Ready" wait_until 15 ready_keeper
 victim_restarted() { pod_json victim | grep -q '"restartCount":1'; }
 check "the victim's one restart is reported" wait_until 15 victim_restarted
 check_fails "the agent resumed its watch rather than listing again" grep -q 'listing again' "$a1_log"
