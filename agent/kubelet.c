@@ -782,6 +782,7 @@ static void on_mirror_created(const struct client_response *response, const stru
 		                        : NULL;
 		const char *uid = object_string_at(object, "metadata.uid");
 		if (uid) {
+			api_status_seen(e, object);
 			free(e->mirror_uid);
 			e->mirror_uid = xstrdup(uid);
 			free(e->sent_status); /* a new object: its status is written afresh */
@@ -876,8 +877,12 @@ static void mirror_seen(struct kubelet *k, const cJSON *object)
 		return;
 	}
 	e->mirror_conflict = false;
-	if (e->mirror_uid && strcmp(e->mirror_uid, uid) == 0)
+	api_status_seen(e, object);
+	if (e->mirror_uid && strcmp(e->mirror_uid, uid) == 0) {
+		e->status_due = true; /* written only when the API's copy differs from ours */
+		schedule_flush(k);
 		return;
+	}
 	free(e->mirror_uid);
 	e->mirror_uid = xstrdup(uid);
 	free(e->sent_status);
