@@ -14,6 +14,7 @@ struct config;
 struct error;
 struct kubelet;
 struct loop;
+struct network;
 
 struct kubelet_options {
 	struct loop *loop;
@@ -27,6 +28,7 @@ struct kubelet_options {
 	/* Secret input of the pod cache's key (agent/podcache.h); NULL: key. */
 	const void *cache_key;
 	size_t cache_key_length;
+	struct network *network; /* the pod network (agent/network.c); NULL: hostNetwork only */
 };
 
 int kubelet_new(const struct kubelet_options *options, struct kubelet **ret_kubelet, struct error *err);
@@ -34,6 +36,10 @@ int kubelet_new(const struct kubelet_options *options, struct kubelet **ret_kube
 void kubelet_free(struct kubelet *kubelet);
 /* SIGHUP: reads the static pod manifests again. */
 void kubelet_reload(struct kubelet *kubelet);
+
+/* Switches to a new credential (a rotated one): a new handshake with it at once; pods are
+ * not touched (the kubelet re-lists and watches again, as after any reconnection). */
+int kubelet_set_credential(struct kubelet *kubelet, const char *identity, const char *key);
 
 size_t kubelet_pod_count(const struct kubelet *kubelet);
 

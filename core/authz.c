@@ -18,6 +18,15 @@ const char *authz_verb_name(enum authz_verb verb)
 	return (unsigned)verb < ARRAY_SIZE(names) ? names[verb] : "?";
 }
 
+void authz_principal(char *identity)
+{
+	if (strncmp(identity, "node:", 5) != 0)
+		return;
+	char *at = strchr(identity + 5, '@');
+	if (at && at[1] && strspn(at + 1, "0123456789") == strlen(at + 1))
+		*at = '\0';
+}
+
 const char *authz_node_name(const char *identity)
 {
 	if (identity && strncmp(identity, "node:", 5) == 0 && identity[5] != '\0')
@@ -150,15 +159,12 @@ static const char *not_own_mirror_pod(const cJSON *pod, const char *node)
 static int check_node(struct store *store, const struct authz_request *r, const char *node, struct error *err)
 {
 	const char *kind = r->kind->name;
+	/* Every node routes to the others' pod CIDRs and serves every Service (the proxy and
+	 * cluster DNS): it reads all Nodes, Services and Endpoints, as Kubernetes' nodes do. */
+	bool reading = r->verb == AUTHZ_GET || r->verb == AUTHZ_LIST || r->verb == AUTHZ_WATCH;
+	if (reading && (strcmp(kind, "Node") == 0 || strcmp(kind, "Service") == 0 || strcmp(kind, "Endpoints") == 0))
+		return 0;
 	if (strcmp(kind, "Node") == 0) {
-		if (r->verb == AUTHZ_LIST || r->verb == AUTHZ_WATCH) {
-			char term[300];
-			snprintf(term, sizeof(term), "metadata.name=%s", node);
-			if (selector_has_term(r->field_selector, term))
-				return 0;
-			return deny(r, err,
-			            "a node may list or watch only its own Node (fieldSelector metadata.name=<node>)");
-		}
 		if (r->verb == AUTHZ_DELETE)
 			return deny(r, err, "a node may not delete Nodes");
 		const char *name = r->name;
@@ -221,5 +227,7 @@ int authz_check(struct store *store, const struct authz_request *request, struct
 	const char *node = authz_node_name(request->identity);
 	if (node)
 		return check_node(store, request, node, err);
+	if (strncmp(request->identity, "token:", 6) == 0)
+		return deny(request, err, "a join token may only join the cluster (POST /bootstrap/join)");
 	return deny(request, err, "unknown identity");
 }

@@ -5,6 +5,7 @@
 
 int version_main(int argc, char **argv);
 int init_main(int argc, char **argv);
+int token_main(int argc, char **argv);
 int image_main(int argc, char **argv);
 int run_main(int argc, char **argv);
 int container_main(int argc, char **argv);
@@ -25,5 +26,7 @@ int uncordon_main(int argc, char **argv);
 int drain_main(int argc, char **argv);
 int taint_main(int argc, char **argv);
 int hollow_main(int argc, char **argv);
+int logs_main(int argc, char **argv);
+int top_main(int argc, char **argv);
 
 #endif
