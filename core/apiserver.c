@@ -1616,6 +1616,15 @@ int apiserver_new(struct transport *transport, struct store *store, const struct
 		coap_resource_set_userdata(r, api);
 		coap_add_resource(context, r);
 	}
+	if (options->registry) {
+		/* The image registry (core/registry.h) answers below /registry/v1: its list is discoverable. */
+		coap_resource_t *r = coap_resource_init(coap_make_str_const("registry/v1/images"), 0);
+		coap_register_request_handler(r, COAP_REQUEST_GET, hnd_request);
+		coap_add_attr(r, coap_make_str_const("ct"), coap_make_str_const("50"), 0);
+		coap_add_attr(r, coap_make_str_const("title"), coap_make_str_const("\"Images\""), 0);
+		coap_resource_set_userdata(r, api);
+		coap_add_resource(context, r);
+	}
 	static const struct transport_peer_hooks peer_hooks = { on_token_lost, on_session_closed };
 	transport_set_peer_hooks(transport, &peer_hooks, api);
 	transport_set_batch_hook(transport, on_batch, api);
