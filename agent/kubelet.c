@@ -5,13 +5,14 @@
  *   node            the Node as last sent (status), whether it is registered, the heartbeat timer
  *   pods            one entry per pod bound here: the running pod (agent/pod), the status
  *                   last written and whether a write is due or in flight
- *   watch, revision the Observe on "pods with spec.nodeName=<me>" and the last revision seen
+ *   watch, revision the Observe on "pods with spec.nodeName=<me>" and the last revision seen;
+ *                   fetching/missed: a catch-up GET under way, notifications seen meanwhile
  *
  * When the link comes up: register the Node (POST, or PATCH of its status when it exists),
- * then watch the pods bound here. The first watch is a list (the first answer of an Observe
- * without a revision); after a reconnect the watch resumes from the last revision seen, so a
- * control plane that comes back sees no relist from every board at once (only a board whose
- * revision fell out of the change log lists again).
+ * then watch the pods bound here: a GET of the list (no revision yet) or of the events since
+ * the last revision seen (after a reconnect, or from the pod cache after a restart), then an
+ * Observe from there (see fetch_pods). A control plane that comes back sees no relist from
+ * every board at once: only a board whose revision fell out of the change log lists again.
  *
  * A pod seen for the first time has its ConfigMaps and Secrets fetched, then starts. A pod
  * with a deletionTimestamp is stopped within its grace period; once its containers are gone
