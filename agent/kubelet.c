@@ -5,13 +5,14 @@
  *   node            the Node as last sent (status), whether it is registered, the heartbeat timer
  *   pods            one entry per pod bound here: the running pod (agent/pod), the status
  *                   last written and whether a write is due or in flight
- *   watch, revision the Observe on "pods with spec.nodeName=<me>" and the last revision seen
+ *   watch, revision the Observe on "pods with spec.nodeName=<me>" and the last revision seen;
+ *                   fetching/missed: a catch-up GET under way, notifications seen meanwhile
  *
  * When the link comes up: register the Node (POST, or PATCH of its status when it exists),
- * then watch the pods bound here. The first watch is a list (the first answer of an Observe
- * without a revision); after a reconnect the watch resumes from the last revision seen, so a
- * control plane that comes back sees no relist from every board at once (only a board whose
- * revision fell out of the change log lists again).
+ * then watch the pods bound here: a GET of the list (no revision yet) or of the events since
+ * the last revision seen (after a reconnect, or from the pod cache after a restart), then an
+ * Observe from there (see fetch_pods). A control plane that comes back sees no relist from
+ * every board at once: only a board whose revision fell out of the change log lists again.
  *
  * A pod seen for the first time has its ConfigMaps and Secrets fetched, then starts. A pod
  * with a deletionTimestamp is stopped within its grace period; once its containers are gone
@@ -131,8 +132,8 @@ struct kubelet {
 	struct loop_timer *flush_timer;
 	struct loop_timer *rewatch_timer;
 	bool watch_synced; /* the watch has answered since the link came up */
-	bool fetching;     /* a catch-up GET is in flight (see start_watch) */
-	bool missed;       /* a notification came during it: fetch again after it */
+	bool fetching;     /* a GET of the list or of events is under way */
+	bool missed;       /* and notifications came meanwhile: fetch again after it */
 
 	int static_watch_fd;                    /* inotify on [agent] static-pods, or -1 */
 	struct loop_timer *static_reload_timer; /* a burst of changes is read once */
@@ -667,6 +668,14 @@ static void apply_events(struct kubelet *k, const cJSON *doc)
 	remember_revision(k, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "resourceVersion")));
 }
 
+/* The watch of the pods bound here, as agent/network.c watches: catch up by plain GETs (the
+ * list when there is no revision yet, else the events since the revision), then Observe
+ * from there. Big answers come block-wise only to GETs: an Observe whose first answer
+ * spanned blocks would be restarted (its events lost) by every notification arriving
+ * meanwhile. A notification too big for a datagram ("truncated") is fetched the same way;
+ * notifications that arrive during a fetch are covered by fetching again after it. */
+static void fetch_pods(struct kubelet *k);
+
 static void rewatch_due(struct loop *loop, void *data)
 {
 	(void)loop;
@@ -686,26 +695,22 @@ static void rewatch_soon(struct kubelet *k, uint64_t delay_ms)
 		k->rewatch_timer = loop_add_timer(k->loop, delay_ms, rewatch_due, k);
 }
 
-/* What a notification or a catch-up answer says: a list, or events. Its changes reach the
- * cache in one transaction, with the revision it brings us to (see podcache.c: never ahead
- * of what is stored). */
-static void apply_pods_doc(struct kubelet *k, const cJSON *doc)
+/* A list or a batch of events: what it changes reaches the cache in one transaction, with
+ * the revision it brings us to (see podcache.c: never ahead of what is stored). */
+static void apply_pods(struct kubelet *k, const cJSON *doc)
 {
+	struct error err;
 	k->watch_synced = true;
-	struct error cache_err;
-	if (k->cache && podcache_begin(k->cache, &cache_err) < 0)
-		log_warnx("%s", cache_err.message);
-	const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "kind"));
-	if (kind && strcmp(kind, "WatchEvents") == 0)
-		apply_events(k, doc);
-	else if (cJSON_GetObjectItemCaseSensitive(doc, "items"))
+	if (k->cache && podcache_begin(k->cache, &err) < 0)
+		log_warnx("%s", err.message);
+	if (cJSON_GetObjectItemCaseSensitive(doc, "items"))
 		apply_list(k, doc);
-	if (k->cache && podcache_commit(k->cache, k->revision, false, &cache_err) < 0)
-		log_warnx("%s", cache_err.message);
-	schedule_flush(k); /* mirror pods to make */
+	else
+		apply_events(k, doc);
+	if (k->cache && podcache_commit(k->cache, k->revision, false, &err) < 0)
+		log_warnx("%s", err.message);
+	schedule_flush(k); /* statuses, mirror pods to make */
 }
-
-static void fetch_pods(struct kubelet *k);
 
 static void on_pods_notified(int code, const char *body, size_t length, const struct error *err, void *data)
 {
@@ -723,7 +728,7 @@ static void on_pods_notified(int code, const char *body, size_t length, const st
 		return;
 	}
 	if (k->fetching) {
-		k->missed = true; /* covered by fetching again once this fetch is in */
+		k->missed = true; /* covered by fetching again */
 		return;
 	}
 	cJSON *doc = cJSON_ParseWithLength(body, length);
@@ -732,9 +737,9 @@ static void on_pods_notified(int code, const char *body, size_t length, const st
 		return;
 	}
 	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "truncated")))
-		fetch_pods(k); /* too big for a datagram: fetched by a GET, the watch goes on */
+		fetch_pods(k); /* did not fit a datagram: fetched from the revision we have */
 	else
-		apply_pods_doc(k, doc);
+		apply_pods(k, doc);
 	cJSON_Delete(doc);
 }
 
@@ -746,20 +751,26 @@ static void observe_pods(struct kubelet *k)
 	snprintf(path, sizeof(path), "/api/v1/pods?fieldSelector=spec.nodeName%%3D%s&resourceVersion=%s",
 	         k->config->node_name, k->revision);
 	struct error err;
-	if (link_observe(k->link, path, on_pods_notified, k, &k->watch, &err) < 0)
+	if (link_observe(k->link, path, on_pods_notified, k, &k->watch, &err) < 0) {
 		log_warnx("cannot watch this node's pods: %s", err.message);
+		rewatch_soon(k, 1000);
+	}
 }
 
 static void on_pods_fetched(const struct client_response *response, const struct error *err, void *data)
 {
 	struct kubelet *k = data;
+	if (!k->fetching)
+		return; /* given up on (rewatch_soon): a newer fetch follows */
 	k->fetching = false;
 	if (!response) {
-		log_debug("pods: %s", err ? err->message : "");
+		log_debug("pods: %s", err->message);
 		return; /* the link is down: fetched again when it is up */
 	}
 	if (response->code != 205) {
-		log_info("pods: %d %s: listing again", response->code, response->message);
+		/* 4.04 Expired: the revision is older than the change log keeps. */
+		log_info("pods since revision %s: %d %s: listing again", k->revision, response->code,
+		         response->message);
 		k->revision[0] = '\0';
 		rewatch_soon(k, 1000);
 		return;
@@ -770,16 +781,17 @@ static void on_pods_fetched(const struct client_response *response, const struct
 		rewatch_soon(k, 1000);
 		return;
 	}
-	apply_pods_doc(k, doc);
+	apply_pods(k, doc);
 	cJSON_Delete(doc);
 	if (k->missed) {
+		k->missed = false;
 		fetch_pods(k);
 		return;
 	}
 	observe_pods(k);
 }
 
-/* A GET of the pods bound here (no revision yet) or of the events since the revision. */
+/* A GET of the list (no revision yet) or of the events since the revision. */
 static void fetch_pods(struct kubelet *k)
 {
 	char path[KUBELET_PATH_MAX];
@@ -860,6 +872,7 @@ static void on_mirror_created(const struct client_response *response, const stru
 		                        : NULL;
 		const char *uid = object_string_at(object, "metadata.uid");
 		if (uid) {
+			api_status_seen(e, object);
 			free(e->mirror_uid);
 			e->mirror_uid = xstrdup(uid);
 			free(e->sent_status); /* a new object: its status is written afresh */
@@ -954,8 +967,12 @@ static void mirror_seen(struct kubelet *k, const cJSON *object)
 		return;
 	}
 	e->mirror_conflict = false;
-	if (e->mirror_uid && strcmp(e->mirror_uid, uid) == 0)
+	api_status_seen(e, object);
+	if (e->mirror_uid && strcmp(e->mirror_uid, uid) == 0) {
+		e->status_due = true; /* written only when the API's copy differs from ours */
+		schedule_flush(k);
 		return;
+	}
 	free(e->mirror_uid);
 	e->mirror_uid = xstrdup(uid);
 	free(e->sent_status);
