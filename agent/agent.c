@@ -34,6 +34,7 @@
 #include "agent/kubelet.h"
 #include "core/apiserver.h"
 #include "core/bootstrap.h"
+#include "core/registry.h"
 #include "core/store.h"
 #include "core/transport.h"
 #include "platform/file.h"
@@ -51,11 +52,14 @@ struct agent {
 	struct apiserver *apiserver;
 	struct bootstrap *bootstrap;
 	struct bootstrap_cluster_key *cluster_key;
+	struct registry *registry; /* images pushed to the control plane: DATA/registry */
 	struct transport *transport;
 	struct credentials credentials;
 	char *version_json;
 	struct kubelet *kubelet;
-	char *node_identity, *node_key; /* the kubelet's credential */
+	char *node_identity, *node_key;           /* the kubelet's credential */
+	uint8_t cache_key[STORE_SECRET_KEY_SIZE]; /* a server board's pod cache key input */
+	bool have_cache_key;
 	char *servers[LINK_MAX_SERVERS];
 };
 
@@ -141,6 +145,8 @@ static int start_server(struct agent *agent, struct error *err)
 		.durable = config->store_sync_full,
 	};
 	r = store_open(&store_options, &agent->store, err);
+	memcpy(agent->cache_key, key, sizeof(key));
+	agent->have_cache_key = true;
 	explicit_bzero(key, sizeof(key));
 	if (r < 0)
 		return r;
@@ -167,13 +173,30 @@ static int start_server(struct agent *agent, struct error *err)
 	struct build_info info;
 	build_info_collect(&info);
 	agent->version_json = build_info_json(&info);
+	cleanup_free char *registry_dir = xasprintf("%s/registry", config->data_dir);
+	struct registry_options registry_options = {
+		.dir = registry_dir,
+		.limit_bytes = config->image_registry_limit,
+		.loop = agent->loop,
+	};
+	r = registry_open(&registry_options, &agent->registry, err);
+	if (r < 0)
+		return r;
 	struct apiserver_options api_options = {
+		.registry = agent->registry,
 		.max_body_bytes = config->max_request_body,
 		.max_list_page = config->max_list_page,
 		.max_watches_per_client = config->max_watches_per_client,
 		.version_json = agent->version_json,
 		.on_identity = bootstrap_on_identity,
 		.on_identity_data = agent->bootstrap,
+		.controllers = {
+			.node_grace_ms = (uint64_t)config->node_monitor_grace * 1000,
+			.eviction_delay_ms = (uint64_t)config->pod_eviction_timeout * 1000,
+			.eviction_rate = (double)config->node_eviction_rate / 60.0,
+			.unhealthy_percent = (unsigned)config->unhealthy_threshold,
+			.job_backoff_ms = (uint64_t)config->job_backoff * 1000,
+		},
 	};
 	r = apiserver_new(agent->transport, agent->store, &api_options, &agent->apiserver, err);
 	if (r < 0)
@@ -330,10 +353,38 @@ static int agent_servers(struct agent *agent, struct error *err)
 	return 0;
 }
 
+/* The pod cache's key on a board whose credential rotates (node:<name>@<G>): random bytes
+ * in DATA/podcache.key (0600), made once, so a new credential does not make the cache
+ * unreadable. (A credential that never rotates is the key input itself, as before.) */
+static int load_cache_key(struct agent *agent, struct error *err)
+{
+	cleanup_free char *path = xasprintf("%s/podcache.key", agent->config.data_dir);
+	cleanup_free char *data = NULL;
+	size_t size = 0;
+	int r = file_read(path, 64, &data, &size, NULL);
+	if (r == 0 && size == sizeof(agent->cache_key)) {
+		memcpy(agent->cache_key, data, size);
+		explicit_bzero(data, size);
+	} else if (r == -ENOENT) {
+		if (getrandom(agent->cache_key, sizeof(agent->cache_key), 0) != (ssize_t)sizeof(agent->cache_key))
+			return error_set_errno(err, errno, "no randomness for %s", path);
+		r = file_write_atomic(path, agent->cache_key, sizeof(agent->cache_key), 0600, err);
+		if (r < 0)
+			return r;
+	} else {
+		return error_set(err, EINVAL, "%s: expected %zu bytes: remove it (the pod cache is made again)", path,
+		                 sizeof(agent->cache_key));
+	}
+	agent->have_cache_key = true;
+	return 0;
+}
+
 static int start_kubelet(struct agent *agent, struct error *err)
 {
 	int r = agent_servers(agent, err);
 	if (r < 0 || (r = node_credential(agent, err)) < 0)
+		return r;
+	if (!agent->have_cache_key && strchr(agent->node_identity, '@') && (r = load_cache_key(agent, err)) < 0)
 		return r;
 	struct kubelet_options options = {
 		.loop = agent->loop,
@@ -341,6 +392,8 @@ static int start_kubelet(struct agent *agent, struct error *err)
 		.identity = agent->node_identity,
 		.key = agent->node_key,
 		.backoff_initial_ms = agent->config.restart_backoff * 1000,
+		.cache_key = agent->have_cache_key ? agent->cache_key : NULL,
+		.cache_key_length = agent->have_cache_key ? sizeof(agent->cache_key) : 0,
 	};
 	for (size_t i = 0; i < LINK_MAX_SERVERS; i++)
 		options.servers[i] = agent->servers[i];
@@ -368,6 +421,8 @@ static void on_reload_signal(struct loop *loop, int signo, void *data)
 	log_setup("bramble", fresh.log_syslog ? LOG_TARGET_SYSLOG : LOG_TARGET_STDERR, fresh.log_level);
 	agent->config.log_level = fresh.log_level;
 	agent->config.log_syslog = fresh.log_syslog;
+	if (agent->kubelet)
+		kubelet_reload(agent->kubelet); /* static pod manifests */
 	if (agent->transport) {
 		struct credentials creds;
 		struct error err;
@@ -542,6 +597,7 @@ int agent_main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	memory_tune_for_daemon();
 	if (!config_path)
 		config_path = default_config_path();
 	if (rotate)
@@ -587,6 +643,7 @@ out:
 		log_errorx("%s", err.message);
 	kubelet_free(agent.kubelet);
 	apiserver_free(agent.apiserver);
+	registry_free(agent.registry);
 	transport_free(agent.transport);
 	bootstrap_free(agent.bootstrap);
 	bootstrap_cluster_key_free(agent.cluster_key);
@@ -597,6 +654,7 @@ out:
 	if (agent.node_key)
 		explicit_bzero(agent.node_key, strlen(agent.node_key));
 	free(agent.node_key);
+	explicit_bzero(agent.cache_key, sizeof(agent.cache_key));
 	for (size_t i = 0; i < LINK_MAX_SERVERS; i++)
 		free(agent.servers[i]);
 	loop_free(agent.loop);

@@ -31,6 +31,7 @@
 #include "core/binder.h"
 #include "core/controllers.h"
 #include "core/object.h"
+#include "core/registry.h"
 #include "core/selector.h"
 #include "core/store.h"
 #include "core/transport.h"
@@ -39,6 +40,7 @@
 #include "platform/clock.h"
 #include "platform/error.h"
 #include "platform/log.h"
+#include "platform/loop.h"
 #include "platform/memory.h"
 
 #define ROUTE_NAME_MAX 253
@@ -75,6 +77,7 @@ struct apiserver {
 	struct watch_hub *watches;
 	struct binder *binder;           /* the scheduler at work; NULL when disabled */
 	struct controllers *controllers; /* NULL when disabled */
+	struct loop_timer *binder_timer; /* the binder stopped within its time budget: more soon */
 	struct parked_answer *parked;
 	uint64_t next_parked_id;
 	char *version_json;
@@ -1323,6 +1326,11 @@ static void hnd_request(coap_resource_t *resource, coap_session_t *session, cons
 	authz_principal(c.identity); /* node:<name>@<generation> is node:<name> */
 	struct error err = { 0 };
 	coap_string_t *path = coap_get_uri_path(request);
+	if (path && registry_serve(api->options.registry, (const char *)path->s, c.identity, resource, session, request,
+	                           query, response)) {
+		coap_delete_string(path);
+		return;
+	}
 	int r = parse_route(path ? (const char *)path->s : "", &c.route, &err);
 	coap_delete_string(path);
 	if (r == 0)
@@ -1416,6 +1424,8 @@ static int commit_and_release(struct apiserver *api)
  * so requests are never kept waiting for long. */
 #define APISERVER_CONTROL_ROUNDS 8
 
+static void on_binder_due(struct loop *loop, void *data);
+
 static int on_batch(void *data)
 {
 	struct apiserver *api = data;
@@ -1442,6 +1452,8 @@ static int on_batch(void *data)
 		released += commit_and_release(api);
 	}
 	size_t sent = watch_flush(api->watches);
+	if (api->binder && binder_unfinished(api->binder) && !api->binder_timer)
+		api->binder_timer = loop_add_timer(transport_loop(api->transport), 0, on_binder_due, api);
 	return released + (int)sent;
 }
 
@@ -1452,6 +1464,14 @@ static void on_controllers_due(void *data)
 	struct apiserver *api = data;
 	if (on_batch(api) > 0)
 		coap_io_process(transport_context(api->transport), COAP_IO_NO_WAIT);
+}
+
+static void on_binder_due(struct loop *loop, void *data)
+{
+	(void)loop;
+	struct apiserver *api = data;
+	api->binder_timer = NULL;
+	on_controllers_due(api);
 }
 
 static void on_store_change(const struct store_change *change, void *data)
@@ -1564,6 +1584,8 @@ void apiserver_free(struct apiserver *api)
 	transport_set_batch_hook(api->transport, NULL, NULL);
 	transport_set_peer_hooks(api->transport, NULL, NULL);
 	watch_hub_free(api->watches);
+	if (api->binder_timer)
+		loop_cancel_timer(transport_loop(api->transport), api->binder_timer);
 	binder_free(api->binder);
 	controllers_free(api->controllers);
 	while (api->heartbeats)

@@ -25,6 +25,7 @@
 
 struct apiserver;
 struct error;
+struct registry;
 struct store;
 struct transport;
 
@@ -43,6 +44,7 @@ struct apiserver_options {
 	 * that a board switched to a new credential); may be NULL. */
 	void (*on_identity)(void *data, const char *identity);
 	void *on_identity_data;
+	struct registry *registry;              /* serves /registry/... (core/registry.h); may be NULL */
 };
 
 int apiserver_new(struct transport *transport, struct store *store, const struct apiserver_options *options,

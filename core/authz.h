@@ -4,8 +4,10 @@
  *   node:<name>  what a kubelet needs and no more (the Kubernetes Node authorizer):
  *                its own Node (create, get, update, status); pods bound to it (get, list and
  *                watch only with fieldSelector spec.nodeName=<name>, update their status,
- *                delete them once terminated); ConfigMaps and Secrets used by a pod bound to
- *                it (get); Events (create)
+ *                delete them once terminated); mirror pods of its static pods (create: the
+ *                kubernetes.io/config.mirror annotation, bound to it, owned only by its own
+ *                Node, no ConfigMap or Secret); ConfigMaps and Secrets used by a pod bound
+ *                to it (get); Events (create)
  *   token:<id>   a join token: nothing here (it may only join, at /bootstrap/join)
  *   anything else, or anything not listed: refused (4.03) with a message naming the rule
  */

@@ -1,16 +1,19 @@
 /* The native runtime driver: real containers. See runtime.h for the lifecycle.
  *
- * A sandbox is the pod's network, IPC and UTS namespaces. A short-lived child unshares
- * them, sets the hostname and brings up loopback; the agent keeps a descriptor of each and
- * pins them with bind mounts in the sandbox's state directory, so they outlive both that
- * child and (for adoption after a restart) the agent. No pause process.
+ * A sandbox is the pod's network, IPC and UTS namespaces. The calling thread unshares them,
+ * sets the hostname, brings up loopback, keeps a descriptor of each and joins its own
+ * namespaces again (no process is forked for it); the namespaces are pinned with bind mounts
+ * in the sandbox's state directory, so they outlive (for adoption after a restart) the
+ * agent. No pause process.
  *
  * A container is cloned with new mount and PID namespaces and talks to its parent over a
  * SOCK_SEQPACKET pair (close-on-exec, so a successful exec closes it):
  *
  *   parent (create)                     child
  *   clone ---------------------------->  reset signals, wait for "attached"
- *   attach(pid) to cgroups, send 'A' ->  join the sandbox's namespaces, new cgroup namespace,
+ *   attach(pid) to cgroups, send 'A' ->  enter its cgroups (v1; on v2 it was cloned into its
+ *                                        group), join the sandbox's namespaces, new cgroup
+ *                                        namespace,
  *                                        assemble the root (overlay, /proc, /dev, /sys,
  *                                        volumes), pivot_root, mask /proc paths
  *   wait for "ok" or "error: ..."   <--  send "ok", wait for "start"
@@ -28,6 +31,14 @@
  * the helper reports its pid and ends; the process confines itself as the container's
  * process did (user, capabilities, no_new_privs, seccomp, descriptors) and execs.
  *
+ * Start-up cost. `bramble run --rm IMAGE true` is benchmarked against crun
+ * (tests/bench/start_latency.sh), so the path is kept short: the seccomp filter is compiled
+ * to BPF once per process (seccomp_compile), the sandbox needs no fork, the child shares the
+ * caller's memory until it execs (CLONE_VM, see native_create) and moves itself into its
+ * cgroups (cgroups_procs_enter; on v2 it is cloned into its group), and a --rm container's
+ * writable layer is a tmpfs of its own mount namespace (upper_in_memory) that no one has to
+ * delete.
+ *
  * Invariant: no user code runs before the process is in its cgroups, in its own root,
  * with its reduced privileges.
  */
@@ -37,7 +48,9 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
 #include <linux/nsfs.h>
+#include <linux/seccomp.h>
 #include <net/if.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -48,6 +61,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -56,7 +70,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "platform/buffer.h"
 #include "platform/cgroups.h"
 #include "platform/error.h"
 #include "platform/file.h"
@@ -99,16 +112,17 @@ static int open_pinned(const char *path, int flag)
 	return fd;
 }
 
-/* Bind-mounts the namespace onto <state_dir>/<name>, so that it outlives the agent. */
-static int pin_namespace(struct runtime_sandbox *s, pid_t pid, int i, struct error *err)
+/* Bind-mounts the namespace (held by fd) onto <state_dir>/<name>, so that it outlives the
+ * agent. */
+static int pin_namespace(struct runtime_sandbox *s, int fd, int i, struct error *err)
 {
 	char source[64];
 	cleanup_free char *target = xasprintf("%s/%s", s->state_dir, namespace_names[i]);
-	snprintf(source, sizeof(source), "/proc/%d/ns/%s", (int)pid, namespace_names[i]);
-	int fd = open(target, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
+	snprintf(source, sizeof(source), "/proc/self/fd/%d", fd);
+	int pin = open(target, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (pin < 0)
 		return error_set_errno(err, errno, "create %s", target);
-	close(fd);
+	close(pin);
 	if (mount(source, target, NULL, MS_BIND, NULL) < 0)
 		return error_set_errno(err, errno, "pin the sandbox's %s namespace on %s", namespace_names[i], target);
 	s->pinned[i] = true;
@@ -178,9 +192,65 @@ static int native_sandbox_adopt(const struct sandbox_spec *spec, struct runtime_
 	return 0;
 }
 
+/* Makes the sandbox's namespaces in the calling thread and returns it to its own: keeps the
+ * old ones open, unshares, sets the hostname and brings up loopback, keeps descriptors of
+ * the new ones in fds and joins the old ones again. No process is forked for it (a fork
+ * costs more than the namespaces). Namespaces are per thread, so other threads of the
+ * caller never see the new ones. */
+static int make_namespaces(const struct sandbox_spec *spec, int flags, int fds[NS_COUNT], struct error *err)
+{
+	int old[NS_COUNT];
+	int r = 0;
+	for (int i = 0; i < NS_COUNT; i++) {
+		old[i] = -1;
+		if (r < 0 || !(flags & namespace_flags[i]))
+			continue;
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/thread-self/ns/%s", namespace_names[i]);
+		old[i] = open(path, O_RDONLY | O_CLOEXEC);
+		if (old[i] < 0)
+			r = error_set_errno(err, errno, "open %s", path);
+	}
+	if (r == 0 && unshare(flags) < 0)
+		r = error_set_errno(err, errno, "creating the namespaces of pod %s", spec->name);
+	bool unshared = r == 0;
+	if (r == 0 && !spec->host_network) {
+		if (sethostname(spec->name, strlen(spec->name)) < 0)
+			r = error_set_errno(err, errno, "sethostname %s", spec->name);
+		else
+			bring_up_loopback();
+	}
+	for (int i = 0; r == 0 && i < NS_COUNT; i++) {
+		if (!(flags & namespace_flags[i]))
+			continue;
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/thread-self/ns/%s", namespace_names[i]);
+		fds[i] = open(path, O_RDONLY | O_CLOEXEC);
+		if (fds[i] < 0)
+			r = error_set_errno(err, errno, "open %s", path);
+	}
+	for (int i = 0; i < NS_COUNT; i++) {
+		if (old[i] < 0)
+			continue;
+		/* Going back cannot fail for root with descriptors of its own namespaces; if it
+		 * did, the agent would go on in the pod's network: stop instead. */
+		if (unshared && setns(old[i], namespace_flags[i]) < 0)
+			abort();
+		close(old[i]);
+	}
+	return r;
+}
+
+static int seccomp_compile(struct error *err);
+
 static int native_sandbox_create(const struct sandbox_spec *spec, struct runtime_sandbox **ret_sandbox,
                                  struct error *err)
 {
+	/* The pod's containers will need the filter: compiled now, once per process (bramble
+	 * run makes its sandbox while another thread makes its cgroups). */
+	int compiled = seccomp_compile(err);
+	if (compiled < 0)
+		return compiled;
 	struct runtime_sandbox *s = xcalloc(1, sizeof(*s));
 	for (int i = 0; i < NS_COUNT; i++)
 		s->fds[i] = -1;
@@ -203,48 +273,10 @@ static int native_sandbox_create(const struct sandbox_spec *spec, struct runtime
 		}
 		s->state_dir = xstrdup(spec->state_dir);
 	}
-	int pair[2];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
-		native_sandbox_destroy(s);
-		return error_set_errno(err, errno, "socketpair");
-	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		close(pair[0]);
-		close(pair[1]);
-		native_sandbox_destroy(s);
-		return error_set_errno(err, errno, "fork for the sandbox of %s", spec->name);
-	}
-	if (pid == 0) {
-		close(pair[0]);
-		if (unshare(flags) < 0)
-			runtime_child_fail(pair[1], "unshare the pod's namespaces");
-		if (!spec->host_network) {
-			if (sethostname(spec->name, strlen(spec->name)) < 0)
-				runtime_child_fail(pair[1], "sethostname");
-			bring_up_loopback();
-		}
-		runtime_child_report(pair[1], "ok");
-		runtime_wait_byte(pair[1], 'x'); /* stay until the parent holds the namespaces */
-		_exit(0);
-	}
-	close(pair[1]);
-	int r = runtime_read_answer(pair[0], "creating the pod sandbox", err);
-	for (int i = 0; r == 0 && i < NS_COUNT; i++) {
-		if (!(flags & namespace_flags[i]))
-			continue;
-		char path[64];
-		snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)pid, namespace_names[i]);
-		s->fds[i] = open(path, O_RDONLY | O_CLOEXEC);
-		if (s->fds[i] < 0)
-			r = error_set_errno(err, errno, "open %s", path);
-		else if (s->state_dir)
-			r = pin_namespace(s, pid, i, err);
-	}
-	send(pair[0], "x", 1, MSG_NOSIGNAL);
-	close(pair[0]);
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
+	int r = make_namespaces(spec, flags, s->fds, err);
+	for (int i = 0; r == 0 && s->state_dir && i < NS_COUNT; i++)
+		if (s->fds[i] >= 0)
+			r = pin_namespace(s, s->fds[i], i, err);
 	if (r < 0) {
 		native_sandbox_destroy(s);
 		return r;
@@ -308,19 +340,32 @@ static void mount_root(int fd, const struct container_spec *spec)
 	if (spec->layer_count == 1 && (spec->read_only_root || !spec->upper_dir)) {
 		if (mount(spec->layers[0], root, NULL, MS_BIND | MS_REC, NULL) < 0)
 			runtime_child_fail(fd, "bind the root filesystem");
-	} else {
-		struct buffer options = BUFFER_INIT;
-		buffer_append_string(&options, "lowerdir=");
-		for (size_t i = 0; i < spec->layer_count; i++)
-			buffer_printf(&options, "%s%s", i ? ":" : "", spec->layers[i]);
-		if (!spec->read_only_root && spec->upper_dir)
-			buffer_printf(&options, ",upperdir=%s,workdir=%s", spec->upper_dir, spec->work_dir);
-		/* The kernel takes mount options of at most a page. */
-		if (options.length >= 4096)
-			runtime_child_report(fd, "error: too many image layers for one overlay mount"), _exit(127);
-		if (mount("overlay", root, "overlay", 0, options.data) < 0)
-			runtime_child_fail(fd, "mount the overlay root filesystem");
+		return;
 	}
+	/* The kernel takes mount options of at most a page. */
+	char options[4096];
+	size_t length = (size_t)snprintf(options, sizeof(options), "lowerdir=");
+	for (size_t i = 0; i < spec->layer_count && length < sizeof(options); i++)
+		length += (size_t)snprintf(options + length, sizeof(options) - length, "%s%s", i ? ":" : "",
+		                           spec->layers[i]);
+	if (!spec->read_only_root && spec->upper_dir && spec->upper_in_memory && length < sizeof(options)) {
+		/* Mounted in this mount namespace only: it ends with the container. */
+		char upper[4096], work[4096];
+		snprintf(upper, sizeof(upper), "%s/upper", spec->upper_dir);
+		snprintf(work, sizeof(work), "%s/work", spec->upper_dir);
+		if (mount("tmpfs", spec->upper_dir, "tmpfs", 0, "mode=755") < 0 || mkdir(upper, 0755) < 0 ||
+		    mkdir(work, 0700) < 0 || (mkdir(root, 0700) < 0 && errno != EEXIST))
+			runtime_child_fail(fd, "the in-memory writable layer");
+		length += (size_t)snprintf(options + length, sizeof(options) - length, ",upperdir=%s,workdir=%s", upper,
+		                           work);
+	} else if (!spec->read_only_root && spec->upper_dir && length < sizeof(options)) {
+		length += (size_t)snprintf(options + length, sizeof(options) - length, ",upperdir=%s,workdir=%s",
+		                           spec->upper_dir, spec->work_dir);
+	}
+	if (length >= sizeof(options))
+		runtime_child_report(fd, "error: too many image layers for one overlay mount"), _exit(127);
+	if (mount("overlay", root, "overlay", 0, options) < 0)
+		runtime_child_fail(fd, "mount the overlay root filesystem");
 }
 
 static void mount_dev(int fd, const char *root)
@@ -330,33 +375,37 @@ static void mount_dev(int fd, const char *root)
 	if (make_path_in_root(root, "/dev", true) < 0 ||
 	    mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k") < 0)
 		runtime_child_fail(fd, "mount /dev");
+	/* The tmpfs is new and empty, and only this process sees it: its entries are made
+	 * relative to it with nothing to check on the way. */
+	int dev = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dev < 0)
+		runtime_child_fail(fd, "open /dev");
 	static const char *const devices[] = { "null", "zero", "full", "random", "urandom", "tty" };
 	for (size_t i = 0; i < ARRAY_SIZE(devices); i++) {
-		char source[32], relative[32];
+		char source[32];
 		snprintf(source, sizeof(source), "/dev/%s", devices[i]);
-		snprintf(relative, sizeof(relative), "/dev/%s", devices[i]);
 		snprintf(path, sizeof(path), "%s/dev/%s", root, devices[i]);
-		if (make_path_in_root(root, relative, false) < 0 || mount(source, path, NULL, MS_BIND, NULL) < 0)
+		int node = openat(dev, devices[i], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (node < 0 || close(node) < 0 || mount(source, path, NULL, MS_BIND, NULL) < 0)
 			runtime_child_fail(fd, source);
 	}
+	if (mkdirat(dev, "pts", 0755) < 0 || mkdirat(dev, "shm", 0755) < 0)
+		runtime_child_fail(fd, "populate /dev");
 	snprintf(path, sizeof(path), "%s/dev/pts", root);
-	if (make_path_in_root(root, "/dev/pts", true) < 0 ||
-	    mount("devpts", path, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") < 0)
+	if (mount("devpts", path, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") < 0)
 		runtime_child_fail(fd, "mount /dev/pts");
 	snprintf(path, sizeof(path), "%s/dev/shm", root);
-	if (make_path_in_root(root, "/dev/shm", true) < 0 ||
-	    mount("shm", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k") < 0)
+	if (mount("shm", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k") < 0)
 		runtime_child_fail(fd, "mount /dev/shm");
 	static const char *const links[][2] = { { "pts/ptmx", "ptmx" },
 		                                { "/proc/self/fd", "fd" },
 		                                { "/proc/self/fd/0", "stdin" },
 		                                { "/proc/self/fd/1", "stdout" },
 		                                { "/proc/self/fd/2", "stderr" } };
-	for (size_t i = 0; i < ARRAY_SIZE(links); i++) {
-		snprintf(path, sizeof(path), "%s/dev/%s", root, links[i][1]);
-		if (symlink(links[i][0], path) < 0 && errno != EEXIST)
+	for (size_t i = 0; i < ARRAY_SIZE(links); i++)
+		if (symlinkat(links[i][0], dev, links[i][1]) < 0)
 			runtime_child_fail(fd, "populate /dev");
-	}
+	close(dev);
 }
 
 static void mount_volumes(int fd, const struct container_spec *spec)
@@ -371,7 +420,7 @@ static void mount_volumes(int fd, const struct container_spec *spec)
 		if (r < 0) {
 			errno = -r;
 			runtime_child_report(fd, "error: volume target %s: %s", m->target,
-			                     r == -ELOOP ? "a symbolic link is in the way" : strerror(-r));
+			                     r == -ELOOP ? "a symbolic link is in the way" : strerrordesc_np(-r));
 			_exit(127);
 		}
 		char target[4096];
@@ -503,11 +552,19 @@ static const char *const denied_syscalls[] = {
 	"query_module",
 };
 
-static int load_seccomp(void)
+/* The filter as BPF, compiled once per process by libseccomp and kept: every container and
+ * exec'd process loads the same program, and compiling it (libseccomp probes the kernel's
+ * seccomp API, builds its rule tree, then generates BPF) costs more than loading it. Built by
+ * the parent before it forks, so the child only makes one prctl(). */
+static struct sock_fprog seccomp_filter;
+
+static int seccomp_compile(struct error *err)
 {
+	if (seccomp_filter.filter)
+		return 0;
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
 	if (!ctx)
-		return -ENOMEM;
+		return error_set(err, ENOMEM, "building the seccomp filter");
 	int r = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(denied_syscalls) && r == 0; i++) {
 		int nr = seccomp_syscall_resolve_name(denied_syscalls[i]);
@@ -526,10 +583,32 @@ static int load_seccomp(void)
 	int clone3 = seccomp_syscall_resolve_name("clone3");
 	if (r == 0 && clone3 != __NR_SCMP_ERROR)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), clone3, 0);
+	size_t size = 0;
 	if (r == 0)
-		r = seccomp_load(ctx);
+		r = seccomp_export_bpf_mem(ctx, NULL, &size);
+	struct sock_filter *program = NULL;
+	if (r == 0 && (size == 0 || size % sizeof(*program) != 0 || size / sizeof(*program) > BPF_MAXINSNS))
+		r = -E2BIG;
+	if (r == 0) {
+		program = xmalloc(size);
+		r = seccomp_export_bpf_mem(ctx, program, &size);
+	}
 	seccomp_release(ctx);
-	return r;
+	if (r < 0) {
+		free(program);
+		return error_set_errno(err, -r, "building the seccomp filter");
+	}
+	seccomp_filter.len = (unsigned short)(size / sizeof(*program));
+	seccomp_filter.filter = program;
+	return 0;
+}
+
+/* In the child, after no_new_privs: the filter seccomp_compile() made. */
+static int load_seccomp(void)
+{
+	if (!seccomp_filter.filter)
+		return -EINVAL;
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &seccomp_filter, 0, 0) < 0 ? -errno : 0;
 }
 
 static void drop_privileges(int fd, uid_t uid, gid_t gid, uint64_t caps)
@@ -537,10 +616,17 @@ static void drop_privileges(int fd, uid_t uid, gid_t gid, uint64_t caps)
 	for (int cap = 0; cap <= 63; cap++) {
 		if (caps & (1ull << cap))
 			continue;
-		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
-			runtime_child_fail(fd, "drop a capability from the bounding set");
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0)
+			continue;
+		if (errno == EINVAL)
+			break; /* past the kernel's last capability */
+		runtime_child_fail(fd, "drop a capability from the bounding set");
 	}
-	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+	/* Raw system calls: libc's wrappers would broadcast the change to every thread it knows
+	 * of, and this process may share its memory (and so libc's thread list) with the
+	 * caller (see native_create). */
+	if (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setresgid, gid, gid, gid) < 0 ||
+	    syscall(SYS_setresuid, uid, uid, uid) < 0)
 		runtime_child_fail(fd, "set the user and group");
 	/* A non-root user keeps no capabilities, as in Kubernetes. */
 	if (uid != 0)
@@ -580,11 +666,53 @@ static void __attribute__((noreturn)) confine_and_exec(int fd, const char *cwd, 
 	runtime_child_exec_argv(fd, argv, env, "no such file in the container's PATH");
 }
 
+/* What the container's process works from. It shares the caller's memory until it execs
+ * (native_create): the spec is read only during create, while the caller waits in it; what
+ * is needed at start (the command, environment, working directory, user) is a copy owned
+ * here, since the caller's spec need not outlive create. */
 struct child_args {
 	const struct container_spec *spec;
 	const struct runtime_sandbox *sandbox;
 	int sync_fd;
+	char **argv;
+	char **env;
+	char *cwd;
+	uid_t uid;
+	gid_t gid;
+	uint64_t capabilities;
+	char *stack;
+	bool placed; /* cloned into its cgroup: enter is not run */
 };
+
+/* One stack is kept for the next container once its child has exec'd: an unmap would make
+ * the kernel flush the other CPUs' TLBs, and a new mapping costs a page fault per page the
+ * child touches. Used from the caller's one thread, as the rest of create. */
+static char *spare_stack;
+
+static char *stack_get(void)
+{
+	char *stack = spare_stack;
+	spare_stack = NULL;
+	if (stack)
+		return stack;
+	stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	return stack == MAP_FAILED ? NULL : stack;
+}
+
+static void child_args_free(void *data)
+{
+	struct child_args *a = data;
+	if (!a)
+		return;
+	if (a->stack && !spare_stack)
+		spare_stack = a->stack;
+	else if (a->stack)
+		munmap(a->stack, CHILD_STACK_SIZE);
+	runtime_strv_free(a->argv);
+	runtime_strv_free(a->env);
+	free(a->cwd);
+	free(a);
+}
 
 static int child_main(void *data)
 {
@@ -595,7 +723,7 @@ static int child_main(void *data)
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	if (runtime_wait_byte(fd, 'A') < 0)
 		_exit(127);
-	if (spec->enter && spec->enter(spec->enter_data) < 0)
+	if (!a->placed && spec->enter && spec->enter(spec->enter_data) < 0)
 		runtime_child_fail(fd, "enter the container's cgroups");
 	for (int i = 0; i < NS_COUNT; i++)
 		if (a->sandbox && a->sandbox->fds[i] >= 0 && setns(a->sandbox->fds[i], namespace_flags[i]) < 0)
@@ -610,34 +738,91 @@ static int child_main(void *data)
 		runtime_child_fail(fd, "set up standard input");
 	close(null);
 	runtime_child_report(fd, "ok");
+	/* The caller's spec may be gone from here on: only a's copies are used. */
 	if (runtime_wait_byte(fd, 'S') < 0)
 		_exit(127);
 
 	/* From here on the container outlives its creator (an agent restart adopts it). */
 	prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
-	uint64_t caps = (runtime_default_capabilities() | spec->capabilities_add) & ~spec->capabilities_drop;
-	confine_and_exec(fd, spec->cwd, spec->uid, spec->gid, caps, spec->argv, spec->env);
+	confine_and_exec(fd, a->cwd, a->uid, a->gid, a->capabilities, (const char *const *)a->argv,
+	                 (const char *const *)a->env);
 }
 
+/* The container's process is cloned with CLONE_VM: it shares the caller's memory until it
+ * execs, as posix_spawn's vfork does. No page table is copied and neither process takes a
+ * copy-on-write fault for every page it then writes, which is much of what a fork costs on
+ * a small board (and far more on a paravirtualised machine). It is safe because the two
+ * never run at once on shared data: the caller waits on the socket from clone until "ok"
+ * and from "start" until the exec closes the socket, and in between the child waits. The
+ * child runs on a stack of its own, allocates nothing (libc's allocator state is the
+ * caller's), makes the credential system calls raw (libc's wrappers walk the caller's
+ * thread list), looks the command up without environ, and has its own descriptor table and
+ * signal handlers (no CLONE_FILES, no CLONE_SIGHAND). Its stack and arguments are freed once
+ * it has exec'd or exited (runtime_start, runtime_remove). */
 static int native_create(struct runtime_sandbox *sandbox, const struct container_spec *spec,
                          struct runtime_container **ret_container, struct error *err)
 {
 	if (!spec->argv || !spec->argv[0])
 		return error_set(err, EINVAL, "container %s: no command to run", spec->name);
+	int r = seccomp_compile(err);
+	if (r < 0)
+		return r;
 	int pair[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
 		return error_set_errno(err, errno, "socketpair");
-	struct child_args args = { spec, sandbox, pair[1] };
-	char *stack = xmalloc(CHILD_STACK_SIZE);
-	pid_t pid = clone(child_main, stack + CHILD_STACK_SIZE, CLONE_NEWNS | CLONE_NEWPID | SIGCHLD, &args);
+	struct child_args *args = xcalloc(1, sizeof(*args));
+	args->spec = spec;
+	args->sandbox = sandbox;
+	args->sync_fd = pair[1];
+	args->argv = runtime_strv_copy(spec->argv);
+	args->env = runtime_strv_copy(spec->env);
+	args->cwd = spec->cwd ? xstrdup(spec->cwd) : NULL;
+	args->uid = spec->uid;
+	args->gid = spec->gid;
+	args->capabilities = (runtime_default_capabilities() | spec->capabilities_add) & ~spec->capabilities_drop;
+	args->stack = stack_get();
+	if (!args->stack) {
+		child_args_free(args);
+		close(pair[0]);
+		close(pair[1]);
+		return error_set_errno(err, errno, "a stack for the container %s", spec->name);
+	}
+	/* On cgroup v2 the process starts in its cgroup (see cgroups_directory_open); that clone
+	 * is a fork, as clone3 cannot run a function on a new stack without assembly. */
+	pid_t pid = -1;
+	int cgroup_fd = spec->cgroup ? cgroups_directory_open(spec->cgroup) : -EOPNOTSUPP;
+	if (cgroup_fd >= 0) {
+		pid = runtime_clone_into_cgroup(cgroup_fd, CLONE_NEWNS | CLONE_NEWPID);
+		if (pid == 0) {
+			args->placed = true;
+			child_main(args);
+			_exit(127); /* not reached: child_main execs or exits */
+		}
+		int saved = errno;
+		close(cgroup_fd);
+		errno = saved;
+		if (pid > 0)
+			args->placed = true;
+	}
+	/* Elsewhere (v1, or a kernel before 5.7) the child enters its cgroups itself. */
+	if (pid < 0 && (cgroup_fd < 0 || errno == ENOSYS || errno == E2BIG || errno == EINVAL))
+		pid = clone(child_main, args->stack + CHILD_STACK_SIZE, CLONE_VM | CLONE_NEWNS | CLONE_NEWPID | SIGCHLD,
+		            args);
 	int saved = errno;
-	free(stack); /* the child has its own copy (no CLONE_VM) */
 	close(pair[1]);
 	if (pid < 0) {
+		child_args_free(args);
 		close(pair[0]);
 		return error_set_errno(err, saved, "clone the container %s", spec->name);
 	}
-	return runtime_finish_create("native", pid, pair[0], spec, ret_container, err);
+	r = runtime_finish_create("native", pid, pair[0], args->placed, spec, ret_container, err);
+	if (r < 0) {
+		child_args_free(args); /* the child is reaped */
+		return r;
+	}
+	(*ret_container)->child_memory = args;
+	(*ret_container)->child_memory_free = child_args_free;
+	return 0;
 }
 
 /* --- exec ---------------------------------------------------------------------------------- */
@@ -687,8 +872,11 @@ static int native_exec(struct runtime_container *c, const struct exec_spec *spec
 		return error_set(err, EINVAL, "exec: no command to run");
 	if (!c->started || c->pidfd < 0 || runtime_container_exited(c))
 		return error_set(err, ESRCH, "exec \"%s\": the container is not running", spec->argv[0]);
+	int r = seccomp_compile(err);
+	if (r < 0)
+		return r;
 	struct cgroups_procs procs = { .count = 0 };
-	int r = c->cgroup ? cgroups_procs_open(c->cgroup, &procs, err) : 0;
+	r = c->cgroup ? cgroups_procs_open(c->cgroup, &procs, err) : 0;
 	if (r < 0)
 		return r;
 	int pair[2];

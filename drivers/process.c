@@ -95,7 +95,7 @@ static int process_create(struct runtime_sandbox *sandbox, const struct containe
 		child(pair[1], spec);
 	}
 	close(pair[1]);
-	return runtime_finish_create("process", pid, pair[0], spec, ret_container, err);
+	return runtime_finish_create("process", pid, pair[0], false, spec, ret_container, err);
 }
 
 /* A further process beside the supervised one: its cgroup, user and confinement. */

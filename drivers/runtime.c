@@ -109,7 +109,8 @@ void runtime_child_report(int fd, const char *fmt, ...)
 /* Reports "error: <what>: <strerror>" and ends the child. */
 void runtime_child_fail(int fd, const char *what)
 {
-	runtime_child_report(fd, "error: %s: %s", what, strerror(errno));
+	/* strerrordesc_np: no translation, no locale lock (the child may share our memory). */
+	runtime_child_report(fd, "error: %s: %s", what, strerrordesc_np(errno));
 	_exit(127);
 }
 
@@ -139,13 +140,14 @@ int runtime_read_answer(int fd, const char *stage, struct error *err)
 
 void runtime_child_reset_signals(void)
 {
-	/* The agent blocks signals for its event loop; a container starts clean. */
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* The agent blocks signals for its event loop; a container starts clean. Handlers go
+	 * first: a signal let through must not run one of the caller's handlers here. */
 	for (int sig = 1; sig < NSIG; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
 			signal(sig, SIG_DFL);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
 void runtime_child_set_output_fds(int fd, int out, int err)
@@ -172,10 +174,45 @@ void runtime_child_close_descriptors(int keep)
 
 void runtime_child_exec_argv(int fd, const char *const *argv, const char *const *env, const char *not_found)
 {
-	extern char **environ;
-	environ = (char **)env;
-	execvp(argv[0], (char *const *)argv);
-	runtime_child_report(fd, "error: exec \"%s\": %s", argv[0], errno == ENOENT ? not_found : strerror(errno));
+	/* As execvp, but in env's PATH and without setting environ, which this process may
+	 * share with its caller (see drivers/native.c). */
+	const char *file = argv[0];
+	int error = ENOENT;
+	if (strchr(file, '/')) {
+		execve(file, (char *const *)argv, (char *const *)env);
+		error = errno;
+	} else {
+		const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+		for (const char *const *p = env; p && *p; p++)
+			if (strncmp(*p, "PATH=", 5) == 0)
+				path = *p + 5;
+		bool denied = false;
+		size_t file_length = strlen(file);
+		for (const char *dir = path;; dir++) {
+			size_t length = strcspn(dir, ":");
+			char candidate[4096];
+			if (length + 1 + file_length < sizeof(candidate)) {
+				/* An empty element is the working directory, as for execvp. */
+				memcpy(candidate, length ? dir : ".", length ? length : 1);
+				size_t n = length ? length : 1;
+				candidate[n] = '/';
+				memcpy(candidate + n + 1, file, file_length + 1);
+				execve(candidate, (char *const *)argv, (char *const *)env);
+				if (errno == EACCES)
+					denied = true;
+				else if (errno != ENOENT && errno != ENOTDIR) {
+					error = errno;
+					break;
+				}
+			}
+			dir += length;
+			if (*dir == '\0') {
+				error = denied ? EACCES : ENOENT;
+				break;
+			}
+		}
+	}
+	runtime_child_report(fd, "error: exec \"%s\": %s", file, error == ENOENT ? not_found : strerrordesc_np(error));
 	_exit(127);
 }
 
@@ -211,10 +248,31 @@ static int process_start_time(pid_t pid, uint64_t *ret_start_time, char *ret_sta
 	return 0;
 }
 
-int runtime_finish_create(const char *driver, pid_t pid, int sync_fd, const struct container_spec *spec,
+pid_t runtime_clone_into_cgroup(int cgroup_fd, unsigned long flags)
+{
+#ifdef SYS_clone3
+	/* struct clone_args of <linux/sched.h>, up to its cgroup field (CLONE_ARGS_SIZE_VER2). */
+	struct {
+		uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+		        set_tid_size, cgroup;
+	} args;
+	memset(&args, 0, sizeof(args));
+	args.flags = flags | 0x200000000ull; /* CLONE_INTO_CGROUP */
+	args.exit_signal = SIGCHLD;
+	args.cgroup = (uint64_t)cgroup_fd;
+	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+#else
+	(void)cgroup_fd;
+	(void)flags;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+int runtime_finish_create(const char *driver, pid_t pid, int sync_fd, bool placed, const struct container_spec *spec,
                           struct runtime_container **ret_container, struct error *err)
 {
-	int r = spec->attach ? spec->attach(pid, spec->attach_data, err) : 0;
+	int r = spec->attach && !placed ? spec->attach(pid, spec->attach_data, err) : 0;
 	if (r == 0 && send(sync_fd, "A", 1, MSG_NOSIGNAL) != 1)
 		r = error_set_errno(err, errno, "container %s", spec->name);
 	if (r == 0)
@@ -323,6 +381,13 @@ void runtime_strv_free(char **v)
 	free(v);
 }
 
+static void release_child_memory(struct runtime_container *c)
+{
+	if (c->child_memory)
+		c->child_memory_free(c->child_memory);
+	c->child_memory = NULL;
+}
+
 int runtime_start(struct runtime_container *c, struct error *err)
 {
 	if (c->started)
@@ -333,6 +398,9 @@ int runtime_start(struct runtime_container *c, struct error *err)
 	int r = runtime_read_answer(c->sync_fd, "starting the container", err);
 	close(c->sync_fd);
 	c->sync_fd = -1;
+	/* End of file: the child exec'd (or died) and no longer uses our memory. */
+	if (r == 0 || runtime_container_exited(c))
+		release_child_memory(c);
 	return r;
 }
 
@@ -380,6 +448,10 @@ void runtime_remove(struct runtime_container *c)
 		return;
 	if (c->sync_fd >= 0)
 		close(c->sync_fd);
+	/* A child that neither exec'd nor exited may still run on its stack: that memory is
+	 * left to it (removing a container that was created, never started and not killed). */
+	if (c->child_memory && runtime_container_exited(c))
+		release_child_memory(c);
 	if (c->pidfd >= 0)
 		close(c->pidfd);
 	runtime_strv_free(c->env);

@@ -67,6 +67,13 @@ struct container_spec {
 	const char *upper_dir; /* NULL with read_only_root */
 	const char *work_dir;  /* overlayfs' work directory, on the same filesystem as upper_dir */
 	bool read_only_root;
+	/* The writable layer in memory: a tmpfs mounted on upper_dir in the container's own
+	 * mount namespace holds overlayfs' upper and work directories (work_dir is unused), and
+	 * rootfs_mountpoint too when it lies inside upper_dir (it is then made there). It goes
+	 * with the container's last process and never touches the disk; its pages count against
+	 * the container's memory limit. For containers whose writes are thrown away (bramble
+	 * run --rm). */
+	bool upper_in_memory;
 	const char *rootfs_mountpoint; /* an empty directory the root is assembled on */
 
 	const char *const *argv; /* argv[0] is looked up in the container's PATH */
@@ -86,10 +93,14 @@ struct container_spec {
 	int (*attach)(pid_t pid, void *data, struct error *err);
 	void *attach_data;
 	/* Or: runs in the child itself, first thing, before it joins any namespace (moving
-	 * oneself into a cgroup is cheaper than being moved); async-signal-safe, 0 or -errno. */
+	 * oneself into a cgroup is cheaper than being moved); async-signal-safe (it may share
+	 * the caller's memory: no allocation), 0 or -errno. */
 	int (*enter)(void *data);
 	void *enter_data;
-	/* The container's cgroup, for stats; may be NULL (stats then answer -ENODATA). */
+	/* The container's cgroup, for stats; may be NULL (stats then answer -ENODATA). On
+	 * cgroup v2 (Linux 5.7+) the native driver starts the process in it directly (clone3
+	 * CLONE_INTO_CGROUP) and then runs neither attach nor enter: with cgroup set, they must
+	 * place the process in that same group. */
 	struct cgroups_group *cgroup;
 };
 

@@ -40,6 +40,10 @@ struct runtime_container {
 	gid_t gid;
 	uint64_t capabilities;
 	char **env;
+	/* A child cloned with CLONE_VM (drivers/native.c) uses this memory of ours (its stack
+	 * and arguments) until it execs: freed once it has exec'd or exited. */
+	void *child_memory;
+	void (*child_memory_free)(void *child_memory);
 };
 
 /* In the child. */
@@ -64,10 +68,16 @@ int runtime_wait_byte(int fd, char want);
 /* Reads the child's answer: 0 for "ok" or end of file, else the child's error. */
 int runtime_read_answer(int fd, const char *stage, struct error *err);
 
-/* The parent's half of create: attach, send 'A', read the answer; kills and reaps the child
- * on failure. Takes ownership of sync_fd. */
-int runtime_finish_create(const char *driver, pid_t pid, int sync_fd, const struct container_spec *spec,
+/* The parent's half of create: attach (unless placed: the child was cloned into its cgroup),
+ * send 'A', read the answer; kills and reaps the child on failure. Takes ownership of
+ * sync_fd. */
+int runtime_finish_create(const char *driver, pid_t pid, int sync_fd, bool placed, const struct container_spec *spec,
                           struct runtime_container **ret_container, struct error *err);
+
+/* A fork (no CLONE_VM: it returns in both processes, 0 in the child) with flags, started in
+ * the cgroup v2 directory cgroup_fd (clone3 CLONE_INTO_CGROUP, Linux 5.7+). -1 with errno
+ * ENOSYS where the kernel or architecture has no clone3. */
+pid_t runtime_clone_into_cgroup(int cgroup_fd, unsigned long flags);
 
 /* The parent's half of exec, once the process that will exec is forked: reads its host pid
  * (as "pid N") when first is set, else takes pid, then waits for the exec (end of file) or

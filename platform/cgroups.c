@@ -27,22 +27,27 @@
  *   OOM kills            memory.oom_control oom_kill          memory.events oom_kill
  *   kill all             SIGKILL each pid in cgroup.procs     cgroup.kill (5.14+), else pids
  *
- * libcgroup does the directory work (cgroup_create_cgroup, cgroup_delete_cgroup_ext), every
- * limit write (one value per cgroup_modify_cgroup(), so that an error names the file and
- * v1's memsw >= limit rule can be kept by ordering the writes) and the usage reads
- * (cgroup_read_value_*, which read only the file asked for; cgroup_get_cgroup() would read
- * every file of the controller). Two things it cannot do we do directly: moving a process
- * (libcgroup writes v1's "tasks", which moves one thread; we write cgroup.procs, which
- * moves them all — qemu-user's helper threads included) and killing what is left.
+ * What goes through libcgroup, and what does not. libcgroup discovers the hierarchies
+ * (cgroup_init, cgroup_get_controller_version, cgroup_get_subsys_mount_point: which version,
+ * which controllers, where each is mounted), creates groups on v2 (cgroup_create_cgroup,
+ * which also enables the controllers in cgroup.subtree_control of every ancestor) and reads
+ * usage (cgroup_read_value_*, which read only the file asked for). The rest are single
+ * file operations on the paths libcgroup discovered: limit writes, v1 mkdir, rmdir, moving
+ * a process, killing. The reason is cost: libcgroup 3.1 re-reads /proc/self/mounts before
+ * every mkdir and every value it writes (cg_test_mounted_fs), about 13 times per container
+ * start, which made cgroups half of `bramble run`'s start latency. Writing a value ourselves
+ * also lets an error name the file and keeps v1's memsw >= limit ordering explicit. Moving
+ * a process: cgroups_attach writes cgroup.procs (every thread; libcgroup would write v1's
+ * "tasks", one thread); a new child moves itself (cgroups_procs_enter, below).
  *
  * Invariants:
  *  - A process is placed in its container group before it runs user code: the runtime
  *    opens cgroup.procs before fork (cgroups_procs_open) and the child writes itself in
  *    (cgroups_procs_enter) before exec; a child that cannot exits without exec.
- *  - A removed pod leaves no directory in any hierarchy: cgroups_remove() kills (when
- *    asked), removes children before parents with CGFLAG_DELETE_EMPTY_ONLY (libcgroup's
- *    default would move leftover processes up into the parent, which must stay empty), and
- *    retries for at most CGROUPS_REMOVE_TIMEOUT_MS while killed processes exit.
+ *  - A removed pod leaves no directory in any hierarchy: cgroups_remove() removes children
+ *    before parents with rmdir, which refuses a group that holds processes (nothing is ever
+ *    moved up into the parent, which must stay empty); a busy group is killed (when asked)
+ *    and retried for at most CGROUPS_REMOVE_TIMEOUT_MS while killed processes exit.
  *  - Every name is one path component of [A-Za-z0-9._-], at most CGROUPS_NAME_MAX bytes,
  *    not starting with '.'; every limit is within the bounds in cgroups.h.
  *
@@ -110,7 +115,10 @@ struct cgroups_group {
 struct cgroups_backend {
 	enum cgroups_version version;
 	const char *const *controllers; /* needed, NULL-terminated; the first is "cpu" */
-	int (*apply_limits)(struct cgroups_group *group, const struct cgroups_limits *limits, struct error *err);
+	/* fresh: the group was just made, so its files hold the kernel's defaults (no cpu, memory
+	 * or pids limit), and writing a default again can be skipped. */
+	int (*apply_limits)(struct cgroups_group *group, const struct cgroups_limits *limits, bool fresh,
+	                    struct error *err);
 	int (*read_usage)(struct cgroups_group *group, struct cgroups_usage *ret, struct error *err);
 	/* Signals every process in the group and below; returns how many were signalled. */
 	int (*kill)(struct cgroups_group *group, const char *name, struct error *err);
@@ -194,23 +202,82 @@ static struct cgroup *library_group(const struct cgroups *cg, const char *name)
 	return c;
 }
 
-/* Writes one value with libcgroup; the error names the file. */
+/* Writes one value straight to the group's file (see the design comment for why not through
+ * cgroup_modify_cgroup()); the error names the file. */
 static int value_write(struct cgroups_group *group, const char *controller, const char *file, const char *value,
                        struct error *err)
 {
-	struct cgroup *c = cgroup_new_cgroup(group->name);
-	if (!c)
-		abort();
-	struct cgroup_controller *ctl = cgroup_add_controller(c, controller);
-	int r = ctl ? cgroup_add_value_string(ctl, file, value) : ECGINVAL;
-	if (r == 0)
-		r = cgroup_modify_cgroup(c);
+	cleanup_free char *path = controller_path(group->cgroups, controller, group->name, file);
+	/* O_TRUNC as a shell's `echo v > file`: cgroupfs ignores it, a plain file (tests) needs it. */
+	cleanup_close int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	size_t length = strlen(value);
+	if (fd < 0 || write(fd, value, length) != (ssize_t)length)
+		return error_set_errno(err, errno, "writing \"%s\" to %s", value, path);
+	return 0;
+}
+
+/* v1: makes the group's directory in each hierarchy (an existing one is kept: re-opening
+ * after an agent restart). 1 when every directory is new, 0 when one existed. On failure,
+ * what this call made is removed again. */
+static int v1_mkdir(const struct cgroups *cg, const char *name, struct error *err)
+{
+	bool made[CGROUPS_CONTROLLERS_MAX] = { false };
+	int fresh = 1;
+	for (int i = 0; i < cg->controller_count; i++) {
+		if (!cg->controllers[i].procs)
+			continue;
+		cleanup_free char *path = controller_path(cg, cg->controllers[i].name, name, NULL);
+		if (mkdir(path, 0755) == 0) {
+			made[i] = true;
+			continue;
+		}
+		if (errno == EEXIST) {
+			fresh = 0;
+			continue;
+		}
+		int r = error_set_errno(err, errno, "creating cgroup %s", path);
+		for (int j = 0; j < i; j++) {
+			if (!made[j])
+				continue;
+			cleanup_free char *undo = controller_path(cg, cg->controllers[j].name, name, NULL);
+			rmdir(undo);
+		}
+		return r;
+	}
+	return fresh;
+}
+
+/* Creates a group: v1 with mkdir (above), v2 through libcgroup, which also enables the
+ * controllers in cgroup.subtree_control of every ancestor. 1 when the group is new, 0 when
+ * it existed. */
+static int group_mkdir(const struct cgroups *cg, const char *name, struct error *err)
+{
+	if (cg->version == CGROUPS_V1)
+		return v1_mkdir(cg, name, err);
+	cleanup_free char *existing = controller_path(cg, "cpu", name, NULL);
+	int fresh = access(existing, F_OK) < 0;
+	struct cgroup *c = library_group(cg, name);
+	int r = cgroup_create_cgroup(c, 1);
 	cgroup_free(&c);
 	if (r == 0)
-		return 0;
-	cleanup_free char *path = controller_path(group->cgroups, controller, group->name, file);
-	cleanup_free char *what = xasprintf("writing \"%s\" to %s", value, path);
+		return fresh;
+	cleanup_free char *path = controller_path(cg, "memory", name, NULL);
+	cleanup_free char *what = xasprintf("creating cgroup %s", path);
 	return library_error(err, r, what);
+}
+
+/* Removes one empty group from every hierarchy: 0 once no directory of it is left, -EBUSY
+ * while processes are in it. */
+static int group_rmdir(const struct cgroups *cg, const char *name, struct error *err)
+{
+	for (int i = 0; i < cg->controller_count; i++) {
+		if (!cg->controllers[i].procs)
+			continue;
+		cleanup_free char *path = controller_path(cg, cg->controllers[i].name, name, NULL);
+		if (rmdir(path) < 0 && errno != ENOENT)
+			return errno == EBUSY ? -EBUSY : error_set_errno(err, errno, "removing cgroup %s", path);
+	}
+	return 0;
 }
 
 /* Reads a file of the group with libcgroup. With key NULL, the first line's number; else
@@ -364,39 +431,46 @@ const char *cgroups_limit_value(enum cgroups_version version, const char *what, 
 
 /* ---- the v1 backend ---- */
 
-static int v1_apply_limits(struct cgroups_group *group, const struct cgroups_limits *l, struct error *err)
+static int v1_apply_limits(struct cgroups_group *group, const struct cgroups_limits *l, bool fresh, struct error *err)
 {
 	struct cgroups *cg = group->cgroups;
 	char value[64], period[32];
+	/* Always: a request of 0 is 2 shares, not the kernel's 1024. */
 	const char *file = cgroups_limit_value(CGROUPS_V1, "cpu", l, value, sizeof(value));
 	int r = value_write(group, "cpu", file, value, err);
 	if (r < 0)
 		return r;
-	/* The period first: the quota is checked against it. */
-	snprintf(period, sizeof(period), "%u", CGROUPS_CPU_PERIOD_US);
-	r = value_write(group, "cpu", "cpu.cfs_period_us", period, err);
-	if (r < 0)
-		return r;
-	file = cgroups_limit_value(CGROUPS_V1, "cpu-limit", l, value, sizeof(value));
-	r = value_write(group, "cpu", file, value, err);
-	if (r < 0)
-		return r;
-	/* The kernel insists on memsw >= limit at every step: lift memsw, set the limit, then
-	 * lower memsw to it (memory + swap = memory: no swap). */
-	if (cg->memory_swap) {
-		r = value_write(group, "memory", "memory.memsw.limit_in_bytes", "-1", err);
+	if (!fresh || l->cpu_limit_millicores) {
+		/* The period first: the quota is checked against it. */
+		snprintf(period, sizeof(period), "%u", CGROUPS_CPU_PERIOD_US);
+		r = value_write(group, "cpu", "cpu.cfs_period_us", period, err);
+		if (r < 0)
+			return r;
+		file = cgroups_limit_value(CGROUPS_V1, "cpu-limit", l, value, sizeof(value));
+		r = value_write(group, "cpu", file, value, err);
 		if (r < 0)
 			return r;
 	}
-	file = cgroups_limit_value(CGROUPS_V1, "memory", l, value, sizeof(value));
-	r = value_write(group, "memory", file, value, err);
-	if (r < 0)
-		return r;
-	if (cg->memory_swap && l->memory_limit_bytes) {
-		r = value_write(group, "memory", "memory.memsw.limit_in_bytes", value, err);
+	if (!fresh || l->memory_limit_bytes) {
+		/* The kernel insists on memsw >= limit at every step: lift memsw, set the limit,
+		 * then lower memsw to it (memory + swap = memory: no swap). */
+		if (cg->memory_swap) {
+			r = value_write(group, "memory", "memory.memsw.limit_in_bytes", "-1", err);
+			if (r < 0)
+				return r;
+		}
+		file = cgroups_limit_value(CGROUPS_V1, "memory", l, value, sizeof(value));
+		r = value_write(group, "memory", file, value, err);
 		if (r < 0)
 			return r;
+		if (cg->memory_swap && l->memory_limit_bytes) {
+			r = value_write(group, "memory", "memory.memsw.limit_in_bytes", value, err);
+			if (r < 0)
+				return r;
+		}
 	}
+	if (fresh && !l->pids_limit)
+		return 0;
 	file = cgroups_limit_value(CGROUPS_V1, "pids", l, value, sizeof(value));
 	return value_write(group, "pids", file, value, err);
 }
@@ -420,27 +494,34 @@ static int v1_read_usage(struct cgroups_group *group, struct cgroups_usage *u, s
 
 /* ---- the v2 backend ---- */
 
-static int v2_apply_limits(struct cgroups_group *group, const struct cgroups_limits *l, struct error *err)
+static int v2_apply_limits(struct cgroups_group *group, const struct cgroups_limits *l, bool fresh, struct error *err)
 {
 	char value[64];
+	/* Always: the weight of a request (1 for none), not the kernel's 100. */
 	const char *file = cgroups_limit_value(CGROUPS_V2, "cpu", l, value, sizeof(value));
 	int r = value_write(group, "cpu", file, value, err);
 	if (r < 0)
 		return r;
-	file = cgroups_limit_value(CGROUPS_V2, "cpu-limit", l, value, sizeof(value));
-	r = value_write(group, "cpu", file, value, err);
-	if (r < 0)
-		return r;
-	file = cgroups_limit_value(CGROUPS_V2, "memory", l, value, sizeof(value));
-	r = value_write(group, "memory", file, value, err);
-	if (r < 0)
-		return r;
-	/* Kubernetes' NoSwap: a container never swaps, limited or not. */
+	if (!fresh || l->cpu_limit_millicores) {
+		file = cgroups_limit_value(CGROUPS_V2, "cpu-limit", l, value, sizeof(value));
+		r = value_write(group, "cpu", file, value, err);
+		if (r < 0)
+			return r;
+	}
+	if (!fresh || l->memory_limit_bytes) {
+		file = cgroups_limit_value(CGROUPS_V2, "memory", l, value, sizeof(value));
+		r = value_write(group, "memory", file, value, err);
+		if (r < 0)
+			return r;
+	}
+	/* Kubernetes' NoSwap: a container never swaps, limited or not (the default is max). */
 	if (group->cgroups->memory_swap) {
 		r = value_write(group, "memory", "memory.swap.max", "0", err);
 		if (r < 0)
 			return r;
 	}
+	if (fresh && !l->pids_limit)
+		return 0;
 	file = cgroups_limit_value(CGROUPS_V2, "pids", l, value, sizeof(value));
 	return value_write(group, "pids", file, value, err);
 }
@@ -706,15 +787,9 @@ int cgroups_open(const char *parent, struct cgroups **ret, struct error *err)
 				c->procs = false;
 	}
 
-	struct cgroup *group = library_group(cg, cg->parent);
-	r = cgroup_create_cgroup(group, 1);
-	cgroup_free(&group);
-	if (r != 0) {
-		cleanup_free char *path = controller_path(cg, "memory", cg->parent, NULL);
-		cleanup_free char *what = xasprintf("creating cgroup %s", path);
-		r = library_error(err, r, what);
+	r = group_mkdir(cg, cg->parent, err);
+	if (r < 0)
 		goto fail;
-	}
 
 	if (cg->version == CGROUPS_V1) {
 		cg->memory_swap = path_exists(cg, "memory", cg->parent, "memory.memsw.limit_in_bytes");
@@ -730,6 +805,30 @@ int cgroups_open(const char *parent, struct cgroups **ret, struct error *err)
 fail:
 	cgroups_close(cg);
 	return r;
+}
+
+int cgroups_open_directory(enum cgroups_version version, const char *root, const char *parent, struct cgroups **ret,
+                           struct error *err)
+{
+	int r = name_check(parent, "cgroup parent", err);
+	if (r < 0)
+		return r;
+	struct cgroups *cg = xcalloc(1, sizeof(*cg));
+	cg->parent = xstrdup(parent);
+	cg->backend = version == CGROUPS_V2 ? &cgroups_v2 : &cgroups_v1;
+	cg->version = cg->backend->version;
+	for (const char *const *name = cg->backend->controllers; *name; name++) {
+		struct cgroups_controller *c = &cg->controllers[cg->controller_count++];
+		c->name = *name;
+		c->mount = version == CGROUPS_V2 ? xstrdup(root) : xasprintf("%s/%s", root, *name);
+		c->procs = version == CGROUPS_V1 || cg->controller_count == 1;
+	}
+	cg->memory_swap = path_exists(cg, "memory", parent,
+	                              version == CGROUPS_V2 ? "memory.swap.max" : "memory.memsw.limit_in_bytes");
+	cg->cgroup_kill = version == CGROUPS_V2 && path_exists(cg, "cpu", parent, "cgroup.kill");
+	cg->oom_kill = true;
+	*ret = cg;
+	return 0;
 }
 
 void cgroups_close(struct cgroups *cg)
@@ -762,22 +861,15 @@ static int group_create(struct cgroups *cg, char *name, int depth, const struct 
                         struct cgroups_group **ret, struct error *err)
 {
 	struct cgroups_group *g = group_new(cg, name, depth);
-	struct cgroup *c = library_group(cg, name);
-	int r = cgroup_create_cgroup(c, 1);
-	cgroup_free(&c);
-	if (r != 0) {
-		cleanup_free char *path = controller_path(cg, "memory", name, NULL);
-		cleanup_free char *what = xasprintf("creating cgroup %s", path);
-		r = library_error(err, r, what);
+	int fresh = group_mkdir(cg, name, err);
+	if (fresh < 0) {
 		cgroups_group_free(g);
-		return r;
+		return fresh;
 	}
-	r = cg->backend->apply_limits(g, limits, err);
+	int r = cg->backend->apply_limits(g, limits, fresh, err);
 	if (r < 0) {
 		/* Leave nothing half-made; a group that holds processes (adopted) stays. */
-		struct cgroup *d = library_group(cg, name);
-		cgroup_delete_cgroup_ext(d, CGFLAG_DELETE_EMPTY_ONLY);
-		cgroup_free(&d);
+		group_rmdir(cg, name, NULL);
 		cgroups_group_free(g);
 		return r;
 	}
@@ -866,7 +958,7 @@ int cgroups_update(struct cgroups_group *group, const struct cgroups_limits *lim
 	int r = limits_check(limits, err);
 	if (r < 0)
 		return r;
-	return group->cgroups->backend->apply_limits(group, limits, err);
+	return group->cgroups->backend->apply_limits(group, limits, false, err);
 }
 
 int cgroups_attach(struct cgroups_group *group, pid_t pid, struct error *err)
@@ -874,18 +966,7 @@ int cgroups_attach(struct cgroups_group *group, pid_t pid, struct error *err)
 	if (pid <= 0)
 		return error_set(err, EINVAL, "attaching pid %d to %s: not a process id", (int)pid, group->name);
 	struct cgroups *cg = group->cgroups;
-	if (cg->version == CGROUPS_V2) {
-		/* One tree: libcgroup writes the pid to cgroup.procs. */
-		struct cgroup *c = library_group(cg, group->name);
-		int r = cgroup_attach_task_pid(c, pid);
-		cgroup_free(&c);
-		if (r == 0)
-			return 0;
-		cleanup_free char *path = controller_path(cg, "cpu", group->name, "cgroup.procs");
-		cleanup_free char *what = xasprintf("writing pid %d to %s", (int)pid, path);
-		return library_error(err, r, what);
-	}
-	/* v1: libcgroup would write "tasks", moving one thread; cgroup.procs moves them all. */
+	/* cgroup.procs moves every thread (libcgroup would write v1's "tasks", moving one). */
 	char text[16];
 	int length = snprintf(text, sizeof(text), "%d", (int)pid);
 	for (int i = 0; i < cg->controller_count; i++) {
@@ -942,6 +1023,15 @@ void cgroups_procs_close(struct cgroups_procs *procs)
 	procs->count = 0;
 }
 
+int cgroups_directory_open(struct cgroups_group *group)
+{
+	if (group->cgroups->version != CGROUPS_V2)
+		return -EOPNOTSUPP;
+	cleanup_free char *path = controller_path(group->cgroups, "cpu", group->name, NULL);
+	int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
 int cgroups_usage(struct cgroups_group *group, struct cgroups_usage *ret, struct error *err)
 {
 	struct cgroups_usage usage = { 0 };
@@ -967,14 +1057,6 @@ static void sleep_ms(unsigned ms)
 		;
 }
 
-static bool group_exists_anywhere(const struct cgroups *cg, const char *name)
-{
-	for (int i = 0; i < cg->controller_count; i++)
-		if (cg->controllers[i].procs && path_exists(cg, cg->controllers[i].name, name, NULL))
-			return true;
-	return false;
-}
-
 /* Removes name and its descendants, children first, each from every hierarchy. */
 static int remove_tree(struct cgroups_group *group, const char *name, int depth, unsigned flags, uint64_t deadline_ms,
                        struct error *err)
@@ -995,23 +1077,15 @@ static int remove_tree(struct cgroups_group *group, const char *name, int depth,
 			return r;
 	}
 	for (;;) {
-		struct cgroup *c = library_group(cg, name);
-		int code = cgroup_delete_cgroup_ext(c, CGFLAG_DELETE_EMPTY_ONLY);
-		cgroup_free(&c);
-		/* libcgroup 3.1 drops ECGNONEMPTY (rmdir's EBUSY) from its result, so the
-		 * directories themselves say whether the group is gone. */
-		if (code == 0 && group_exists_anywhere(cg, name))
-			code = ECGNONEMPTY;
-		if (code == 0)
+		int r = group_rmdir(cg, name, err);
+		if (r == 0)
 			return 0;
-		int r = library_errno(code);
-		if (r != -EBUSY || clock_monotonic_ms() >= deadline_ms) {
+		if (r != -EBUSY)
+			return r;
+		if (clock_monotonic_ms() >= deadline_ms) {
 			cleanup_free char *path = controller_path(cg, "memory", name, NULL);
-			if (r == -EBUSY)
-				return error_set(err, EBUSY, "removing cgroup %s: processes are still in it%s", path,
-				                 flags & CGROUPS_REMOVE_KILL ? " after SIGKILL" : "");
-			cleanup_free char *what = xasprintf("removing cgroup %s", path);
-			return library_error(err, code, what);
+			return error_set(err, EBUSY, "removing cgroup %s: processes are still in it%s", path,
+			                 flags & CGROUPS_REMOVE_KILL ? " after SIGKILL" : "");
 		}
 		/* A process forked while we killed its parent may have escaped the first pass. */
 		if (flags & CGROUPS_REMOVE_KILL) {
@@ -1025,14 +1099,10 @@ static int remove_tree(struct cgroups_group *group, const char *name, int depth,
 
 static int remove_named(struct cgroups_group *group, unsigned flags, struct error *err)
 {
-	struct cgroups *cg = group->cgroups;
 	uint64_t deadline = clock_monotonic_ms() +
 	                    ((flags & CGROUPS_REMOVE_KILL) ? CGROUPS_REMOVE_TIMEOUT_MS : CGROUPS_REMOVE_QUIET_MS);
-	if (flags & CGROUPS_REMOVE_KILL) {
-		int r = cg->backend->kill(group, group->name, err);
-		if (r < 0)
-			return r;
-	}
+	/* No kill pass first: remove_tree() kills a group only when rmdir finds it busy, so
+	 * removing groups whose processes have exited (the common case) reads no cgroup.procs. */
 	return remove_tree(group, group->name, group->depth, flags, deadline, err);
 }
 

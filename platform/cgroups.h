@@ -84,6 +84,14 @@ void cgroups_library_version(char *buf, size_t size);
  * A missing memory controller gets a message saying what to add to the kernel command line. */
 int cgroups_open(const char *parent, struct cgroups **ret, struct error *err);
 
+/* For tests: the module over a plain directory tree standing in for the hierarchies (v2:
+ * root itself; v1: root/<controller>), without libcgroup and without the kernel's checks.
+ * Opening groups, writing limits (cgroups_update), cgroups_directory_open and removal work
+ * on it; group creation on v2 and usage reads go through libcgroup and do not. This is
+ * how the v2 files are checked on a v1 machine. <root>/<parent> must exist. */
+int cgroups_open_directory(enum cgroups_version version, const char *root, const char *parent, struct cgroups **ret,
+                           struct error *err);
+
 /* Frees the module; cgroups on disk stay (the agent adopts them after a restart). */
 void cgroups_close(struct cgroups *cg);
 
@@ -125,6 +133,12 @@ int cgroups_procs_open(struct cgroups_group *group, struct cgroups_procs *ret, s
  * and exec. Returns 0 or a negative errno (the child should then _exit without exec). */
 int cgroups_procs_enter(const struct cgroups_procs *procs);
 void cgroups_procs_close(struct cgroups_procs *procs);
+
+/* v2: an O_PATH descriptor of the group's directory (O_CLOEXEC), for clone3() with
+ * CLONE_INTO_CGROUP, which starts a process in the group: no one writes cgroup.procs, whose
+ * write takes a global lock that waits out an RCU grace period. -EOPNOTSUPP on v1 (a group
+ * spans several hierarchies there), else -errno. */
+int cgroups_directory_open(struct cgroups_group *group);
 
 int cgroups_usage(struct cgroups_group *group, struct cgroups_usage *ret, struct error *err);
 

@@ -1,5 +1,6 @@
 #include "platform/memory.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -63,4 +64,11 @@ char *xasprintf(const char *fmt, ...)
 	char *p = xvasprintf(fmt, ap);
 	va_end(ap);
 	return p;
+}
+
+void memory_tune_for_daemon(void)
+{
+	/* Setting either threshold turns off glibc's dynamic adjustment of both. */
+	mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 64 * 1024);
 }

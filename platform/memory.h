@@ -19,6 +19,13 @@ char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
+/* For long-running daemons: fixes glibc's mmap and trim thresholds at 64 KiB. By default
+ * glibc raises its mmap threshold to the size of the largest block freed so far (up to
+ * 32 MiB), after which every big short-lived buffer (a child's stack, an archive reader, a
+ * large answer) comes from the heap and the heap never shrinks: an agent with 20 pods
+ * measured 8-10 MB resident instead of 3 MB. */
+void memory_tune_for_daemon(void);
+
 static inline void cleanup_free_func(void *p)
 {
 	free(*(void **)p);

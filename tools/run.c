@@ -5,7 +5,9 @@
  * pods' containers after a restart.
  *
  * State lives in /run/bramble/run/<name>: the root's mountpoint, and the writable layer
- * (upper, work) unless --read-only. --rm removes it afterwards. A detached container also
+ * (upper, work) unless --read-only. With --rm all of these are in a tmpfs the container
+ * mounts on the directory in its own mount namespace (upper_in_memory): on disk there is
+ * only the empty directory, removed afterwards. A detached container also
  * has run.json (its driver, cgroup parent, network mode, environment and the runtime's
  * state) and ns/, where its sandbox's namespaces are pinned; its cgroup
  * <parent>/pod-<name>/main stays until `bramble container rm`.
@@ -17,6 +19,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,7 +58,8 @@ static void usage(FILE *out)
 	      "  --rootfs DIR        a root filesystem directory instead of an image\n"
 	      "  --driver NAME       native (a container, the default) or process (a host process\n"
 	      "                      with limits only)\n"
-	      "  --rm                remove the container's writable layer afterwards\n"
+	      "  --rm                throw the container's writes away: its writable layer is\n"
+	      "                      kept in memory (counted in its memory limit) and goes with it\n"
 	      "  -d, --detach        leave the container running and print its name (output goes\n"
 	      "                      to /dev/null); see bramble container\n"
 	      "  --name NAME         container and host name (default: run-<random>)\n"
@@ -137,6 +142,34 @@ static int apply_image(const struct images_image *image, char **args, const char
 	*ret_command = command;
 	*ret_env = merged;
 	return 0;
+}
+
+/* The run's cgroups are made on a helper thread while the main thread resolves the image
+ * and makes the sandbox, which do not depend on them: initialising libcgroup (whose
+ * discovery zeroes some 400 KiB of tables, a page fault for each page) and making two groups
+ * in every hierarchy is the longest step of a start. Only that thread calls the cgroups
+ * module until it is joined. */
+struct cgroup_setup {
+	const char *parent;
+	const char *name;
+	const struct cgroups_limits *limits;
+	struct cgroups *cgroups;
+	struct cgroups_group *pod, *group;
+	struct cgroups_procs procs;
+	struct error err;
+	int r;
+};
+
+static void *cgroup_setup_run(void *data)
+{
+	struct cgroup_setup *s = data;
+	/* One cgroup for the run (as for a pod) with the container's under it, like the kubelet. */
+	if ((s->r = cgroups_open(s->parent, &s->cgroups, &s->err)) < 0 ||
+	    (s->r = cgroups_pod_create(s->cgroups, s->name, &(struct cgroups_limits){ 0 }, &s->pod, &s->err)) < 0 ||
+	    (s->r = cgroups_container_create(s->pod, "main", s->limits, &s->group, &s->err)) < 0)
+		return NULL;
+	s->r = cgroups_procs_open(s->group, &s->procs, &s->err);
+	return NULL;
 }
 
 static int enter_cgroup(void *data)
@@ -440,34 +473,65 @@ int run_main(int argc, char **argv)
 		fprintf(stderr, "bramble run: a container named %s exists (%s)\n", name, state);
 		return 125;
 	}
-	if ((r = file_mkdir_p(mountpoint, 0700, &err)) < 0 || (r = file_mkdir_p(upper, 0755, &err)) < 0 ||
-	    (r = file_mkdir_p(work, 0700, &err)) < 0)
+	/* A --rm container's writes are thrown away: they stay in memory, in a tmpfs the
+	 * container mounts on its state directory, where its root is assembled too
+	 * (upper_in_memory): nothing but that directory is made on disk. */
+	bool upper_in_memory = remove && !read_only;
+	if (upper_in_memory) {
+		if ((r = file_mkdir_p(state, 0700, &err)) < 0)
+			goto out;
+	} else if ((r = file_mkdir_p(mountpoint, 0700, &err)) < 0 || (r = file_mkdir_p(upper, 0755, &err)) < 0 ||
+	           (r = file_mkdir_p(work, 0700, &err)) < 0) {
 		goto out;
-	/* One cgroup for the run (as for a pod) with the container's under it, like the kubelet. */
-	if ((r = cgroups_open(cgroup_parent, &cgroups, &err)) < 0 ||
-	    (r = cgroups_pod_create(cgroups, name, &(struct cgroups_limits){ 0 }, &pod, &err)) < 0 ||
-	    (r = cgroups_container_create(pod, "main", &limits, &group, &err)) < 0 ||
-	    (r = cgroups_procs_open(group, &procs, &err)) < 0)
-		goto out;
+	}
+	struct cgroup_setup setup = {
+		.parent = cgroup_parent, .name = name, .limits = &limits, .procs = { .count = 0 }
+	};
+	pthread_t setup_thread;
+	pthread_attr_t attributes;
+	/* A small stack, and no malloc arena of its own (64 MiB of address space to map): the
+	 * thread lives for a few milliseconds. */
+	mallopt(M_ARENA_MAX, 1);
+	pthread_attr_init(&attributes);
+	pthread_attr_setstacksize(&attributes, 256 * 1024);
+	bool threaded = pthread_create(&setup_thread, &attributes, cgroup_setup_run, &setup) == 0;
+	pthread_attr_destroy(&attributes);
+	if (!threaded)
+		cgroup_setup_run(&setup);
+	r = 0;
 	if (image_reference) {
 		cleanup_free char *store_dir = xasprintf("%s/images", data_dir);
-		if ((r = images_open(&images, store_dir, 0, NULL, NULL, &err)) < 0 ||
-		    (r = images_resolve(&images, image_reference, &image, &err)) < 0 ||
-		    (r = apply_image(&image, argv + optind, env, &workdir, user_given, &uid, &gid, &layers,
-		                     &layer_count, &command, &environment, &err)) < 0)
-			goto out;
+		if ((r = images_open(&images, store_dir, 0, NULL, NULL, &err)) >= 0 &&
+		    (r = images_resolve(&images, image_reference, &image, &err)) >= 0)
+			r = apply_image(&image, argv + optind, env, &workdir, user_given, &uid, &gid, &layers,
+			                &layer_count, &command, &environment, &err);
 	}
 	/* A foreground run is never adopted: its namespaces need no pinning. */
 	struct sandbox_spec sandbox_spec = { name, host_network, detach ? namespaces : NULL };
-	if ((r = driver->sandbox_create(&sandbox_spec, &sandbox, &err)) < 0)
+	if (r >= 0)
+		r = driver->sandbox_create(&sandbox_spec, &sandbox, &err);
+	if (threaded)
+		pthread_join(setup_thread, NULL);
+	cgroups = setup.cgroups;
+	pod = setup.pod;
+	group = setup.group;
+	procs = setup.procs;
+	if (setup.r < 0) {
+		r = setup.r;
+		err = setup.err;
+	}
+	if (r < 0)
 		goto out;
 	struct container_spec spec = {
 		.name = name,
 		.layers = layers,
 		.layer_count = layer_count,
-		.upper_dir = read_only ? NULL : upper,
+		.upper_dir = read_only         ? NULL
+		             : upper_in_memory ? state
+		                               : upper,
 		.work_dir = work,
 		.read_only_root = read_only,
+		.upper_in_memory = upper_in_memory,
 		.rootfs_mountpoint = mountpoint,
 		.argv = command,
 		.env = environment,
@@ -560,8 +624,9 @@ int run_main(int argc, char **argv)
 	}
 	/* As docker run: the command's own code, 128 + signal, or 127 when it could not run. */
 	exit_code = started ? (WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)) : 127;
+	/* Only a memory limit can be exceeded (and the usage read costs a start five files). */
 	struct cgroups_usage used;
-	if (driver->stats(container, &used, &err) == 0 && used.oom_kills > 0)
+	if (limits.memory_limit_bytes && driver->stats(container, &used, &err) == 0 && used.oom_kills > 0)
 		fprintf(stderr, "bramble run: OOMKilled: the container exceeded its memory limit of %llu bytes\n",
 		        (unsigned long long)limits.memory_limit_bytes);
 out:

@@ -25,5 +25,6 @@ int cordon_main(int argc, char **argv);
 int uncordon_main(int argc, char **argv);
 int drain_main(int argc, char **argv);
 int taint_main(int argc, char **argv);
+int hollow_main(int argc, char **argv);
 
 #endif

@@ -90,7 +90,7 @@ config_error() { pod_json broken | grep -q '"reason":"CreateContainerConfigError
 check "a missing ConfigMap holds the container with CreateContainerConfigError naming it" wait_until 15 config_error
 
 pod noimage a2 "true" "" | sed 's/busybox:1.36/nosuch:1.0/' | b apply -f - >/dev/null
-image_missing() { pod_json noimage | grep -qE '"reason":"(ImagePullBackOff|ErrImageNeverPull)","message":"image\\"nosuch:1.0\\":noimage'; }
+image_missing() { pod_json noimage | grep -qE '"reason":"(ErrImagePull|ImagePullBackOff)","message":"image\\"nosuch:1.0\\":(Back-offpullingimage\\"nosuch:1.0\\":)?noimage'; }
 check "an image present nowhere is reported as such" wait_until 15 image_missing
 
 # Scheduling onto the boards.

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -647,6 +648,22 @@ static void fork_forever(int fd)
 	}
 }
 
+/* Waits (at most 5 s) until pid is listed in the group: on a loaded machine a forked child
+ * may not have moved itself in before the test goes on. */
+static void wait_listed(struct cgroups_group *group, pid_t pid)
+{
+	for (int i = 0; i < 5000; i++) {
+		pid_t pids[64];
+		struct error err = { 0 };
+		int n = cgroups_pids(group, pids, ARRAY_SIZE(pids), &err);
+		for (int j = 0; j < n; j++)
+			if (pids[j] == pid)
+				return;
+		usleep(1000);
+	}
+	unit_fail(__FILE__, __LINE__, "pid %d never showed in %s", (int)pid, cgroups_group_name(group));
+}
+
 static void body_remove(struct cgroups *cg)
 {
 	struct error err = { 0 };
@@ -656,6 +673,8 @@ static void body_remove(struct cgroups *cg)
 	CHECK_OK(cgroups_container_create(pod, "sidecar", &l, &sidecar, &err));
 	pid_t a = spawn_in(ctr, wait_forever, -1);
 	pid_t b = spawn_in(sidecar, fork_forever, -1); /* forks while we kill */
+	wait_listed(ctr, a);
+	wait_listed(sidecar, b);
 	usleep(20000);
 	if (cgroups_remove(pod, CGROUPS_REMOVE_KILL, &err) < 0)
 		unit_fail(__FILE__, __LINE__, "%s", err.message);
@@ -722,4 +741,110 @@ static void body_adopt(struct cgroups *cg)
 TEST(pods_are_listed_and_reopened_for_adoption)
 {
 	with_parent(body_adopt);
+}
+
+/* The v2 backend's files, on a directory tree standing in for a v2 hierarchy (this machine
+ * has v1 controllers): what cgroups_update writes, and the directory for CLONE_INTO_CGROUP. */
+static char *read_file_text(const char *dir, const char *file)
+{
+	cleanup_free char *path = xasprintf("%s/%s", dir, file);
+	char *data = NULL;
+	struct error err = { 0 };
+	if (file_read(path, 4096, &data, NULL, &err) < 0)
+		unit_fail(__FILE__, __LINE__, "%s", err.message);
+	return data;
+}
+
+#define check_file(dir, file, want)                                                                                    \
+	do {                                                                                                           \
+		char *text_ = read_file_text(dir, file);                                                               \
+		CHECK_STR(text_, want);                                                                                \
+		free(text_);                                                                                           \
+	} while (0)
+
+static void touch_files(const char *dir, const char *const *files)
+{
+	for (const char *const *f = files; *f; f++) {
+		cleanup_free char *path = xasprintf("%s/%s", dir, *f);
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		CHECK(fd >= 0);
+		close(fd);
+	}
+}
+
+TEST(v2_limits_are_written_to_the_v2_files)
+{
+	char root[] = "/tmp/bramble-test-v2.XXXXXX";
+	CHECK(mkdtemp(root) != NULL);
+	static const char *const files[] = { "cpu.weight", "cpu.max",      "memory.max", "memory.swap.max",
+		                             "pids.max",   "cgroup.procs", NULL };
+	cleanup_free char *parent = xasprintf("%s/bramble", root);
+	cleanup_free char *pod_dir = xasprintf("%s/pod-uid", parent);
+	cleanup_free char *ctr_dir = xasprintf("%s/web", pod_dir);
+	struct error err = { 0 };
+	CHECK_OK(file_mkdir_p(ctr_dir, 0755, &err));
+	touch_files(parent, files);
+	touch_files(ctr_dir, files);
+	struct cgroups *cg = NULL;
+	struct cgroups_group *pod = NULL, *ctr = NULL;
+	CHECK_OK(cgroups_open_directory(CGROUPS_V2, root, "bramble", &cg, &err));
+	CHECK_INT(cgroups_version(cg), ==, CGROUPS_V2);
+	CHECK_OK(cgroups_pod_open(cg, "uid", &pod, &err));
+	CHECK_OK(cgroups_container_open(pod, "web", &ctr, &err));
+	struct cgroups_limits l = { .cpu_request_millicores = 250,
+		                    .cpu_limit_millicores = 500,
+		                    .memory_limit_bytes = 64 * MIB,
+		                    .pids_limit = 100 };
+	CHECK_OK(cgroups_update(ctr, &l, &err));
+	check_file(ctr_dir, "cpu.weight", "10");
+	check_file(ctr_dir, "cpu.max", "50000 100000");
+	check_file(ctr_dir, "memory.max", "67108864");
+	check_file(ctr_dir, "memory.swap.max", "0");
+	check_file(ctr_dir, "pids.max", "100");
+	/* Lifting every limit writes v2's "max" spellings. */
+	CHECK_OK(cgroups_update(ctr, &(struct cgroups_limits){ 0 }, &err));
+	check_file(ctr_dir, "cpu.weight", "1");
+	check_file(ctr_dir, "cpu.max", "max 100000");
+	check_file(ctr_dir, "memory.max", "max");
+	check_file(ctr_dir, "pids.max", "max");
+	/* The directory a container is cloned into (CLONE_INTO_CGROUP). */
+	int fd = cgroups_directory_open(ctr);
+	CHECK(fd >= 0);
+	struct stat a, b;
+	CHECK(fstat(fd, &a) == 0 && stat(ctr_dir, &b) == 0 && a.st_ino == b.st_ino);
+	close(fd);
+	/* A write that fails names the file. */
+	cleanup_free char *weight = xasprintf("%s/cpu.weight", ctr_dir);
+	unlink(weight);
+	CHECK(cgroups_update(ctr, &l, &err) < 0);
+	CHECK_CONTAINS(err.message, weight);
+	cgroups_group_free(ctr);
+	cgroups_group_free(pod);
+	cgroups_close(cg);
+	file_remove_tree(root);
+}
+
+TEST(v1_groups_have_no_directory_to_clone_into)
+{
+	char root[] = "/tmp/bramble-test-v1.XXXXXX";
+	CHECK(mkdtemp(root) != NULL);
+	struct error err = { 0 };
+	for (size_t i = 0; i < ARRAY_SIZE(controllers); i++) {
+		cleanup_free char *dir = xasprintf("%s/%s/bramble/pod-uid", root, controllers[i]);
+		CHECK_OK(file_mkdir_p(dir, 0755, &err));
+	}
+	struct cgroups *cg = NULL;
+	struct cgroups_group *pod = NULL;
+	CHECK_OK(cgroups_open_directory(CGROUPS_V1, root, "bramble", &cg, &err));
+	CHECK_OK(cgroups_pod_open(cg, "uid", &pod, &err));
+	CHECK_INT(cgroups_directory_open(pod), ==, -EOPNOTSUPP);
+	/* Removal is rmdir in every hierarchy. */
+	CHECK_OK(cgroups_remove(pod, 0, &err));
+	for (size_t i = 0; i < ARRAY_SIZE(controllers); i++) {
+		cleanup_free char *dir = xasprintf("%s/%s/bramble/pod-uid", root, controllers[i]);
+		CHECK(!dir_exists(dir));
+	}
+	cgroups_group_free(pod);
+	cgroups_close(cg);
+	file_remove_tree(root);
 }

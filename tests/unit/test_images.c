@@ -12,6 +12,7 @@
 #include <mbedtls/sha256.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -902,4 +903,22 @@ TEST(disk_full_during_unpack_leaves_nothing)
 	CHECK_INT(import, ==, -ENOSPC);
 	CHECK_CONTAINS(err.message, "No space left on device");
 	CHECK_INT(blobs + layers + tmp, ==, 0);
+}
+
+TEST(gc_leaves_an_import_in_progress_alone)
+{
+	struct images_store store;
+	open_store(&store, 0);
+	/* An import runs without the store's lock, holding its own directory locked. */
+	cleanup_free char *live = xasprintf("%s/tmp/import-live", store.dir);
+	CHECK_OK(file_mkdir_p(live, 0700, NULL));
+	int fd = open(live, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(fd >= 0);
+	CHECK(flock(fd, LOCK_EX) == 0);
+	CHECK_OK(images_gc(&store, NULL));
+	CHECK_INT(store_count(&store, "tmp"), ==, 1);
+	close(fd); /* the import died */
+	CHECK_OK(images_gc(&store, NULL));
+	CHECK_INT(store_count(&store, "tmp"), ==, 0);
+	images_close(&store);
 }

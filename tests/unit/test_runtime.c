@@ -1,8 +1,14 @@
 #include "drivers/runtime.h"
+#include "drivers/runtime_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <linux/capability.h>
 #include <sys/wait.h>
@@ -266,4 +272,59 @@ TEST(a_container_is_adopted_by_a_later_process_with_signal_stats_exec_and_its_ex
 	cgroups_group_free(group);
 	cgroups_group_free(pod);
 	cgroups_close(cg);
+}
+
+/* The cgroup v2 placement of the native driver (clone3 CLONE_INTO_CGROUP), checked on a
+ * cgroup2 file system mounted in a private mount namespace: any cgroup2 mount works for it,
+ * controllers or not, so this runs on v1 machines too. The child reports 0 when
+ * /proc/self/cgroup shows the group. */
+static int clone_into_cgroup_check(void)
+{
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return 10;
+	char top[] = "/tmp/bramble-cgroup2.XXXXXX";
+	if (!mkdtemp(top))
+		return 11;
+	int result = 12;
+	if (mount("cgroup2", top, "cgroup2", 0, NULL) == 0) {
+		char name[64], dir[128];
+		snprintf(name, sizeof(name), "bramble-test-clone-%d", (int)getpid());
+		snprintf(dir, sizeof(dir), "%s/%s", top, name);
+		result = 13;
+		if (mkdir(dir, 0755) == 0) {
+			int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+			pid_t pid = fd >= 0 ? runtime_clone_into_cgroup(fd, 0) : -1;
+			if (pid == 0) {
+				char buf[4096] = "", want[128];
+				int f = open("/proc/self/cgroup", O_RDONLY);
+				ssize_t n = f >= 0 ? read(f, buf, sizeof(buf) - 1) : -1;
+				buf[n > 0 ? n : 0] = '\0';
+				snprintf(want, sizeof(want), "0::/%s\n", name);
+				_exit(strstr(buf, want) ? 0 : 1);
+			}
+			int status = 0;
+			result = pid < 0                                                ? 14
+			         : waitpid(pid, &status, 0) == pid && WIFEXITED(status) ? WEXITSTATUS(status)
+			                                                                : 15;
+			if (fd >= 0)
+				close(fd);
+			rmdir(dir);
+		}
+		umount2(top, MNT_DETACH);
+	}
+	rmdir(top);
+	return result;
+}
+
+TEST(a_process_is_cloned_straight_into_a_cgroup_v2_group)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0)
+		_exit(clone_into_cgroup_check());
+	int status = 0;
+	CHECK_INT(waitpid(pid, &status, 0), ==, pid);
+	CHECK(WIFEXITED(status));
+	CHECK_INT(WEXITSTATUS(status), ==, 0);
 }
