@@ -15,6 +15,9 @@
  * by joining with [agent] token when the file does not exist yet (agent/join.c). SIGHUP also
  * re-reads that file: a rotated credential (bramble agent --rotate-credential) is switched to
  * at once, without touching the pods.
+ * Beside it, unless [network] pod-network is off, the board's share of the cluster network
+ * (agent/network.c: pod addresses, routes, the Service proxy, cluster DNS), started before
+ * the kubelet and stopped after it, once the pods are gone.
  */
 #include "agent/agent.h"
 
@@ -32,9 +35,10 @@
 #include "agent/credentials.h"
 #include "agent/join.h"
 #include "agent/kubelet.h"
+#include "agent/network.h"
 #include "core/apiserver.h"
-#include "core/bootstrap.h"
 #include "core/registry.h"
+#include "core/bootstrap.h"
 #include "core/store.h"
 #include "core/transport.h"
 #include "platform/file.h"
@@ -50,13 +54,14 @@ struct agent {
 	struct loop *loop;
 	struct store *store;
 	struct apiserver *apiserver;
+	struct registry *registry; /* images pushed to the control plane: DATA/registry */
 	struct bootstrap *bootstrap;
 	struct bootstrap_cluster_key *cluster_key;
-	struct registry *registry; /* images pushed to the control plane: DATA/registry */
 	struct transport *transport;
 	struct credentials credentials;
 	char *version_json;
 	struct kubelet *kubelet;
+	struct network *network;
 	char *node_identity, *node_key;           /* the kubelet's credential */
 	uint8_t cache_key[STORE_SECRET_KEY_SIZE]; /* a server board's pod cache key input */
 	bool have_cache_key;
@@ -188,15 +193,22 @@ static int start_server(struct agent *agent, struct error *err)
 		.max_list_page = config->max_list_page,
 		.max_watches_per_client = config->max_watches_per_client,
 		.version_json = agent->version_json,
-		.on_identity = bootstrap_on_identity,
-		.on_identity_data = agent->bootstrap,
 		.controllers = {
 			.node_grace_ms = (uint64_t)config->node_monitor_grace * 1000,
 			.eviction_delay_ms = (uint64_t)config->pod_eviction_timeout * 1000,
 			.eviction_rate = (double)config->node_eviction_rate / 60.0,
 			.unhealthy_percent = (unsigned)config->unhealthy_threshold,
 			.job_backoff_ms = (uint64_t)config->job_backoff * 1000,
+			.network = {
+				.cluster_cidr = config->cluster_cidr,
+				.service_cidr = config->service_cidr,
+				.node_cidr_mask = (unsigned)config->node_cidr_mask,
+				.node_port_min = (unsigned)config->node_port_min,
+				.node_port_max = (unsigned)config->node_port_max,
+			},
 		},
+		.on_identity = bootstrap_on_identity,
+		.on_identity_data = agent->bootstrap,
 	};
 	r = apiserver_new(agent->transport, agent->store, &api_options, &agent->apiserver, err);
 	if (r < 0)
@@ -397,6 +409,18 @@ static int start_kubelet(struct agent *agent, struct error *err)
 	};
 	for (size_t i = 0; i < LINK_MAX_SERVERS; i++)
 		options.servers[i] = agent->servers[i];
+	if (agent->config.pod_network) {
+		struct network_options network = {
+			.loop = agent->loop,
+			.config = &agent->config,
+			.identity = agent->node_identity,
+			.key = agent->node_key,
+		};
+		memcpy(network.servers, options.servers, sizeof(network.servers));
+		if ((r = network_new(&network, &agent->network, err)) < 0)
+			return r;
+		options.network = agent->network;
+	}
 	return kubelet_new(&options, &agent->kubelet, err);
 }
 
@@ -418,11 +442,12 @@ static void on_reload_signal(struct loop *loop, int signo, void *data)
 		config_free(&fresh);
 		return;
 	}
+	log_set_level(fresh.log_level);
+	if (agent->kubelet)
+		kubelet_reload(agent->kubelet); /* static pod manifests */
 	log_setup("bramble", fresh.log_syslog ? LOG_TARGET_SYSLOG : LOG_TARGET_STDERR, fresh.log_level);
 	agent->config.log_level = fresh.log_level;
 	agent->config.log_syslog = fresh.log_syslog;
-	if (agent->kubelet)
-		kubelet_reload(agent->kubelet); /* static pod manifests */
 	if (agent->transport) {
 		struct credentials creds;
 		struct error err;
@@ -642,6 +667,7 @@ out:
 	if (r < 0)
 		log_errorx("%s", err.message);
 	kubelet_free(agent.kubelet);
+	network_free(agent.network); /* after the pods: the bridge goes once they are gone */
 	apiserver_free(agent.apiserver);
 	registry_free(agent.registry);
 	transport_free(agent.transport);

@@ -14,6 +14,7 @@
 
 #include "agent/node.h"
 #include "core/bootstrap.h"
+#include "core/ipalloc.h"
 #include "platform/error.h"
 #include "platform/memory.h"
 
@@ -286,6 +287,63 @@ static const struct option options[] = {
 	  .max = 300,
 	  .help = ("Seconds before a crashing container is started again the second time; the wait\n"
 	           "doubles with each crash up to 300 s (CrashLoopBackOff), as in Kubernetes.") },
+	{ .section = "network",
+	  .key = "pod-network",
+	  .type = OPTION_SWITCH,
+	  .offset = FIELD(pod_network),
+	  .default_value = "on",
+	  .off_word = "off",
+	  .on_word = "on",
+	  .help = ("'on': pods get an address from this node's pod CIDR on a bridge, Services are\n"
+	           "served by the proxy and cluster DNS answers on the bridge. 'off': only hostNetwork\n"
+	           "pods get an address (a board that runs another network, or tests).") },
+	{ .section = "network",
+	  .key = "cluster-cidr",
+	  .type = OPTION_STRING,
+	  .offset = FIELD(cluster_cidr),
+	  .default_value = "10.42.0.0/16",
+	  .help = ("Pod addresses of the whole cluster; each node gets a block of it (node-cidr-mask).\n"
+	           "The same on every board: the control plane hands it out, agents route and NAT by it.") },
+	{ .section = "network",
+	  .key = "service-cidr",
+	  .type = OPTION_STRING,
+	  .offset = FIELD(service_cidr),
+	  .default_value = "10.43.0.0/16",
+	  .help = ("Virtual addresses of Services (ClusterIPs), /12 to /30; must not overlap cluster-cidr.") },
+	{ .section = "network",
+	  .key = "node-cidr-mask",
+	  .type = OPTION_COUNT,
+	  .offset = FIELD(node_cidr_mask),
+	  .default_value = "24",
+	  .min = 8,
+	  .max = 29,
+	  .help = ("Prefix length of each node's pod CIDR (24: 253 pods per node, 256 nodes in a /16).") },
+	{ .section = "network",
+	  .key = "node-port-range",
+	  .type = OPTION_STRING,
+	  .offset = FIELD(node_port_range),
+	  .default_value = "30000-32767",
+	  .help = ("Ports NodePort Services are given, as FIRST-LAST.") },
+	{ .section = "network",
+	  .key = "cluster-domain",
+	  .type = OPTION_STRING,
+	  .offset = FIELD(cluster_domain),
+	  .default_value = "cluster.local",
+	  .help = ("The DNS domain of Services: <service>.<namespace>.svc.<cluster-domain>.") },
+	{ .section = "network",
+	  .key = "bridge",
+	  .type = OPTION_STRING,
+	  .offset = FIELD(bridge),
+	  .default_value = "bramble0",
+	  .help = ("The bridge pods are attached to; it holds the first address of the node's pod CIDR,\n"
+	           "where cluster DNS answers.") },
+	{ .section = "network",
+	  .key = "proxy-mode",
+	  .type = OPTION_STRING,
+	  .offset = FIELD(proxy_mode),
+	  .default_value = "auto",
+	  .help = ("How Services are served: 'nftables' (in the kernel), 'userspace' (relays in the agent,\n"
+	           "for kernels without nf_tables) or 'auto' (nftables when it works).") },
 	{ .section = "log",
 	  .key = "level",
 	  .type = OPTION_LOG_LEVEL,
@@ -308,6 +366,7 @@ struct load_state {
 	const char *path;
 	int error_count;
 	unsigned char seen[ARRAY_SIZE(options)];
+	int lines[ARRAY_SIZE(options)];
 };
 
 static void report(struct load_state *state, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -384,6 +443,24 @@ static int check_servers(const char *value, struct error *err)
 	return 0;
 }
 
+/* "30000-32767" */
+static int parse_port_range(const char *value, unsigned long *ret_min, unsigned long *ret_max, struct error *err)
+{
+	char *end;
+	unsigned long low = strtoul(value, &end, 10), high = 0;
+	bool ok = end != value && *end == '-' && value[0] != '-';
+	if (ok) {
+		const char *second = end + 1;
+		high = strtoul(second, &end, 10);
+		ok = end != second && *end == '\0' && second[0] != '-';
+	}
+	if (!ok || low < 1 || high > 65535 || low > high)
+		return error_set(err, EINVAL, "'%s' is not a port range: write FIRST-LAST, within 1-65535", value);
+	*ret_min = low;
+	*ret_max = high;
+	return 0;
+}
+
 /* Parses one value into the config; the error message names what is wrong with it. */
 static int option_set(const struct option *o, struct config *config, const char *value, struct error *err)
 {
@@ -402,6 +479,19 @@ static int option_set(const struct option *o, struct config *config, const char 
 				return -EINVAL;
 			explicit_bzero(&token, sizeof(token));
 		}
+		if ((o->offset == FIELD(cluster_cidr) || o->offset == FIELD(service_cidr)) &&
+		    ipalloc_parse_cidr(value, &(uint32_t){ 0 }, &(unsigned){ 0 }, err) < 0)
+			return -EINVAL;
+		if (o->offset == FIELD(node_port_range) &&
+		    parse_port_range(value, &config->node_port_min, &config->node_port_max, err) < 0)
+			return -EINVAL;
+		if (o->offset == FIELD(proxy_mode) && strcmp(value, "auto") != 0 && strcmp(value, "nftables") != 0 &&
+		    strcmp(value, "userspace") != 0)
+			return error_set(err, EINVAL, "unknown proxy mode '%s' (auto, nftables, userspace)", value);
+		if ((o->offset == FIELD(bridge) &&
+		     (value[0] == '\0' || strlen(value) > 15 || strchr(value, '/') || strchr(value, ' '))))
+			return error_set(err, EINVAL, "'%s' is not a link name: 1 to 15 characters, no '/' or space",
+			                 value);
 		if (o->offset == FIELD(node_name) && !valid_node_name(value))
 			return error_set(err, EINVAL,
 			                 "'%s' is not a valid node name: up to 63 lowercase letters, digits "
@@ -469,14 +559,15 @@ static int on_ini_entry(void *user, const char *section, const char *key, const 
 		if (state->seen[i])
 			report(state, line, "%s.%s is set twice", section, key);
 		state->seen[i] = 1;
+		state->lines[i] = line;
 		struct error err;
 		if (option_set(&options[i], state->config, value, &err) < 0)
 			report(state, line, "%s.%s: %s", section, key, err.message);
 		return 1;
 	}
 	if (section[0] == '\0')
-		report(state, line, "'%s' is outside any section; put it under [node], [server], [agent] or [log]",
-		       key);
+		report(state, line,
+		       "'%s' is outside any section; put it under [node], [server], [agent], [network] or [log]", key);
 	else if (!section_known)
 		report(state, line, "unknown section [%s]", section);
 	else
@@ -514,6 +605,28 @@ static void resolve_derived(struct config *config)
 	}
 }
 
+/* The network options as a whole (overlapping CIDRs, a mask that does not fit), reported at
+ * the line of the last of them the file sets. */
+static void check_network(struct load_state *state)
+{
+	const struct config *config = state->config;
+	struct ipalloc_config network = {
+		.cluster_cidr = config->cluster_cidr,
+		.service_cidr = config->service_cidr,
+		.node_cidr_mask = (unsigned)config->node_cidr_mask,
+		.node_port_min = (unsigned)config->node_port_min,
+		.node_port_max = (unsigned)config->node_port_max,
+	};
+	struct error err;
+	if (ipalloc_check_config(&network, &err) == 0)
+		return;
+	int line = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(options); i++)
+		if (strcmp(options[i].section, "network") == 0 && state->lines[i] > line)
+			line = state->lines[i];
+	report(state, line, "network: %s", err.message);
+}
+
 int config_load(const char *path, struct config *config, FILE *errors)
 {
 	config_defaults(config);
@@ -539,6 +652,8 @@ int config_load(const char *path, struct config *config, FILE *errors)
 		report(&state, r, "expected 'key = value', '[section]' or a '#' comment");
 	else if (r < 0)
 		report(&state, 0, "cannot read the file");
+	if (state.error_count == 0)
+		check_network(&state);
 	if (state.error_count > CONFIG_MAX_ERRORS && errors)
 		fprintf(errors, "%s: %d more errors not shown\n", path, state.error_count - CONFIG_MAX_ERRORS);
 	resolve_derived(config);

@@ -55,6 +55,16 @@ struct config {
 	char *state_dir;
 	unsigned long image_store_limit;
 	unsigned long restart_backoff; /* seconds */
+	/* [network] */
+	bool pod_network;
+	char *cluster_cidr;
+	char *service_cidr;
+	unsigned long node_cidr_mask;
+	char *node_port_range; /* "30000-32767", parsed into: */
+	unsigned long node_port_min, node_port_max;
+	char *cluster_domain;
+	char *bridge;
+	char *proxy_mode;
 	/* [log] */
 	enum log_level log_level;
 	bool log_syslog;

@@ -61,11 +61,14 @@
 #include "agent/config.h"
 #include "agent/imagepull.h"
 #include "agent/images.h"
+#include "agent/log_server.h"
+#include "agent/network.h"
 #include "agent/node.h"
 #include "agent/pod.h"
 #include "agent/podcache.h"
 #include "agent/podspec.h"
 #include "agent/staticpods.h"
+#include "agent/stats.h"
 #include "core/object.h"
 #include "drivers/runtime.h"
 #include "platform/board.h"
@@ -132,8 +135,10 @@ struct kubelet {
 	int static_watch_fd;                    /* inotify on [agent] static-pods, or -1 */
 	struct loop_timer *static_reload_timer; /* a burst of changes is read once */
 
-	struct podcache *cache; /* NULL when it cannot be opened: no autonomy, still a kubelet */
-	char *node_uid;         /* the Node's metadata.uid (owner of mirror pods) */
+	struct podcache *cache;        /* NULL when it cannot be opened: no autonomy, still a kubelet */
+	char *node_uid;                /* the Node's metadata.uid (owner of mirror pods) */
+	struct stats *stats;           /* usage reported beside each heartbeat (agent/stats.c) */
+	struct log_server *log_server; /* `bramble logs` answered from here (agent/log_server.c) */
 };
 
 static void start_watch(struct kubelet *k);
@@ -639,6 +644,7 @@ static void apply_list(struct kubelet *k, const cJSON *list)
 	cJSON_ArrayForEach(item, items) pod_seen(k, item);
 	remember_revision(k, object_string_at(list, "metadata.resourceVersion"));
 	discard_orphans(k); /* left by an earlier agent, deleted since */
+	network_pods_listed_json(k->pod_env.network, items);
 }
 
 static void apply_events(struct kubelet *k, const cJSON *doc)
@@ -1138,6 +1144,18 @@ static void register_node(struct kubelet *k)
 	free(body);
 }
 
+/* The usage of the pods running here, beside the heartbeat (agent/stats.c). */
+static void report_usage(struct kubelet *k)
+{
+	size_t n = 0;
+	const cJSON **pods = xcalloc(kubelet_pod_count(k) + 1, sizeof(*pods));
+	for (const struct entry *e = k->entries; e; e = e->next)
+		if (e->pod && !e->stopped)
+			pods[n++] = e->object;
+	stats_report(k->stats, k->link, pods, n);
+	free(pods);
+}
+
 static void on_heartbeat(struct loop *loop, void *data)
 {
 	(void)loop;
@@ -1148,6 +1166,7 @@ static void on_heartbeat(struct loop *loop, void *data)
 			register_node(k);
 		else
 			send_node_status(k, ++k->beats % KUBELET_STATUS_REFRESH_BEATS == 0);
+		report_usage(k);
 	}
 	schedule_heartbeat(k);
 }
@@ -1229,6 +1248,7 @@ int kubelet_new(const struct kubelet_options *options, struct kubelet **ret_kube
 		.host_ip = k->host_ip,
 		.state_dir = k->state_dir,
 		.log_dir = k->log_dir,
+		.network = options->network,
 		.backoff_initial_ms = options->backoff_initial_ms ? options->backoff_initial_ms : 10000,
 		.backoff_max_ms = 300000,
 		.status_changed = on_pod_status_changed,
@@ -1283,6 +1303,8 @@ int kubelet_new(const struct kubelet_options *options, struct kubelet **ret_kube
 	};
 	k->pulls = imagepull_new(&pull_options);
 	k->pod_env.pulls = k->pulls;
+	k->stats = stats_new(k->cgroups, config->node_name);
+	k->log_server = log_server_new(k->loop, k->link, config->node_name, k->log_dir);
 	schedule_heartbeat(k);
 	log_info("kubelet: node %s, control plane %s, pods in %s", config->node_name, options->servers[0],
 	         k->state_dir);
@@ -1330,6 +1352,8 @@ void kubelet_free(struct kubelet *k)
 		loop_cancel_timer(k->loop, k->rewatch_timer);
 	link_free(k->link);
 	imagepull_free(k->pulls); /* after the pods (their waits) and the link (its requests) */
+	stats_free(k->stats);     /* after the link: its requests call back into them */
+	log_server_free(k->log_server);
 	cJSON_Delete(k->node_status);
 	if (k->images.dir)
 		images_close(&k->images);

@@ -14,6 +14,7 @@ struct config;
 struct error;
 struct kubelet;
 struct loop;
+struct network;
 
 struct kubelet_options {
 	struct loop *loop;
@@ -27,6 +28,7 @@ struct kubelet_options {
 	/* Secret input of the pod cache's key (agent/podcache.h); NULL: key. */
 	const void *cache_key;
 	size_t cache_key_length;
+	struct network *network; /* the pod network (agent/network.c); NULL: hostNetwork only */
 };
 
 int kubelet_new(const struct kubelet_options *options, struct kubelet **ret_kubelet, struct error *err);

@@ -36,6 +36,7 @@
 
 #include "agent/imagepull.h"
 #include "agent/images.h"
+#include "agent/network.h"
 #include "agent/podspec.h"
 #include "agent/prober.h"
 #include "core/object.h"
@@ -101,6 +102,7 @@ struct pod {
 	char *saved_state; /* <dir>/pod.json as last written (pod_save_state) */
 	char restart_policy[16];
 	struct runtime_sandbox *sandbox;
+	struct network_attachment net; /* podIP, resolv.conf */
 	struct cgroups_group *cgroup;
 	struct container *containers;
 	size_t count, init_count;
@@ -677,6 +679,7 @@ static void start_container(struct container *c)
 	    podspec_mounts(pod->object, c->spec, pod->volumes_dir, where, &mounts, &mount_count, &err) < 0 ||
 	    lifecycle_prepare(c, where, &err) < 0)
 		goto fail;
+	network_add_mounts(&pod->net, &mounts, &mount_count);
 
 	reason = "RunContainerError";
 	dir = xasprintf("%s/containers/%s", pod->dir, c->name);
@@ -869,6 +872,7 @@ static void finish_termination(struct pod *pod)
 {
 	if (pod->terminated || any_running(pod))
 		return;
+	network_pod_release(pod->env.network, pod->uid);
 	cleanup(pod);
 	pod->terminated = true;
 	log_info("pod %s/%s: stopped", pod->namespace, pod->name);
@@ -934,7 +938,8 @@ static int setup(struct pod *pod, struct error *err)
 		if ((r = env->driver->sandbox_create(&spec, &pod->sandbox, err)) < 0)
 			return r;
 	}
-	return 0;
+	return network_pod_setup(env->network, pod->object, runtime_sandbox_netns(pod->sandbox), pod->dir, &pod->net,
+	                         err);
 }
 
 /* A container that exited and is to run again: the first restart after a quiet spell is
@@ -1117,6 +1122,7 @@ void pod_free(struct pod *pod)
 	if (pod->setup_timer)
 		loop_cancel_timer(loop, pod->setup_timer);
 	free(pod->containers);
+	network_attachment_clear(&pod->net);
 	cJSON_Delete(pod->object);
 	cJSON_Delete(pod->config);
 	free(pod->uid);
@@ -1323,11 +1329,12 @@ cJSON *pod_status(const struct pod *const_pod)
 		cJSON_AddStringToObject(ip, "ip", pod->env.host_ip);
 		cJSON_AddItemToArray(ips, ip);
 	}
-	if (host_network(pod) && pod->env.host_ip && pod->env.host_ip[0] && pod->setup_done) {
-		cJSON_AddStringToObject(status, "podIP", pod->env.host_ip);
+	const char *pod_ip = host_network(pod) ? pod->env.host_ip : pod->net.pod_ip;
+	if (pod_ip && pod_ip[0] && pod->setup_done) {
+		cJSON_AddStringToObject(status, "podIP", pod_ip);
 		cJSON *ips = cJSON_AddArrayToObject(status, "podIPs");
 		cJSON *ip = cJSON_CreateObject();
-		cJSON_AddStringToObject(ip, "ip", pod->env.host_ip);
+		cJSON_AddStringToObject(ip, "ip", pod_ip);
 		cJSON_AddItemToArray(ips, ip);
 	}
 	add_time(status, "startTime", pod->start_time);

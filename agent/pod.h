@@ -16,6 +16,7 @@ struct cgroups;
 struct images_store;
 struct imagepull;
 struct loop;
+struct network;
 struct pod;
 struct runtime_ops;
 
@@ -30,6 +31,7 @@ struct pod_env {
 	const char *host_ip;         /* the board's address: hostIP, and podIP of hostNetwork pods */
 	const char *state_dir;       /* <state-dir>/pods/<uid>: namespaces, root filesystems */
 	const char *log_dir;         /* <data-dir>/pods/<ns>_<name>_<uid>/<container>/<restart>.log */
+	struct network *network;     /* pod addresses and resolv.conf (agent/network.c); NULL: none */
 	uint64_t backoff_initial_ms; /* first restart delay of a crashing container (10 s) */
 	uint64_t backoff_max_ms;     /* its cap (300 s, as the kubelet) */
 	/* The status changed (write it back) / the pod has stopped everything and cleaned up. */

@@ -2,7 +2,8 @@
  *
  *   admin        anything
  *   node:<name>  what a kubelet needs and no more (the Kubernetes Node authorizer):
- *                its own Node (create, get, update, status); pods bound to it (get, list and
+ *                its own Node (create, update, status); every Node, Service and Endpoints
+ *                (get, list, watch: routes, the proxy, DNS); pods bound to it (get, list and
  *                watch only with fieldSelector spec.nodeName=<name>, update their status,
  *                delete them once terminated); mirror pods of its static pods (create: the
  *                kubernetes.io/config.mirror annotation, bound to it, owned only by its own

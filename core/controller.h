@@ -125,6 +125,8 @@ enum controller_id {
 	CONTROLLER_JOB,
 	CONTROLLER_ENDPOINTS,
 	CONTROLLER_NODE_LIFECYCLE,
+	CONTROLLER_HPA,
+	CONTROLLER_NODE_IPAM,
 	CONTROLLER_COUNT
 };
 
@@ -200,6 +202,9 @@ struct controllers {
 	double eviction_tokens;
 	uint64_t eviction_tokens_ms;
 	bool disrupted;
+
+	/* horizontal pod autoscaler: "namespace/name" -> its recent recommendations */
+	struct map hpa_history;
 };
 
 struct pod_change {
@@ -219,9 +224,11 @@ struct controller_ops {
 };
 
 extern const struct controller_ops replicaset_controller, deployment_controller, daemonset_controller, job_controller,
-        endpoints_controller, garbage_controller, namespace_controller, node_lifecycle_controller;
+        endpoints_controller, garbage_controller, namespace_controller, node_lifecycle_controller, hpa_controller;
+extern const struct controller_ops node_ipam_controller; /* core/nodeipam.c */
 
 void garbage_free_index(struct controllers *c);
+void hpa_free_state(struct controllers *c);
 
 /* --- the manager's services ------------------------------------------------------------ */
 

@@ -34,10 +34,16 @@
 #define CONTROLLERS_COST_SPACING 10     /* ... waits this many times its cost before the next */
 
 static const struct controller_ops *const controller_table[CONTROLLER_COUNT] = {
-	[CONTROLLER_NAMESPACE] = &namespace_controller,   [CONTROLLER_GARBAGE] = &garbage_controller,
-	[CONTROLLER_DEPLOYMENT] = &deployment_controller, [CONTROLLER_REPLICASET] = &replicaset_controller,
-	[CONTROLLER_DAEMONSET] = &daemonset_controller,   [CONTROLLER_JOB] = &job_controller,
-	[CONTROLLER_ENDPOINTS] = &endpoints_controller,   [CONTROLLER_NODE_LIFECYCLE] = &node_lifecycle_controller,
+	[CONTROLLER_NAMESPACE] = &namespace_controller,
+	[CONTROLLER_GARBAGE] = &garbage_controller,
+	[CONTROLLER_DEPLOYMENT] = &deployment_controller,
+	[CONTROLLER_REPLICASET] = &replicaset_controller,
+	[CONTROLLER_DAEMONSET] = &daemonset_controller,
+	[CONTROLLER_JOB] = &job_controller,
+	[CONTROLLER_ENDPOINTS] = &endpoints_controller,
+	[CONTROLLER_NODE_LIFECYCLE] = &node_lifecycle_controller,
+	[CONTROLLER_HPA] = &hpa_controller,
+	[CONTROLLER_NODE_IPAM] = &node_ipam_controller,
 };
 
 static const char *const cached_resources[CACHED_COUNT] = {
@@ -605,6 +611,7 @@ void controllers_free(struct controllers *c)
 	for (size_t i = 0; i < CONTROLLER_EVENT_MEMORY; i++)
 		free(c->events[i].what);
 	garbage_free_index(c);
+	hpa_free_state(c);
 	free(c);
 }
 

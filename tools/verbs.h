@@ -26,5 +26,7 @@ int uncordon_main(int argc, char **argv);
 int drain_main(int argc, char **argv);
 int taint_main(int argc, char **argv);
 int hollow_main(int argc, char **argv);
+int logs_main(int argc, char **argv);
+int top_main(int argc, char **argv);
 
 #endif

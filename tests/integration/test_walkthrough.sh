@@ -59,7 +59,7 @@ for line in "${lines[@]}"; do
 		check_output "... a pod Running on board1" 'Running .* board1 ' echo "$text"
 		check_output "... a pod Running on board2" 'Running .* board2 ' echo "$text"
 		;;
-	"bramble logs deployment/hello")
+	"bramble logs "*)
 		check_output "... the container's output" 'hello version 1 from ' echo "$text"
 		;;
 	sed*)
