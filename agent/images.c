@@ -403,7 +403,7 @@ struct import {
 	const char *input;   /* what the user named, for messages */
 	char *tmp;           /* tmp/import-XXXXXX */
 	char *source;        /* the directory the archive's files are read from */
-	bool source_is_ours; /* source lies in tmp: blobs may be hard-linked rather than copied */
+	bool source_is_ours; /* source lies in tmp or the store's pulls/: blobs are hard-linked, not copied */
 	uint64_t usage;      /* of the store before this import */
 	uint64_t added;      /* bytes this import adds */
 	char **renamed;      /* paths this import renamed into the store, removed again on failure */
@@ -450,8 +450,16 @@ static int stage_blob(struct import *imp, const char *source, const char *what, 
 		return error_set(err, EFBIG, "%s: %s is larger than the limit of %llu bytes", what, source,
 		                 (unsigned long long)max_size);
 	cleanup_free char *partial = xasprintf("%s/blobs/partial", imp->tmp);
-	cleanup_close int out = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (out < 0)
+	/* A source that is ours (an archive unpacked in tmp, a pull's directory in the store) is
+	 * linked, not copied: it is read once for its digest and nothing is written twice. */
+	unlink(partial);
+	struct stat source_st;
+	bool linked = imp->source_is_ours && lstat(source, &source_st) == 0 && S_ISREG(source_st.st_mode) &&
+	              link(source, partial) == 0;
+	if (linked && chmod(partial, 0644) < 0)
+		return error_set_errno(err, errno, "%s: %s", what, partial);
+	cleanup_close int out = linked ? -1 : open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (!linked && out < 0)
 		return error_set_errno(err, errno, "creating %s", partial);
 	mbedtls_sha256_context sha;
 	mbedtls_sha256_init(&sha);
@@ -471,6 +479,8 @@ static int stage_blob(struct import *imp, const char *source, const char *what, 
 			break;
 		total += (uint64_t)n;
 		mbedtls_sha256_update(&sha, (const unsigned char *)buffer, (size_t)n);
+		if (linked)
+			continue;
 		r = file_write_all(out, buffer, (size_t)n);
 		if (r < 0) {
 			r = error_set_errno(err, -r, "%s: writing %s", what, partial);
@@ -480,7 +490,7 @@ static int stage_blob(struct import *imp, const char *source, const char *what, 
 	unsigned char sum[32];
 	mbedtls_sha256_finish(&sha, sum);
 	mbedtls_sha256_free(&sha);
-	if (r == 0 && fsync(out) < 0)
+	if (r == 0 && !linked && fsync(out) < 0)
 		r = error_set_errno(err, errno, "%s: writing %s", what, partial);
 	if (r < 0)
 		return r;
@@ -1469,6 +1479,9 @@ int images_import(struct images_store *store, const char *path, struct error *er
 	}
 	if (S_ISDIR(st.st_mode)) {
 		imp.source = xstrdup(path);
+		/* A layout a pull wrote into the store (agent/imagepull.c) is the store's to link from. */
+		cleanup_free char *pulls = xasprintf("%s/pulls/", store->dir);
+		imp.source_is_ours = strncmp(path, pulls, strlen(pulls)) == 0;
 	} else {
 		r = extract_archive(&imp, path, err);
 		if (r < 0)

@@ -5,13 +5,14 @@
  *   node            the Node as last sent (status), whether it is registered, the heartbeat timer
  *   pods            one entry per pod bound here: the running pod (agent/pod), the status
  *                   last written and whether a write is due or in flight
- *   watch, revision the Observe on "pods with spec.nodeName=<me>" and the last revision seen
+ *   watch, revision the Observe on "pods with spec.nodeName=<me>" and the last revision seen;
+ *                   fetching/missed: a catch-up GET under way, notifications seen meanwhile
  *
  * When the link comes up: register the Node (POST, or PATCH of its status when it exists),
- * then watch the pods bound here. The first watch is a list (the first answer of an Observe
- * without a revision); after a reconnect the watch resumes from the last revision seen, so a
- * control plane that comes back sees no relist from every board at once (only a board whose
- * revision fell out of the change log lists again).
+ * then watch the pods bound here: a GET of the list (no revision yet) or of the events since
+ * the last revision seen (after a reconnect, or from the pod cache after a restart), then an
+ * Observe from there (see fetch_pods). A control plane that comes back sees no relist from
+ * every board at once: only a board whose revision fell out of the change log lists again.
  *
  * A pod seen for the first time has its ConfigMaps and Secrets fetched, then starts. A pod
  * with a deletionTimestamp is stopped within its grace period; once its containers are gone
@@ -131,6 +132,8 @@ struct kubelet {
 	struct loop_timer *flush_timer;
 	struct loop_timer *rewatch_timer;
 	bool watch_synced; /* the watch has answered since the link came up */
+	bool fetching;     /* a GET of the list or of events is under way */
+	bool missed;       /* and notifications came meanwhile: fetch again after it */
 
 	int static_watch_fd;                    /* inotify on [agent] static-pods, or -1 */
 	struct loop_timer *static_reload_timer; /* a burst of changes is read once */
@@ -665,6 +668,14 @@ static void apply_events(struct kubelet *k, const cJSON *doc)
 	remember_revision(k, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "resourceVersion")));
 }
 
+/* The watch of the pods bound here, as agent/network.c watches: catch up by plain GETs (the
+ * list when there is no revision yet, else the events since the revision), then Observe
+ * from there. Big answers come block-wise only to GETs: an Observe whose first answer
+ * spanned blocks would be restarted (its events lost) by every notification arriving
+ * meanwhile. A notification too big for a datagram ("truncated") is fetched the same way;
+ * notifications that arrive during a fetch are covered by fetching again after it. */
+static void fetch_pods(struct kubelet *k);
+
 static void rewatch_due(struct loop *loop, void *data)
 {
 	(void)loop;
@@ -679,8 +690,26 @@ static void rewatch_soon(struct kubelet *k, uint64_t delay_ms)
 		link_observe_cancel(k->link, k->watch);
 		k->watch = NULL;
 	}
+	k->fetching = false;
 	if (!k->rewatch_timer)
 		k->rewatch_timer = loop_add_timer(k->loop, delay_ms, rewatch_due, k);
+}
+
+/* A list or a batch of events: what it changes reaches the cache in one transaction, with
+ * the revision it brings us to (see podcache.c: never ahead of what is stored). */
+static void apply_pods(struct kubelet *k, const cJSON *doc)
+{
+	struct error err;
+	k->watch_synced = true;
+	if (k->cache && podcache_begin(k->cache, &err) < 0)
+		log_warnx("%s", err.message);
+	if (cJSON_GetObjectItemCaseSensitive(doc, "items"))
+		apply_list(k, doc);
+	else
+		apply_events(k, doc);
+	if (k->cache && podcache_commit(k->cache, k->revision, false, &err) < 0)
+		log_warnx("%s", err.message);
+	schedule_flush(k); /* statuses, mirror pods to make */
 }
 
 static void on_pods_notified(int code, const char *body, size_t length, const struct error *err, void *data)
@@ -698,46 +727,101 @@ static void on_pods_notified(int code, const char *body, size_t length, const st
 		rewatch_soon(k, 1000);
 		return;
 	}
+	if (k->fetching) {
+		k->missed = true; /* covered by fetching again */
+		return;
+	}
 	cJSON *doc = cJSON_ParseWithLength(body, length);
 	if (!doc) {
 		log_warnx("pod watch: a notification that is not JSON");
 		return;
 	}
-	k->watch_synced = true;
-	/* What the notification changes reaches the cache in one transaction, with the
-	 * revision it brings us to (see podcache.c: never ahead of what is stored). */
-	struct error cache_err;
-	if (k->cache && podcache_begin(k->cache, &cache_err) < 0)
-		log_warnx("%s", cache_err.message);
-	const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "kind"));
-	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "truncated"))) {
-		/* The batch did not fit a notification: resume from where it starts. */
-		remember_revision(k, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "from")));
-		rewatch_soon(k, 0);
-	} else if (kind && strcmp(kind, "WatchEvents") == 0) {
-		apply_events(k, doc);
-	} else if (cJSON_GetObjectItemCaseSensitive(doc, "items")) {
-		apply_list(k, doc);
-	}
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "truncated")))
+		fetch_pods(k); /* did not fit a datagram: fetched from the revision we have */
+	else
+		apply_pods(k, doc);
 	cJSON_Delete(doc);
-	if (k->cache && podcache_commit(k->cache, k->revision, false, &cache_err) < 0)
-		log_warnx("%s", cache_err.message);
-	schedule_flush(k); /* mirror pods to make */
 }
 
-static void start_watch(struct kubelet *k)
+static void observe_pods(struct kubelet *k)
 {
 	if (k->watch || !link_is_up(k->link))
 		return;
 	char path[KUBELET_PATH_MAX];
+	snprintf(path, sizeof(path), "/api/v1/pods?fieldSelector=spec.nodeName%%3D%s&resourceVersion=%s",
+	         k->config->node_name, k->revision);
+	struct error err;
+	if (link_observe(k->link, path, on_pods_notified, k, &k->watch, &err) < 0) {
+		log_warnx("cannot watch this node's pods: %s", err.message);
+		rewatch_soon(k, 1000);
+	}
+}
+
+static void on_pods_fetched(const struct client_response *response, const struct error *err, void *data)
+{
+	struct kubelet *k = data;
+	if (!k->fetching)
+		return; /* given up on (rewatch_soon): a newer fetch follows */
+	k->fetching = false;
+	if (!response) {
+		log_debug("pods: %s", err->message);
+		return; /* the link is down: fetched again when it is up */
+	}
+	if (response->code != 205) {
+		/* 4.04 Expired: the revision is older than the change log keeps. */
+		log_info("pods since revision %s: %d %s: listing again", k->revision, response->code,
+		         response->message);
+		k->revision[0] = '\0';
+		rewatch_soon(k, 1000);
+		return;
+	}
+	cJSON *doc = cJSON_ParseWithLength(response->body, response->length);
+	if (!doc) {
+		log_warnx("pods: an answer that is not JSON");
+		rewatch_soon(k, 1000);
+		return;
+	}
+	apply_pods(k, doc);
+	cJSON_Delete(doc);
+	if (k->missed) {
+		k->missed = false;
+		fetch_pods(k);
+		return;
+	}
+	observe_pods(k);
+}
+
+/* A GET of the list (no revision yet) or of the events since the revision. */
+static void fetch_pods(struct kubelet *k)
+{
+	char path[KUBELET_PATH_MAX];
 	if (k->revision[0])
-		snprintf(path, sizeof(path), "/api/v1/pods?fieldSelector=spec.nodeName%%3D%s&resourceVersion=%s",
+		snprintf(path, sizeof(path),
+		         "/api/v1/pods?fieldSelector=spec.nodeName%%3D%s&watch=1&resourceVersion=%s",
 		         k->config->node_name, k->revision);
 	else
 		snprintf(path, sizeof(path), "/api/v1/pods?fieldSelector=spec.nodeName%%3D%s", k->config->node_name);
 	struct error err;
-	if (link_observe(k->link, path, on_pods_notified, k, &k->watch, &err) < 0)
-		log_warnx("cannot watch this node's pods: %s", err.message);
+	if (link_request(k->link, CLIENT_GET, path, NULL, 0, on_pods_fetched, k, &err) < 0) {
+		log_debug("pods: %s", err.message);
+		return;
+	}
+	k->fetching = true;
+	k->missed = false;
+}
+
+/* The pod watch: catch up with plain GETs (the list first, or the events since the revision
+ * the cache or the last notification left), then Observe from there. Big answers come
+ * block-wise only to GETs: an Observe whose first answer spanned blocks would be restarted by
+ * libcoap for every notification that arrived meanwhile (the API server answers such a
+ * registration with {"truncated":true} instead). A notification too big for a datagram is
+ * fetched the same way; notifications during a fetch are covered by fetching again. After a
+ * reconnect this resumes from the revision: no relist. */
+static void start_watch(struct kubelet *k)
+{
+	if (k->watch || k->fetching || !link_is_up(k->link))
+		return;
+	fetch_pods(k);
 }
 
 /* --- static pods and their mirror pods --------------------------------------------------- */
@@ -788,6 +872,7 @@ static void on_mirror_created(const struct client_response *response, const stru
 		                        : NULL;
 		const char *uid = object_string_at(object, "metadata.uid");
 		if (uid) {
+			api_status_seen(e, object);
 			free(e->mirror_uid);
 			e->mirror_uid = xstrdup(uid);
 			free(e->sent_status); /* a new object: its status is written afresh */
@@ -882,8 +967,12 @@ static void mirror_seen(struct kubelet *k, const cJSON *object)
 		return;
 	}
 	e->mirror_conflict = false;
-	if (e->mirror_uid && strcmp(e->mirror_uid, uid) == 0)
+	api_status_seen(e, object);
+	if (e->mirror_uid && strcmp(e->mirror_uid, uid) == 0) {
+		e->status_due = true; /* written only when the API's copy differs from ours */
+		schedule_flush(k);
 		return;
+	}
 	free(e->mirror_uid);
 	e->mirror_uid = xstrdup(uid);
 	free(e->sent_status);
@@ -1182,6 +1271,7 @@ static void on_link_state(struct link *link, bool up, void *data)
 	struct kubelet *k = data;
 	if (!up) {
 		k->watch = NULL; /* ended with the link */
+		k->fetching = false;
 		k->watch_synced = false;
 		k->node_in_flight = false;
 		for (struct entry *e = k->entries; e; e = e->next) {

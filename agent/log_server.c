@@ -50,7 +50,8 @@ struct stream {
 	off_t offset;
 	struct buffer pending; /* rendered, not yet sent */
 	bool in_flight, end_queued, gone;
-	int code; /* an error to send instead of text */
+	bool finishing; /* the control plane saw the container end */
+	int code;       /* an error to send instead of text */
 	uint64_t last_sent_ms;
 };
 
@@ -198,6 +199,7 @@ struct post {
 };
 
 static void send_pending(struct stream *s);
+static void poll_stream(struct log_server *server, struct stream *s);
 
 static void on_posted(const struct client_response *response, const struct error *err, void *data)
 {
@@ -211,6 +213,9 @@ static void on_posted(const struct client_response *response, const struct error
 			else if (!response)
 				log_debug("log stream %" PRIu64 ": %s", s->id, err->message);
 			stream_free(p->server, s);
+		} else if (response->code == 203 && s->follow) {
+			s->finishing = true; /* the container ended: the rest, then the end */
+			poll_stream(p->server, s);
 		} else if (s->pending.length || s->end_queued) {
 			send_pending(s);
 		}
@@ -390,7 +395,7 @@ static void poll_stream(struct log_server *server, struct stream *s)
 	if (s->in_flight || s->gone || s->end_queued)
 		return;
 	char *newest = NULL;
-	if (log_server_pick_file(s->dir, false, &newest) < 0 || strcmp(newest, s->path) != 0) {
+	if (s->finishing || log_server_pick_file(s->dir, false, &newest) < 0 || strcmp(newest, s->path) != 0) {
 		free(newest);
 		s->end_queued = true; /* restarted, or the pod is gone: the container we followed ended */
 	} else {

@@ -17,7 +17,7 @@ struct loop;
 #define LOG_SERVER_MAX_ANSWER (1024 * 1024)   /* bytes of one answer: the end of the log is kept */
 #define LOG_SERVER_MAX_READ (8 * 1024 * 1024) /* bytes of a log file read for an answer */
 #define LOG_SERVER_POLL_MS 250                /* a followed file is looked at this often */
-#define LOG_SERVER_KEEPALIVE_MS 15000         /* an idle follow asks whether anyone still reads */
+#define LOG_SERVER_KEEPALIVE_MS 5000          /* an idle follow asks whether it is still wanted */
 
 struct log_server *log_server_new(struct loop *loop, struct link *link, const char *node_name, const char *log_dir);
 void log_server_free(struct log_server *server);

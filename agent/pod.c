@@ -178,8 +178,8 @@ static void set_waiting(struct container *c, const char *reason, const char *mes
  * While postStart runs the container is reported waiting in ContainerCreating, as the
  * kubelet reports it. A container is ready when it runs, has started (startup probe passed,
  * or none) and its readiness probe passes (or it has none), and is not being stopped. Exec
- * probes and hooks run through the runtime driver's exec; network ones in the pod's network
- * namespace, to the board's address for hostNetwork pods and the pod's loopback otherwise.
+ * probes and hooks run through the runtime driver's exec; network ones go to the pod's IP
+ * from inside its network namespace (probe_target).
  */
 
 /* Kubernetes' minimum after a preStop hook used up the grace period. */
@@ -189,8 +189,8 @@ struct container_lifecycle {
 	struct prober *probers[3]; /* by enum probe_kind; NULL: the container has none */
 	int64_t probe_grace[3];    /* a probe's terminationGracePeriodSeconds; -1: the pod's */
 	struct probe_handler *post_start, *pre_stop;
-	int netns_fd;             /* the pod's network namespace, -1: the agent's */
 	bool prepared;            /* the above are read from the spec */
+	bool adopted;             /* adopted running: probes start once the pod is set up */
 	struct prober_hook *hook; /* postStart or preStop running */
 	bool in_post_start;       /* started, postStart not done yet */
 	bool post_start_failed;   /* and being stopped for it */
@@ -219,14 +219,18 @@ static int exec_in_container(void *data, const char *const *argv, int output_fd,
 	return c->pod->env.driver->exec(c->runtime, &spec, ret_pid, err);
 }
 
+/* Network probes and hooks go to the pod's IP (the board's for hostNetwork pods; the pod's
+ * loopback when it has none), from inside the sandbox's network namespace (borrowed: the
+ * probers keep a copy, hooks use it only to open their socket). */
 static struct prober_target probe_target(struct container *c)
 {
-	struct container_lifecycle *l = c->lifecycle;
-	const struct pod_env *env = &c->pod->env;
+	const struct pod *pod = c->pod;
+	const struct pod_env *env = &pod->env;
+	const char *pod_ip = host_network(pod) ? env->host_ip : pod->net.pod_ip;
 	return (struct prober_target){
 		.loop = env->loop,
-		.pod_ip = host_network(c->pod) && env->host_ip && env->host_ip[0] ? env->host_ip : NULL,
-		.netns_fd = l ? l->netns_fd : -1,
+		.pod_ip = pod_ip && pod_ip[0] ? pod_ip : NULL,
+		.netns_fd = runtime_sandbox_netns(pod->sandbox),
 		.exec = exec_in_container,
 		.exec_data = c,
 	};
@@ -236,7 +240,6 @@ static struct container_lifecycle *lifecycle_of(struct container *c)
 {
 	if (!c->lifecycle) {
 		c->lifecycle = xcalloc(1, sizeof(*c->lifecycle));
-		c->lifecycle->netns_fd = -1;
 		for (size_t i = 0; i < 3; i++)
 			c->lifecycle->probe_grace[i] = -1;
 	}
@@ -254,8 +257,6 @@ static void lifecycle_free(struct container *c)
 	prober_handler_free(l->post_start);
 	prober_handler_free(l->pre_stop);
 	loop_cancel_timer(c->pod->env.loop, l->kill_timer);
-	if (l->netns_fd >= 0)
-		close(l->netns_fd);
 	free(l);
 	c->lifecycle = NULL;
 }
@@ -280,10 +281,6 @@ static int lifecycle_prepare(struct container *c, const char *where, struct erro
 	if ((r = prober_parse_hook(c->spec, PROBER_POST_START, where, &l->post_start, err)) < 0 ||
 	    (r = prober_parse_hook(c->spec, PROBER_PRE_STOP, where, &l->pre_stop, err)) < 0)
 		return r;
-	if (l->netns_fd < 0 && !host_network(c->pod)) {
-		cleanup_free char *path = xasprintf("%s/ns/net", c->pod->dir);
-		l->netns_fd = open(path, O_RDONLY | O_CLOEXEC); /* none with the process driver */
-	}
 	struct prober_target target = probe_target(c);
 	for (enum probe_kind kind = PROBE_LIVENESS; kind <= PROBE_STARTUP; kind++) {
 		struct probe_spec *spec = NULL;
@@ -301,7 +298,8 @@ static int lifecycle_prepare(struct container *c, const char *where, struct erro
 	return 0;
 }
 
-static void probes_start(struct container *c)
+/* running_ms: how long the container has run (0 when it has just started). */
+static void probes_start(struct container *c, uint64_t running_ms)
 {
 	struct container_lifecycle *l = c->lifecycle;
 	bool held = l->probers[PROBE_STARTUP] != NULL;
@@ -310,7 +308,7 @@ static void probes_start(struct container *c)
 			continue;
 		if (kind != PROBE_STARTUP)
 			prober_hold(l->probers[kind], held);
-		prober_start(l->probers[kind], 0);
+		prober_start(l->probers[kind], running_ms);
 	}
 }
 
@@ -344,7 +342,7 @@ static void on_post_start_done(bool succeeded, const char *message, void *data)
 	l->hook = NULL;
 	l->in_post_start = false;
 	if (succeeded) {
-		probes_start(c);
+		probes_start(c, 0);
 	} else {
 		snprintf(l->message, sizeof(l->message),
 		         "%s lifecycle hook for Container \"%s\" in Pod \"%s_%s(%s)\" failed - error: %s",
@@ -365,7 +363,7 @@ static void lifecycle_started(struct container *c)
 	l->stopping = l->post_start_failed = false;
 	l->message[0] = '\0';
 	if (!l->post_start) {
-		probes_start(c);
+		probes_start(c, 0);
 		return;
 	}
 	struct prober_target target = probe_target(c);
@@ -373,6 +371,36 @@ static void lifecycle_started(struct container *c)
 	l->in_post_start = true;
 	if (prober_hook_run(l->post_start, &target, 0, on_post_start_done, c, &l->hook, &err) < 0)
 		on_post_start_done(false, err.message, c);
+}
+
+/* A container adopted from an earlier agent process (its postStart ran then): its probes
+ * start over as the kubelet's do after a restart (readiness failing until it passes), with
+ * the initial delay counted from the container's own start, once the pod is set up again
+ * (its IP known): lifecycle_resume_adopted. */
+static void lifecycle_adopted(struct container *c)
+{
+	if (!c->init)
+		lifecycle_of(c)->adopted = true;
+}
+
+static void lifecycle_resume_adopted(struct pod *pod)
+{
+	for (size_t i = 0; i < pod->count; i++) {
+		struct container *c = &pod->containers[i];
+		if (!c->lifecycle || !c->lifecycle->adopted || !c->runtime)
+			continue;
+		c->lifecycle->adopted = false;
+		char where[64];
+		snprintf(where, sizeof(where), "spec.containers[%zu]", c->index);
+		struct error err = { 0 };
+		if (lifecycle_prepare(c, where, &err) < 0) {
+			log_warnx("pod %s/%s: container %s: no probes: %s", pod->namespace, pod->name, c->name,
+			          err.message);
+			continue;
+		}
+		uint64_t now = clock_monotonic_ms();
+		probes_start(c, now > c->started_ms ? now - c->started_ms : 0);
+	}
 }
 
 /* The container has exited: nothing more to probe or stop. Says in its last termination
@@ -389,7 +417,7 @@ static void lifecycle_exited(struct container *c)
 	l->kill_timer = NULL;
 	if (l->stopping && l->message[0])
 		snprintf(c->last.message, sizeof(c->last.message), "%s", l->message);
-	l->in_post_start = l->stopping = l->post_start_failed = false;
+	l->in_post_start = l->stopping = l->post_start_failed = l->adopted = false;
 }
 
 static void on_probe(struct prober *prober, const struct prober_update *update, void *data)
@@ -983,6 +1011,7 @@ static void pod_sync(struct pod *pod)
 		}
 		pod->setup_done = true;
 		pod->setup_reason[0] = pod->setup_message[0] = '\0';
+		lifecycle_resume_adopted(pod);
 	}
 	/* Init containers, one at a time, each to a successful exit. */
 	while (!pod->initialized) {
@@ -1549,6 +1578,7 @@ static void adopt_container(struct pod *pod, struct container *c, const cJSON *r
 			          c->name);
 		log_info("pod %s/%s: container %s adopted (pid %d, restarts %u)", pod->namespace, pod->name, c->name,
 		         (int)c->pid, c->restarts);
+		lifecycle_adopted(c);
 		return;
 	}
 	/* Gone while no agent watched it: an exit with an unknown status. */

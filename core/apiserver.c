@@ -1296,6 +1296,18 @@ static void serve_get(struct request_context *c)
 		uint8_t buf[4];
 		coap_add_option(c->response, COAP_OPTION_OBSERVE, coap_encode_var_safe(buf, sizeof(buf), sequence),
 		                buf);
+		/* A registration answered block-wise would be restarted by libcoap on the client for
+		 * every notification that arrives before its last block: under steady change it never
+		 * ends. An answer that does not fit one datagram says "truncated" instead, as a
+		 * notification does, and the client fetches it with a plain GET (watch.h). */
+		size_t room = coap_session_max_pdu_size(c->session);
+		room = room > 64 ? room - 64 : 0;
+		if (body && strlen(body) > room) {
+			free(body);
+			body = xasprintf("{\"kind\":\"WatchEvents\",\"resourceVersion\":\"%" PRIu64
+			                 "\",\"truncated\":true,\"from\":\"%" PRIu64 "\"}",
+			                 spec.revision, has_since ? since : 0);
+		}
 	}
 	selector_free(spec.labels);
 	selector_free(spec.fields);
@@ -1613,6 +1625,15 @@ int apiserver_new(struct transport *transport, struct store *store, const struct
 		snprintf(title, sizeof(title), "\"%s\"", k->list_kind);
 		coap_add_attr(r, coap_make_str_const("title"),
 		              coap_new_str_const((const uint8_t *)title, strlen(title)), COAP_ATTR_FLAGS_RELEASE_VALUE);
+		coap_resource_set_userdata(r, api);
+		coap_add_resource(context, r);
+	}
+	if (options->registry) {
+		/* The image registry (core/registry.h) answers below /registry/v1: its list is discoverable. */
+		coap_resource_t *r = coap_resource_init(coap_make_str_const("registry/v1/images"), 0);
+		coap_register_request_handler(r, COAP_REQUEST_GET, hnd_request);
+		coap_add_attr(r, coap_make_str_const("ct"), coap_make_str_const("50"), 0);
+		coap_add_attr(r, coap_make_str_const("title"), coap_make_str_const("\"Images\""), 0);
 		coap_resource_set_userdata(r, api);
 		coap_add_resource(context, r);
 	}

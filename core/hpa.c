@@ -479,6 +479,7 @@ static int hpa_sync(struct controllers *c, const char *key, struct error *err)
 	              "the HPA controller was able to get the target's current scale");
 	int desired = -1;
 	const char *reason_metric = NULL;
+	bool reason_utilization = true;
 	cJSON *current_metrics = cJSON_CreateArray();
 	struct error metric_err = { 0 };
 	const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(spec, "metrics");
@@ -526,6 +527,7 @@ static int hpa_sync(struct controllers *c, const char *key, struct error *err)
 		if (result.replicas > desired) {
 			desired = result.replicas;
 			reason_metric = metric_resource;
+			reason_utilization = utilization;
 		}
 	}
 	cJSON_DeleteItemFromObjectCaseSensitive(status, "currentMetrics");
@@ -541,10 +543,10 @@ static int hpa_sync(struct controllers *c, const char *key, struct error *err)
 		goto write;
 	}
 	(void)failed;
+	const char *what = reason_utilization ? " utilization (percentage of request)" : "";
 	set_condition(status, "ScalingActive", true, "ValidMetricFound", now,
-	              "the HPA was able to successfully calculate a replica count from %s resource utilization "
-	              "(percentage of request)",
-	              reason_metric);
+	              "the HPA was able to successfully calculate a replica count from %s resource%s", reason_metric,
+	              what);
 	bool stabilized = false;
 	int recommended =
 	        stabilize(c, key, cJSON_GetObjectItemCaseSensitive(spec, "behavior"), current, desired, &stabilized);
@@ -580,8 +582,8 @@ static int hpa_sync(struct controllers *c, const char *key, struct error *err)
 			set_condition(status, "AbleToScale", true, "SucceededRescale", now,
 			              "the HPA controller was able to update the target scale to %d", final);
 			controller_event(c, hpa, "Normal", "SuccessfulRescale",
-			                 "New size: %d; reason: %s resource %s %s target", final, reason_metric,
-			                 "utilization (percentage of request)", final > current ? "above" : "below");
+			                 "New size: %d; reason: %s resource%s %s target", final, reason_metric, what,
+			                 final > current ? "above" : "below");
 		}
 	} else if (stabilized && desired < current) {
 		set_condition(status, "AbleToScale", true, "ScaleDownStabilized", now,

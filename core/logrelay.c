@@ -63,9 +63,10 @@ struct stream {
 	uint8_t token[8];
 	size_t token_length;
 	bool follow;
-	bool triggered; /* the parked answer was released */
-	bool answered;  /* ... and sent */
-	bool ended;     /* the agent sent end=1 */
+	char *namespace, *pod, *uid, *container; /* a follow ends with its container */
+	bool triggered;                          /* the parked answer was released */
+	bool answered;                           /* ... and sent */
+	bool ended;                              /* the agent sent end=1 */
 	uint32_t sequence;
 	int code; /* an error answer (the agent's or the deadline's); 0: none */
 	struct buffer text;
@@ -102,6 +103,10 @@ static void stream_free(struct stream *s)
 		loop_cancel_timer(s->relay->loop, s->deadline);
 	coap_session_release(s->session);
 	buffer_free(&s->text);
+	free(s->namespace);
+	free(s->pod);
+	free(s->uid);
+	free(s->container);
 	free(s);
 }
 
@@ -479,6 +484,40 @@ static int observe_of(const coap_pdu_t *request)
 
 /* --- the user's request -------------------------------------------------------------------- */
 
+/* Is the container of this pod (uid) running, as its status says? As the kubelet, a follow
+ * of a container that is not running answers what there is and ends. */
+static bool container_running(const cJSON *pod, const char *uid, const char *container)
+{
+	const char *stored_uid = object_string_at(pod, "metadata.uid");
+	if (!pod || (uid && (!stored_uid || strcmp(uid, stored_uid) != 0)))
+		return false;
+	const cJSON *status = cJSON_GetObjectItemCaseSensitive(pod, "status");
+	static const char *const lists[] = { "containerStatuses", "initContainerStatuses" };
+	for (size_t i = 0; i < 2; i++) {
+		const cJSON *c;
+		cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(status, lists[i]))
+		{
+			const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "name"));
+			if (name && strcmp(name, container) == 0)
+				return cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(c, "state"),
+				                                        "running") != NULL;
+		}
+	}
+	return false;
+}
+
+static bool stream_container_running(struct store *store, const struct stream *s)
+{
+	char *text = NULL;
+	if (store_get(store, "pods", s->namespace, s->pod, &text, NULL) < 0)
+		return false;
+	cJSON *pod = cJSON_Parse(text);
+	free(text);
+	bool running = container_running(pod, s->uid, s->container);
+	cJSON_Delete(pod);
+	return running;
+}
+
 static void append_names(struct buffer *b, const cJSON *containers)
 {
 	const cJSON *c;
@@ -631,6 +670,8 @@ static void serve_user(struct logrelay *relay, struct store *store, const struct
 	bool follow = query_true(query, "follow");
 	if (follow && observe_of(request) != COAP_OBSERVE_ESTABLISH)
 		FAIL(400, "follow=true needs an Observe (RFC 7641) request: the new lines arrive as notifications");
+	if (follow && !container_running(pod, NULL, container))
+		follow = false; /* what there is, then the end (an answer without Observe) */
 	coap_async_t *async = coap_register_async(session, request, 0);
 	if (!async)
 		FAIL(503, "no room to wait for node %s's answer", node);
@@ -642,6 +683,10 @@ static void serve_user(struct logrelay *relay, struct store *store, const struct
 	s->token_length = token.length < sizeof(s->token) ? token.length : sizeof(s->token);
 	memcpy(s->token, token.s, s->token_length);
 	s->follow = follow;
+	s->namespace = xstrdup(path->namespace);
+	s->pod = xstrdup(path->name);
+	s->uid = xstrdup(object_string_at(pod, "metadata.uid") ? object_string_at(pod, "metadata.uid") : "");
+	s->container = xstrdup(container);
 	coap_async_set_app_data(async, (void *)(uintptr_t)s->id);
 	s->next = relay->streams;
 	relay->streams = s;
@@ -731,9 +776,9 @@ static void serve_requests(struct logrelay *relay, const struct parsed_path *pat
 	            xstrdup("{\"kind\":\"LogRequests\",\"requests\":[]}"));
 }
 
-static void serve_stream(struct logrelay *relay, const struct parsed_path *path, coap_resource_t *resource,
-                         coap_session_t *session, const coap_pdu_t *request, const coap_string_t *query,
-                         coap_pdu_t *response)
+static void serve_stream(struct logrelay *relay, struct store *store, const struct parsed_path *path,
+                         coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
+                         const coap_string_t *query, coap_pdu_t *response)
 {
 	struct stream *s = stream_by_id(relay, path->id);
 	if (!s || strcmp(s->node, path->name) != 0 || !node_identity(session, path->name)) {
@@ -758,7 +803,9 @@ static void serve_stream(struct logrelay *relay, const struct parsed_path *path,
 	if (length)
 		buffer_append(&s->text, data, length);
 	bool end = query_true(query, "end");
-	coap_pdu_set_code(response, COAP_RESPONSE_CODE_CHANGED);
+	/* A followed container that has ended: 2.03 asks the agent for the rest and the end. */
+	bool container_ended = s->follow && !end && !s->code && !stream_container_running(store, s);
+	coap_pdu_set_code(response, container_ended ? COAP_RESPONSE_CODE(203) : COAP_RESPONSE_CODE_CHANGED);
 	if (!s->triggered) {
 		if (s->code || s->follow || end)
 			release(s);
@@ -768,7 +815,13 @@ static void serve_stream(struct logrelay *relay, const struct parsed_path *path,
 	}
 	if (!s->answered)
 		return; /* its first answer is on its way: the rest goes after it */
-	if (s->follow)
+	if (s->follow && length == 0 && !end)
+		/* The agent's keepalive: passed on (empty), so that a reader that went away
+		 * without a word is noticed (its notification goes unanswered) and the agent
+		 * told to stop, even while the log is quiet. */
+		send_on(s->session, s->token, s->token_length, &s->sequence, true, COAP_MEDIATYPE_TEXT_PLAIN, 205, NULL,
+		        0);
+	else if (s->follow)
 		flush_follow(s);
 	if (end) {
 		send_on(s->session, s->token, s->token_length, &s->sequence, false, COAP_MEDIATYPE_TEXT_PLAIN, 205,
@@ -828,7 +881,7 @@ bool logrelay_serve(struct logrelay *relay, struct store *store, coap_resource_t
 		if (coap_pdu_get_code(request) != COAP_REQUEST_CODE_POST)
 			answer_error(resource, session, request, query, response, 405, "log streams take POST");
 		else
-			serve_stream(relay, &path, resource, session, request, query, response);
+			serve_stream(relay, store, &path, resource, session, request, query, response);
 		break;
 	case PATH_NONE:
 		break;

@@ -13,7 +13,9 @@
  *     "tailLines":-1,"follow":false,"previous":false,"timestamps":false}],"cancel":[5]}
  * and the agent answers a request by POSTing the log text to logstreams/ID (end=1 on the
  * last piece; code=NNN and a message instead of text when it cannot serve it). A POST
- * to a stream the API server no longer has gets 4.04: the agent stops.
+ * to a stream the API server no longer has gets 4.04: the agent stops; 2.03 to a followed
+ * stream says its container has ended: the agent sends what is left with end=1. A follow
+ * of a container that is not running is answered as a plain read (as the kubelet does).
  */
 #ifndef BRAMBLE_CORE_LOGRELAY_H
 #define BRAMBLE_CORE_LOGRELAY_H

@@ -164,8 +164,15 @@ static int push_blob(struct push *p, const struct images_bundle_blob *blob, stru
 	cleanup_free char *text = cJSON_PrintUnformatted(body);
 	cJSON_Delete(body);
 	cJSON *answer = NULL;
-	int r = registry_call(p->client, CLIENT_POST, "/registry/v1/uploads", text, strlen(text),
-	                      COAP_MEDIATYPE_APPLICATION_JSON, &answer, NULL, err);
+	int r;
+	/* Busy (another push sends this blob, or too many uploads at once): wait for it, up to 30 s. */
+	for (int attempt = 0;; attempt++) {
+		r = registry_call(p->client, CLIENT_POST, "/registry/v1/uploads", text, strlen(text),
+		                  COAP_MEDIATYPE_APPLICATION_JSON, &answer, NULL, err);
+		if (r != -EBUSY || attempt >= 60)
+			break;
+		usleep(500 * 1000);
+	}
 	if (r < 0)
 		return error_prefix(err, "blob %s", blob->digest);
 	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(answer, "exists"))) {

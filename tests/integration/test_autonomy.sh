@@ -65,15 +65,19 @@ metadata:
 stringData:
   password: s3cr3t-autonomy-value
 YAML
-pod keeper "echo keeper up; exec sleep 4001" | b apply -f - >/dev/null
+mkdir -p "$test_dir/flag" && touch "$test_dir/flag/ready" # keeper's readiness, set from outside
+pod keeper "echo keeper up; exec sleep 4001" "\"volumes\":[{\"name\":\"flag\",\"hostPath\":{\"path\":\"$test_dir/flag\"}}]," \
+	',"volumeMounts":[{"name":"flag","mountPath":"/flag"}],"readinessProbe":{"exec":{"command":["cat","/flag/ready"]},"periodSeconds":1}' |
+	b apply -f - >/dev/null
 pod victim "echo victim up; exec sleep 4002" | b apply -f - >/dev/null
 pod doomed "echo doomed up; exec sleep 4003" | b apply -f - >/dev/null
+pod ticker 'while true; do echo tick; sleep 0.3; done' | b apply -f - >/dev/null
 pod configured 'echo MODE=$MODE PASSWORD=$PASSWORD; exec sleep 4004' "" \
 	',"env":[{"name":"MODE","valueFrom":{"configMapKeyRef":{"name":"edge-settings","key":"mode"}}},{"name":"PASSWORD","valueFrom":{"secretKeyRef":{"name":"edge-token","key":"password"}}}]' |
 	b apply -f - >/dev/null
 
 phase_is() { pod_json "$1" | grep -q "\"phase\":\"$2\""; }
-all_running() { for p in keeper victim doomed configured; do phase_is $p Running || return 1; done; }
+all_running() { for p in keeper victim doomed configured ticker; do phase_is $p Running || return 1; done; }
 check "the pods bound to a1 run" wait_until 20 all_running
 check "the static pod shows up as a mirror pod named <name>-<node>" wait_until 15 phase_is beacon-a1 Running
 check_output "the mirror pod carries kubernetes.io/config.mirror" '"kubernetes.io/config.mirror":"[0-9a-f-]{36}"' pod_json beacon-a1
@@ -104,7 +108,7 @@ check_fails "but the Secret is not readable in it" bash -c "cat '$test_dir/a1'/p
 board_stop a1
 check "after the agent stops, its containers keep running" kill -0 "$keeper_pid"
 board_start a1
-adopted() { [ "$(grep -c 'container main adopted' "$a1_log")" -ge 5 ]; }
+adopted() { [ "$(grep -c 'container main adopted' "$a1_log")" -ge 6 ]; }
 check "a new agent adopts the running containers" wait_until 10 adopted
 check "same pid for keeper" test "$(pid_of 4001)" = "$keeper_pid"
 check_output "restartCount stays 0" '"restartCount":0' pod_json keeper
@@ -118,11 +122,16 @@ board_start a1
 start=$SECONDS
 start_ns=$(date +%s%N)
 new_log() { tail -n +"$(($(wc -l <"$a1_log.before") + 1))" "$a1_log"; }
-adopted_again() { [ "$(new_log | grep -c 'container main adopted')" -ge 5 ]; }
+adopted_again() { [ "$(new_log | grep -c 'container main adopted')" -ge 6 ]; }
 check "with no control plane, the restarted agent has its pods running again within 10 s" wait_until 10 adopted_again
-echo "     (figure: all 5 containers adopted $((($(date +%s%N) - start_ns) / 1000000)) ms after the agent started, no control plane)"
+echo "     (figure: all 6 containers adopted $((($(date +%s%N) - start_ns) / 1000000)) ms after the agent started, no control plane)"
 check_output "it started them from its cache" 'pod cache: [0-9]+ pods started from the cache' new_log
 check "keeper's container is the same process (adopted, not restarted)" test "$(pid_of 4001)" = "$keeper_pid"
+ticks() { cat "$test_dir"/a1/pods/default_ticker_*/main/0.log | wc -l; }
+ticks_before=$(ticks)
+more_ticks() { [ "$(ticks)" -gt "$ticks_before" ]; }
+check "an adopted container's output still goes to its log file" wait_until 5 more_ticks
+check "the same file (no new log for a restart)" bash -c "! ls '$test_dir'/a1/pods/default_ticker_*/main/1.log"
 check "so is the static pod's" test "$(pid_of 4100)" = "$beacon_pid"
 check "the container is still in its pod's cgroup" grep -q "bramble-$run_id-a1/pod-" "/proc/$keeper_pid/cgroup"
 kill -9 "$victim_pid"
@@ -133,10 +142,15 @@ check "an adopted container's exit is seen and it is restarted (restartPolicy Al
 board_start cp
 check "the control plane answers again" wait_until 10 b get namespaces
 ready_keeper() { pod_json keeper | grep -q '"type":"Ready","status":"True"'; }
-check "keeper is reported Ready" wait_until 20 ready_keeper
+check "keeper is reported Ready (its readiness probe runs again on the adopted container)" wait_until 20 ready_keeper
 check_output "with 0 container restarts" '"restartCount":0' pod_json keeper
 check_output "and Running" '"phase":"Running"' pod_json keeper
 check "keeper's container never restarted" test "$(pid_of 4001)" = "$keeper_pid"
+rm "$test_dir/flag/ready"
+unready_keeper() { pod_json keeper | grep -q '"type":"Ready","status":"False"'; }
+check "the adopted container's readiness probe runs: failing, it makes keeper not Ready" wait_until 15 unready_keeper
+touch "$test_dir/flag/ready"
+check "and passing again, Ready" wait_until 15 ready_keeper
 victim_restarted() { pod_json victim | grep -q '"restartCount":1'; }
 check "the victim's one restart is reported" wait_until 15 victim_restarted
 check_fails "the agent resumed its watch rather than listing again" grep -q 'listing again' "$a1_log"

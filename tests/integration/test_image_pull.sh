@@ -35,6 +35,10 @@ on_terminal=$(script -qec "nsenter --net=/run/netns/brb-$run_id-cp '$BRAMBLE' --
 check_output "on a terminal: bytes and percent" 'pushing busybox:1\.36 \(amd64\): .* \(100%\)' echo "$on_terminal"
 check_output "and a second push sends no blob again" 'sent 0 blobs \(0B\) .* 2 already there' echo "$on_terminal"
 check_output "image ls lists it with platform, digest and size" 'busybox:1\.36 +amd64 +[0-9a-f]{12} +1\.0MB' b image ls
+key=$(awk -F' = ' '$1 == "key" {print $2}' "$cp_dir/admin.conf")
+check_output "the list is at /registry/v1/images for plain coap-client users, and discoverable" \
+	'"reference":"docker.io/library/busybox:1.36".*</registry/v1/images>' bash -c \
+	"nsenter --net=/run/netns/brb-$run_id-cp sh -c 'coap-client-openssl -m get -u admin -k $key coaps://$(board_ip cp):5684/registry/v1/images; coap-client-openssl -m get -u admin -k $key coaps://$(board_ip cp):5684/.well-known/core' | tr -d '\n'"
 check_output "a docker save archive is pushed too" '^busybox:docker amd64 sha256:' b image push "$images/busybox-docker.tar"
 check_output "and pushed under another name with --tag" '^web:v2 amd64 ' b image push "$images/busybox-docker-gz.tar" --tag web:v2
 check "the server holds blobs as content-addressed files (no partial upload left)" \

@@ -127,6 +127,28 @@ previous_differs() {
 	grep -q '^run-' <<<"$prev" && [ "$now" != "$prev" ]
 }
 check "logs -p shows the previous container's output (from a2)" wait_until 10 previous_differs
+check_output "logs -f of a crash-looping container ends by itself" '^run-' timeout 20 \
+	nsenter --net="/run/netns/brb-$run_id-cp" "$BRAMBLE" --config "$cp_dir/admin.conf" logs -f crash
+b apply -f - >/dev/null <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata:
+  name: once
+spec:
+  nodeName: a2
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: busybox:1.36
+    command: ["sh", "-c", "echo first; sleep 4; echo last"]
+YAML
+check "a pod that runs once starts" wait_until 20 phase_is once Running
+follow_once() {
+	local out
+	out=$(timeout 20 nsenter --net="/run/netns/brb-$run_id-cp" "$BRAMBLE" --config "$cp_dir/admin.conf" logs -f once) &&
+		[ "$(printf '%s\n' "$out" | tr '\n' ' ')" = "first last " ]
+}
+check "logs -f follows it to its last line and ends with it" follow_once
 check_fails_output "-p of a container that never restarted says so" 'previous terminated container "main" in pod "talk" not found' \
 	b logs talk -c main -p
 

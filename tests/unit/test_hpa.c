@@ -116,7 +116,8 @@ TEST(scales_up_on_cpu_above_target)
 	                       "{\"averageUtilization\":150,\"averageValue\":\"150m\"}}}]");
 	CHECK_CONTAINS(status, "\"type\":\"AbleToScale\",\"status\":\"True\"");
 	CHECK_CONTAINS(status, "\"reason\":\"SucceededRescale\"");
-	CHECK_CONTAINS(status, "\"reason\":\"ValidMetricFound\"");
+	CHECK_CONTAINS(status, "\"reason\":\"ValidMetricFound\",\"message\":\"the HPA was able to successfully "
+	                       "calculate a replica count from cpu resource utilization (percentage of request)\"");
 	CHECK_CONTAINS(status, "\"reason\":\"DesiredWithinRange\"");
 	CHECK_CONTAINS(status, "\"lastScaleTime\"");
 	CHECK_INT(harness_events(&w.h, "default", "SuccessfulRescale"), ==, 1);
@@ -344,5 +345,26 @@ TEST(usage_alone_changing_is_not_written_every_period)
 	report(&w, 52, 0);
 	turn(&w);
 	CHECK_INT(w.h.changes, ==, changes + 1); /* a minute on, it is written */
+	close_world(&w);
+}
+
+TEST(memory_average_value_targets)
+{
+	struct world w;
+	open_world(&w);
+	harness_create(&w.h, RS("web", 2, ""));
+	turn(&w);
+	report(&w, 1, 0); /* every pod at 1 MiB of memory (see report) against 512Ki: 2x */
+	harness_create(
+	        &w.h, "{\"apiVersion\":\"autoscaling/v2\",\"kind\":\"HorizontalPodAutoscaler\",\"metadata\":{\"name\":"
+	              "\"web\"},\"spec\":{\"scaleTargetRef\":{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\","
+	              "\"name\":\"web\"},\"maxReplicas\":10,\"metrics\":[{\"type\":\"Resource\",\"resource\":{\"name\":"
+	              "\"memory\",\"target\":{\"type\":\"AverageValue\",\"averageValue\":\"512Ki\"}}}]}}");
+	turn(&w);
+	CHECK_INT(replicas(&w, "web"), ==, 4);
+	cleanup_free char *status = hpa_status(&w, "web");
+	CHECK_CONTAINS(status, "{\"type\":\"Resource\",\"resource\":{\"name\":\"memory\",\"current\":{\"averageValue\":"
+	                       "\"1Mi\"}}}");
+	CHECK_CONTAINS(status, "a replica count from memory resource\"");
 	close_world(&w);
 }
