@@ -28,7 +28,7 @@ check_output "token create prints the join string: token and cluster hash" \
 token=$(b token create --ttl 10m --description "board j1")
 id=${token%%.*}
 check_output "token ls shows it valid, with its description, without the secret" \
-	"^$id +(9|10)m +[0-9T:Z-]+ +valid +board j1" b token ls
+	"^$id +(9m[0-9]*s?|10m) +[0-9T:Z-]+ +valid +board j1" b token ls
 ls_out=$(b token ls)
 check "token ls never prints secrets" bash -c "! grep -qF '${token:7:16}' <<<'$ls_out'"
 check_output "the hash is the one init printed and the server logs" "${token#*:}" grep -h 'cluster hash' "$test_dir/cp.log"
