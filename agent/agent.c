@@ -365,10 +365,38 @@ static int agent_servers(struct agent *agent, struct error *err)
 	return 0;
 }
 
+/* The pod cache's key on a board whose credential rotates (node:<name>@<G>): random bytes
+ * in DATA/podcache.key (0600), made once, so a new credential does not make the cache
+ * unreadable. (A credential that never rotates is the key input itself, as before.) */
+static int load_cache_key(struct agent *agent, struct error *err)
+{
+	cleanup_free char *path = xasprintf("%s/podcache.key", agent->config.data_dir);
+	cleanup_free char *data = NULL;
+	size_t size = 0;
+	int r = file_read(path, 64, &data, &size, NULL);
+	if (r == 0 && size == sizeof(agent->cache_key)) {
+		memcpy(agent->cache_key, data, size);
+		explicit_bzero(data, size);
+	} else if (r == -ENOENT) {
+		if (getrandom(agent->cache_key, sizeof(agent->cache_key), 0) != (ssize_t)sizeof(agent->cache_key))
+			return error_set_errno(err, errno, "no randomness for %s", path);
+		r = file_write_atomic(path, agent->cache_key, sizeof(agent->cache_key), 0600, err);
+		if (r < 0)
+			return r;
+	} else {
+		return error_set(err, EINVAL, "%s: expected %zu bytes: remove it (the pod cache is made again)", path,
+		                 sizeof(agent->cache_key));
+	}
+	agent->have_cache_key = true;
+	return 0;
+}
+
 static int start_kubelet(struct agent *agent, struct error *err)
 {
 	int r = agent_servers(agent, err);
 	if (r < 0 || (r = node_credential(agent, err)) < 0)
+		return r;
+	if (!agent->have_cache_key && strchr(agent->node_identity, '@') && (r = load_cache_key(agent, err)) < 0)
 		return r;
 	struct kubelet_options options = {
 		.loop = agent->loop,

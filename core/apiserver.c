@@ -1386,12 +1386,12 @@ static void hnd_request(coap_resource_t *resource, coap_session_t *session, cons
 		answer_parked(&c, async);
 		return;
 	}
-	transport_session_identity(session, c.identity, sizeof(c.identity));
-	if (serve_metrics(&c))
-		return;
+	transport_session_psk_identity(session, c.identity, sizeof(c.identity));
 	if (api->options.on_identity)
 		api->options.on_identity(api->options.on_identity_data, c.identity);
 	authz_principal(c.identity); /* node:<name>@<generation> is node:<name> */
+	if (serve_metrics(&c))
+		return;
 	struct error err = { 0 };
 	coap_string_t *path = coap_get_uri_path(request);
 	if (path && registry_serve(api->options.registry, (const char *)path->s, c.identity, resource, session, request,

@@ -321,6 +321,15 @@ int transport_listen_plain_loopback(struct transport *transport, const char *add
 
 const char *transport_session_identity(const coap_session_t *session, char *buf, size_t size)
 {
+	transport_session_psk_identity(session, buf, size);
+	char *at = strncmp(buf, "node:", 5) == 0 ? strchr(buf + 5, '@') : NULL;
+	if (at && at[1] && strspn(at + 1, "0123456789") == strlen(at + 1))
+		*at = '\0';
+	return buf;
+}
+
+const char *transport_session_psk_identity(const coap_session_t *session, char *buf, size_t size)
+{
 	const coap_bin_const_t *id = coap_session_get_psk_identity(session);
 	size_t len = id && id->length < size ? id->length : 0;
 	if (len)

@@ -70,8 +70,12 @@ int transport_listen_plain_loopback(struct transport *transport, const char *add
 /* Parses an address as transport_listen_dtls() does. */
 int transport_parse_address(const char *address, uint16_t default_port, coap_address_t *ret_address, struct error *err);
 
-/* The identity a DTLS session authenticated with, NUL-terminated into buf; "" if none. */
+/* The principal a DTLS session authenticated as, NUL-terminated into buf; "" if none. An
+ * issued node credential's PSK identity "node:<name>@<G>" (key generation G, see
+ * core/bootstrap.h) is the node "node:<name>": whoever authorizes sees the node. */
 const char *transport_session_identity(const coap_session_t *session, char *buf, size_t size);
+/* The PSK identity exactly as the client sent it ("node:pi-2@3"). */
+const char *transport_session_psk_identity(const coap_session_t *session, char *buf, size_t size);
 
 /* "libcoap 4.3.5 (DTLS: Mbed TLS 3.6.6)" and "Mbed TLS 3.6.6", read from the libraries. */
 void transport_library_versions(char *coap, size_t coap_size, char *tls, size_t tls_size);

@@ -28,7 +28,7 @@ check_output "token create prints the join string: token and cluster hash" \
 token=$(b token create --ttl 10m --description "board j1")
 id=${token%%.*}
 check_output "token ls shows it valid, with its description, without the secret" \
-	"^$id +(9|10)m +[0-9T:Z-]+ +valid +board j1" b token ls
+	"^$id +(9m[0-9]*s?|10m) +[0-9T:Z-]+ +valid +board j1" b token ls
 ls_out=$(b token ls)
 check "token ls never prints secrets" bash -c "! grep -qF '${token:7:16}' <<<'$ls_out'"
 check_output "the hash is the one init printed and the server logs" "${token#*:}" grep -h 'cluster hash' "$test_dir/cp.log"
@@ -158,3 +158,11 @@ node_conf "$(grep -v '^#' "$test_dir/j1/node-credential" | cut -d' ' -f1)" "$(gr
 check "the new one works" in_board cp "$BRAMBLE" --config "$test_dir/new.conf" get node j1
 sleep 3
 check "j1 stayed Ready throughout" node_ready j1
+# A restart with the rotated credential: the pod cache stays readable (its key does not come
+# from the credential on a joined board).
+board_stop j1
+: >"$test_dir/j1.log"
+board_start j1
+check "restarted with generation 2, it connects" wait_until 15 connected
+check_fails "its pod cache is still readable" grep -q 'starting with an empty pod cache' "$test_dir/j1.log"
+check_output "the cache key is the board's own, 0600" '^600$' stat -c %a "$test_dir/j1/podcache.key"

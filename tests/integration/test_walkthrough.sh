@@ -35,6 +35,14 @@ for line in "${lines[@]}"; do
 	fi
 	rc=0
 	eval "$line" >"$out.$step" 2>&1 || rc=$?
+	# The agents start serving logs a few seconds after their Nodes are Ready ("node ... is
+	# not connected" until then): the logs line is tried again for up to 15 s.
+	for _ in $(seq 1 30); do
+		[[ $line == "bramble logs "* ]] && [ $rc != 0 ] && grep -q 'is not connected' "$out.$step" || break
+		sleep 0.5
+		rc=0
+		eval "$line" >"$out.$step" 2>&1 || rc=$?
+	done
 	text=$(cat "$out.$step")
 	_report $([ $rc = 0 ] && echo 1 || echo 0) "walkthrough: $line" "exit $rc: $text"
 	case "$line" in
@@ -59,7 +67,7 @@ for line in "${lines[@]}"; do
 		check_output "... a pod Running on board1" 'Running .* board1 ' echo "$text"
 		check_output "... a pod Running on board2" 'Running .* board2 ' echo "$text"
 		;;
-	"bramble logs deployment/hello")
+	"bramble logs "*)
 		check_output "... the container's output" 'hello version 1 from ' echo "$text"
 		;;
 	sed*)
