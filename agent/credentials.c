@@ -54,7 +54,7 @@ int credentials_load(const char *path, struct credentials *ret_credentials, stru
 		else if (strlen(identity) > TRANSPORT_PSK_IDENTITY_MAX || !printable(identity))
 			problem = "identity must be printable, without spaces, at most 128 bytes";
 		else if (strlen(key) < CREDENTIALS_KEY_MIN || strlen(key) > TRANSPORT_PSK_KEY_MAX || !printable(key))
-			problem = "key must be 16 to 64 printable characters";
+			problem = "key must be 16 to 32 printable characters";
 		else if (c.count == CREDENTIALS_MAX_ENTRIES)
 			problem = "too many identities (limit 1024)";
 		if (problem) {

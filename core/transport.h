@@ -23,7 +23,9 @@ struct transport;
 
 #define TRANSPORT_DEFAULT_PORT 5684
 #define TRANSPORT_PSK_IDENTITY_MAX 128
-#define TRANSPORT_PSK_KEY_MAX 64
+/* mbedTLS takes pre-shared keys of at most MBEDTLS_PSK_MAX_LEN bytes: 32 in the builds whose
+ * SHA-384 is optional; a longer key would fail its handshake rather than its config check. */
+#define TRANSPORT_PSK_KEY_MAX 32
 /* UDP payload per datagram on a board's LAN (Ethernet/Wi-Fi MTU 1500 less IPv4 and UDP
  * headers, with room to spare): objects up to ~1.4 KB then travel without block-wise
  * transfer. libcoap's default (1152) suits unknown paths; boards share a LAN. */

@@ -49,7 +49,7 @@ TEST(names_the_line_of_a_bad_entry)
 	struct error err;
 	cleanup_free char *short_key = write_credentials("admin 0123456789abcdef\nnode:x short\n", 0600);
 	CHECK_INT(credentials_load(short_key, &c, &err), ==, -EINVAL);
-	CHECK_CONTAINS(err.message, "credentials:2: key must be 16 to 64 printable characters");
+	CHECK_CONTAINS(err.message, "credentials:2: key must be 16 to 32 printable characters");
 	cleanup_free char *twice = write_credentials("admin 0123456789abcdef\nadmin 0123456789abcdef\n", 0600);
 	CHECK_INT(credentials_load(twice, &c, &err), ==, -EINVAL);
 	CHECK_CONTAINS(err.message, ":2: identity 'admin' appears twice");
