@@ -13,6 +13,7 @@
 #include <ini.h>
 
 #include "agent/node.h"
+#include "core/bootstrap.h"
 #include "core/ipalloc.h"
 #include "platform/error.h"
 #include "platform/memory.h"
@@ -60,7 +61,9 @@ static const struct option options[] = {
 	  .type = OPTION_PATH,
 	  .offset = FIELD(data_dir),
 	  .default_value = "/var/lib/bramble",
-	  .help = ("Where Bramble keeps its state (store, credentials, images, pod cache).") },
+	  .help = ("Where Bramble keeps its state (store, credentials, images, container logs, and the pod\n"
+	           "cache podcache.db: the pods bound here and their ConfigMaps and Secrets, Secrets\n"
+	           "encrypted, written only when they change; what the agent runs with no control plane).") },
 	{ .section = "server",
 	  .key = "listen",
 	  .type = OPTION_ADDRESS,
@@ -122,6 +125,60 @@ static const struct option options[] = {
 	  .on_word = "full",
 	  .help = ("'full': every acknowledged write survives power loss (an fsync per group of writes).\n"
 	           "'normal': it survives a crash of Bramble but maybe not of the board; fewer SD card writes.") },
+	{ .section = "server",
+	  .key = "node-monitor-grace",
+	  .type = OPTION_COUNT,
+	  .offset = FIELD(node_monitor_grace),
+	  .default_value = "12",
+	  .min = 2,
+	  .max = 3600,
+	  .help = ("Seconds without a heartbeat after which a Node is marked Ready=Unknown and tainted\n"
+	           "node.kubernetes.io/unreachable (Kubernetes: 40). Keep it above 2 x the agents'\n"
+	           "node-status-interval.") },
+	{ .section = "server",
+	  .key = "pod-eviction-timeout",
+	  .type = OPTION_COUNT,
+	  .offset = FIELD(pod_eviction_timeout),
+	  .default_value = "5",
+	  .min = 1,
+	  .max = 86400,
+	  .help = ("Seconds a pod stays on an unreachable or not-ready Node before it is evicted and\n"
+	           "replaced elsewhere, unless its own tolerations say otherwise: the tolerationSeconds\n"
+	           "every pod gets by default (Kubernetes: 300).") },
+	{ .section = "server",
+	  .key = "node-eviction-rate",
+	  .type = OPTION_COUNT,
+	  .offset = FIELD(node_eviction_rate),
+	  .default_value = "60",
+	  .min = 1,
+	  .max = 60000,
+	  .help = ("Nodes per minute whose pods may start being evicted (Kubernetes: 6).") },
+	{ .section = "server",
+	  .key = "unhealthy-threshold",
+	  .type = OPTION_COUNT,
+	  .offset = FIELD(unhealthy_threshold),
+	  .default_value = "55",
+	  .min = 1,
+	  .max = 100,
+	  .help = ("When at least this percentage of the Nodes is not Ready at once, nothing is evicted:\n"
+	           "the control plane is most likely the one cut off.") },
+	{ .section = "server",
+	  .key = "job-backoff",
+	  .type = OPTION_COUNT,
+	  .offset = FIELD(job_backoff),
+	  .default_value = "1",
+	  .min = 1,
+	  .max = 360,
+	  .help = ("Seconds before a failed Job pod is replaced; doubles with each failure, at most 6\n"
+	           "minutes (Kubernetes: 10).") },
+	{ .section = "server",
+	  .key = "image-registry-limit",
+	  .type = OPTION_SIZE,
+	  .offset = FIELD(image_registry_limit),
+	  .default_value = "0",
+	  .max = 4095ul * 1024 * 1024,
+	  .help = ("Most bytes of images the control plane keeps for the cluster (`bramble image push`,\n"
+	           "in <data-dir>/registry; K and M suffixes); a push beyond it gets 4.13. 0: no limit.") },
 	{ .section = "agent",
 	  .key = "server",
 	  .type = OPTION_STRING,
@@ -135,7 +192,18 @@ static const struct option options[] = {
 	  .offset = FIELD(agent_credential),
 	  .default_value = "",
 	  .help = ("File with this node's 'identity key' line (identity node:<name>), mode 0600.\n"
-	           "Empty: <data-dir>/node-credential. Not needed on a server board.") },
+	           "Empty: <data-dir>/node-credential. Not needed on a server board. Written by the\n"
+	           "agent when it joins with a token.") },
+	{ .section = "agent",
+	  .key = "token",
+	  .type = OPTION_STRING,
+	  .offset = FIELD(agent_token),
+	  .default_value = "",
+	  .help = ("A join token from `bramble token create` (<id>.<secret>:sha256:<cluster hash>). When\n"
+	           "the credential file does not exist yet, the agent joins the cluster at 'server' with\n"
+	           "it: checks the server holds the cluster key the hash names, gets its own credential\n"
+	           "and stores it in the credential file, which it uses from then on (the token is not\n"
+	           "needed afterwards and may be removed). Empty: no joining.") },
 	{ .section = "agent",
 	  .key = "labels",
 	  .type = OPTION_STRING,
@@ -180,24 +248,29 @@ static const struct option options[] = {
 	  .key = "node-status-interval",
 	  .type = OPTION_COUNT,
 	  .offset = FIELD(node_status_interval),
-	  .default_value = "10",
+	  .default_value = "4",
 	  .min = 1,
 	  .max = 300,
-	  .help = ("Seconds between the Node's heartbeats (kept in memory by the control plane).") },
+	  .help = ("Seconds between the Node's heartbeats (kept in memory by the control plane); the\n"
+	           "server's node-monitor-grace must be well above it.") },
 	{ .section = "agent",
 	  .key = "static-pods",
 	  .type = OPTION_PATH,
 	  .offset = FIELD(static_pods),
 	  .default_value = "",
-	  .help = ("A directory of pod manifests (YAML or JSON) run at boot without any control plane,\n"
-	           "and shown as mirror pods when it is reachable. Empty: none.") },
+	  .help = ("A directory of pod manifests (*.yaml, *.yml, *.json) run at boot without any control\n"
+	           "plane, each as pod <name>-<node name>, and shown as mirror pods when it is reachable.\n"
+	           "A bad manifest is logged with its file and field and left out. Changes are picked up\n"
+	           "as they happen (inotify) and on SIGHUP.\n"
+	           "Static pods may not use ConfigMaps or Secrets. Empty: none.") },
 	{ .section = "agent",
 	  .key = "state-dir",
 	  .type = OPTION_PATH,
 	  .offset = FIELD(state_dir),
 	  .default_value = "/run/bramble",
 	  .help = ("Where running pods keep their namespaces, root filesystems and runtime state\n"
-	           "(tmpfs: gone after a reboot, which the agent notices and starts the pods again).") },
+	           "(tmpfs: gone after a reboot, which the agent notices and starts the pods again).\n"
+	           "Pods outlive the agent: a restarted agent adopts the containers it finds here.") },
 	{ .section = "agent",
 	  .key = "image-store-limit",
 	  .type = OPTION_SIZE,
@@ -400,6 +473,12 @@ static int option_set(const struct option *o, struct config *config, const char 
 			return -EINVAL;
 		if (o->offset == FIELD(agent_servers) && check_servers(value, err) < 0)
 			return -EINVAL;
+		if (o->offset == FIELD(agent_token) && value[0]) {
+			struct bootstrap_token token;
+			if (bootstrap_token_parse(value, true, &token, err) < 0)
+				return -EINVAL;
+			explicit_bzero(&token, sizeof(token));
+		}
 		if ((o->offset == FIELD(cluster_cidr) || o->offset == FIELD(service_cidr)) &&
 		    ipalloc_parse_cidr(value, &(uint32_t){ 0 }, &(unsigned){ 0 }, err) < 0)
 			return -EINVAL;

@@ -33,10 +33,17 @@ struct config {
 	unsigned long max_watches_per_client;
 	unsigned long change_log;
 	bool store_sync_full;
+	unsigned long node_monitor_grace;   /* seconds */
+	unsigned long pod_eviction_timeout; /* seconds */
+	unsigned long node_eviction_rate;   /* nodes per minute */
+	unsigned long unhealthy_threshold;  /* percent */
+	unsigned long job_backoff;          /* seconds */
+	unsigned long image_registry_limit; /* bytes; 0: none */
 
 	/* [agent] */
 	char *agent_servers; /* comma-separated coaps:// URIs; "": this board's own API server */
 	char *agent_credential;
+	char *agent_token; /* a join string, or "" */
 	char *labels;
 	char *taints;
 	unsigned long max_pods;

@@ -28,11 +28,13 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/imagepull.h"
 #include "agent/images.h"
 #include "agent/network.h"
 #include "agent/podspec.h"
@@ -81,6 +83,7 @@ struct container {
 	uint64_t started_ms;
 	struct loop_timer *restart_timer;
 	struct runtime_container *runtime;
+	bool exit_watched; /* adopted: its pidfd is on the loop (see pod_adopt) */
 	pid_t pid;
 	struct cgroups_group *cgroup;
 	bool signalled;
@@ -96,6 +99,7 @@ struct pod {
 	char *dir;         /* <state-dir>/<uid> */
 	char *log_dir;     /* <log-dir>/<ns>_<name>_<uid> */
 	char *volumes_dir; /* <dir>/volumes */
+	char *saved_state; /* <dir>/pod.json as last written (pod_save_state) */
 	char restart_policy[16];
 	struct runtime_sandbox *sandbox;
 	struct network_attachment net; /* podIP, resolv.conf */
@@ -117,6 +121,7 @@ struct pod {
 };
 
 static void schedule_sync(struct pod *pod);
+static void unwatch_exit(struct container *c);
 
 const char *pod_uid(const struct pod *pod)
 {
@@ -173,8 +178,8 @@ static void set_waiting(struct container *c, const char *reason, const char *mes
  * While postStart runs the container is reported waiting in ContainerCreating, as the
  * kubelet reports it. A container is ready when it runs, has started (startup probe passed,
  * or none) and its readiness probe passes (or it has none), and is not being stopped. Exec
- * probes and hooks run through the runtime driver's exec; network ones in the pod's network
- * namespace, to the board's address for hostNetwork pods and the pod's loopback otherwise.
+ * probes and hooks run through the runtime driver's exec; network ones go to the pod's IP
+ * from inside its network namespace (probe_target).
  */
 
 /* Kubernetes' minimum after a preStop hook used up the grace period. */
@@ -184,8 +189,8 @@ struct container_lifecycle {
 	struct prober *probers[3]; /* by enum probe_kind; NULL: the container has none */
 	int64_t probe_grace[3];    /* a probe's terminationGracePeriodSeconds; -1: the pod's */
 	struct probe_handler *post_start, *pre_stop;
-	int netns_fd;             /* the pod's network namespace, -1: the agent's */
 	bool prepared;            /* the above are read from the spec */
+	bool adopted;             /* adopted running: probes start once the pod is set up */
 	struct prober_hook *hook; /* postStart or preStop running */
 	bool in_post_start;       /* started, postStart not done yet */
 	bool post_start_failed;   /* and being stopped for it */
@@ -214,14 +219,18 @@ static int exec_in_container(void *data, const char *const *argv, int output_fd,
 	return c->pod->env.driver->exec(c->runtime, &spec, ret_pid, err);
 }
 
+/* Network probes and hooks go to the pod's IP (the board's for hostNetwork pods; the pod's
+ * loopback when it has none), from inside the sandbox's network namespace (borrowed: the
+ * probers keep a copy, hooks use it only to open their socket). */
 static struct prober_target probe_target(struct container *c)
 {
-	struct container_lifecycle *l = c->lifecycle;
-	const struct pod_env *env = &c->pod->env;
+	const struct pod *pod = c->pod;
+	const struct pod_env *env = &pod->env;
+	const char *pod_ip = host_network(pod) ? env->host_ip : pod->net.pod_ip;
 	return (struct prober_target){
 		.loop = env->loop,
-		.pod_ip = host_network(c->pod) && env->host_ip && env->host_ip[0] ? env->host_ip : NULL,
-		.netns_fd = l ? l->netns_fd : -1,
+		.pod_ip = pod_ip && pod_ip[0] ? pod_ip : NULL,
+		.netns_fd = runtime_sandbox_netns(pod->sandbox),
 		.exec = exec_in_container,
 		.exec_data = c,
 	};
@@ -231,7 +240,6 @@ static struct container_lifecycle *lifecycle_of(struct container *c)
 {
 	if (!c->lifecycle) {
 		c->lifecycle = xcalloc(1, sizeof(*c->lifecycle));
-		c->lifecycle->netns_fd = -1;
 		for (size_t i = 0; i < 3; i++)
 			c->lifecycle->probe_grace[i] = -1;
 	}
@@ -249,8 +257,6 @@ static void lifecycle_free(struct container *c)
 	prober_handler_free(l->post_start);
 	prober_handler_free(l->pre_stop);
 	loop_cancel_timer(c->pod->env.loop, l->kill_timer);
-	if (l->netns_fd >= 0)
-		close(l->netns_fd);
 	free(l);
 	c->lifecycle = NULL;
 }
@@ -275,10 +281,6 @@ static int lifecycle_prepare(struct container *c, const char *where, struct erro
 	if ((r = prober_parse_hook(c->spec, PROBER_POST_START, where, &l->post_start, err)) < 0 ||
 	    (r = prober_parse_hook(c->spec, PROBER_PRE_STOP, where, &l->pre_stop, err)) < 0)
 		return r;
-	if (l->netns_fd < 0 && !host_network(c->pod)) {
-		cleanup_free char *path = xasprintf("%s/ns/net", c->pod->dir);
-		l->netns_fd = open(path, O_RDONLY | O_CLOEXEC); /* none with the process driver */
-	}
 	struct prober_target target = probe_target(c);
 	for (enum probe_kind kind = PROBE_LIVENESS; kind <= PROBE_STARTUP; kind++) {
 		struct probe_spec *spec = NULL;
@@ -296,7 +298,8 @@ static int lifecycle_prepare(struct container *c, const char *where, struct erro
 	return 0;
 }
 
-static void probes_start(struct container *c)
+/* running_ms: how long the container has run (0 when it has just started). */
+static void probes_start(struct container *c, uint64_t running_ms)
 {
 	struct container_lifecycle *l = c->lifecycle;
 	bool held = l->probers[PROBE_STARTUP] != NULL;
@@ -305,7 +308,7 @@ static void probes_start(struct container *c)
 			continue;
 		if (kind != PROBE_STARTUP)
 			prober_hold(l->probers[kind], held);
-		prober_start(l->probers[kind], 0);
+		prober_start(l->probers[kind], running_ms);
 	}
 }
 
@@ -339,7 +342,7 @@ static void on_post_start_done(bool succeeded, const char *message, void *data)
 	l->hook = NULL;
 	l->in_post_start = false;
 	if (succeeded) {
-		probes_start(c);
+		probes_start(c, 0);
 	} else {
 		snprintf(l->message, sizeof(l->message),
 		         "%s lifecycle hook for Container \"%s\" in Pod \"%s_%s(%s)\" failed - error: %s",
@@ -360,7 +363,7 @@ static void lifecycle_started(struct container *c)
 	l->stopping = l->post_start_failed = false;
 	l->message[0] = '\0';
 	if (!l->post_start) {
-		probes_start(c);
+		probes_start(c, 0);
 		return;
 	}
 	struct prober_target target = probe_target(c);
@@ -368,6 +371,36 @@ static void lifecycle_started(struct container *c)
 	l->in_post_start = true;
 	if (prober_hook_run(l->post_start, &target, 0, on_post_start_done, c, &l->hook, &err) < 0)
 		on_post_start_done(false, err.message, c);
+}
+
+/* A container adopted from an earlier agent process (its postStart ran then): its probes
+ * start over as the kubelet's do after a restart (readiness failing until it passes), with
+ * the initial delay counted from the container's own start, once the pod is set up again
+ * (its IP known): lifecycle_resume_adopted. */
+static void lifecycle_adopted(struct container *c)
+{
+	if (!c->init)
+		lifecycle_of(c)->adopted = true;
+}
+
+static void lifecycle_resume_adopted(struct pod *pod)
+{
+	for (size_t i = 0; i < pod->count; i++) {
+		struct container *c = &pod->containers[i];
+		if (!c->lifecycle || !c->lifecycle->adopted || !c->runtime)
+			continue;
+		c->lifecycle->adopted = false;
+		char where[64];
+		snprintf(where, sizeof(where), "spec.containers[%zu]", c->index);
+		struct error err = { 0 };
+		if (lifecycle_prepare(c, where, &err) < 0) {
+			log_warnx("pod %s/%s: container %s: no probes: %s", pod->namespace, pod->name, c->name,
+			          err.message);
+			continue;
+		}
+		uint64_t now = clock_monotonic_ms();
+		probes_start(c, now > c->started_ms ? now - c->started_ms : 0);
+	}
 }
 
 /* The container has exited: nothing more to probe or stop. Says in its last termination
@@ -384,7 +417,7 @@ static void lifecycle_exited(struct container *c)
 	l->kill_timer = NULL;
 	if (l->stopping && l->message[0])
 		snprintf(c->last.message, sizeof(c->last.message), "%s", l->message);
-	l->in_post_start = l->stopping = l->post_start_failed = false;
+	l->in_post_start = l->stopping = l->post_start_failed = l->adopted = false;
 }
 
 static void on_probe(struct prober *prober, const struct prober_update *update, void *data)
@@ -581,6 +614,30 @@ static const char *image_reference(const struct container *c)
 	return image ? image : "";
 }
 
+/* A pull this container waits for reports how far it is. */
+static void on_image_progress(void *data, const char *message)
+{
+	struct container *c = data;
+	if (c->state != CONTAINER_WAITING)
+		return;
+	set_waiting(c, "ContainerCreating", message);
+	changed(c->pod);
+}
+
+/* A pull this container waited for has ended (agent/imagepull.c). */
+static void on_image_pulled(void *data, const char *reason, const struct error *err)
+{
+	struct container *c = data;
+	if (err) {
+		struct error failure = *err;
+		error_prefix(&failure, "image \"%s\"", image_reference(c));
+		start_failed(c, reason, &failure);
+		changed(c->pod);
+		return;
+	}
+	schedule_sync(c->pod);
+}
+
 static int open_log(struct container *c, struct error *err)
 {
 	cleanup_free char *dir = xasprintf("%s/%s", c->pod->log_dir, c->name);
@@ -611,9 +668,26 @@ static void start_container(struct container *c)
 	const char *reason = "CreateContainerConfigError";
 	char *dir = NULL, *rootfs = NULL, *upper = NULL, *work = NULL;
 
-	/* Image: present on the board, or waiting for it. */
+	/* Image: present on the board (pulled first where the policy says), or waiting for it. */
+	const char *policy = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c->spec, "imagePullPolicy"));
+	if (env->pulls) {
+		const char *pull_reason = NULL;
+		struct imagepull_who who = { pod->namespace, pod->name,      pod->uid,
+			                     c->name,        env->node_name, on_image_progress };
+		int pulled = imagepull_ensure(env->pulls, image_reference(c), policy, &who, on_image_pulled, c,
+		                              &pull_reason, &err);
+		if (pulled == -EINPROGRESS) {
+			set_waiting(c, "ContainerCreating", err.message);
+			changed(pod);
+			return;
+		}
+		if (pulled < 0) {
+			reason = pull_reason;
+			error_prefix(&err, "image \"%s\"", image_reference(c));
+			goto fail;
+		}
+	}
 	if (images_resolve(env->images, image_reference(c), &image, &err) < 0) {
-		const char *policy = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c->spec, "imagePullPolicy"));
 		reason = policy && strcmp(policy, "Never") == 0 ? "ErrImageNeverPull" : "ImagePullBackOff";
 		error_prefix(&err, "image \"%s\"", image_reference(c));
 		goto fail;
@@ -805,6 +879,7 @@ static void cleanup(struct pod *pod)
 			loop_cancel_timer(pod->env.loop, c->restart_timer);
 		c->restart_timer = NULL;
 		lifecycle_free(c);
+		imagepull_cancel(pod->env.pulls, c);
 		cgroups_group_free(c->cgroup);
 		c->cgroup = NULL;
 	}
@@ -936,6 +1011,7 @@ static void pod_sync(struct pod *pod)
 		}
 		pod->setup_done = true;
 		pod->setup_reason[0] = pod->setup_message[0] = '\0';
+		lifecycle_resume_adopted(pod);
 	}
 	/* Init containers, one at a time, each to a successful exit. */
 	while (!pod->initialized) {
@@ -1054,6 +1130,7 @@ void pod_free(struct pod *pod)
 	struct loop *loop = pod->env.loop;
 	for (size_t i = 0; i < pod->count; i++) {
 		struct container *c = &pod->containers[i];
+		unwatch_exit(c);
 		if (c->runtime) {
 			/* Agent shutdown: the container goes with it, reaped here. */
 			pod->env.driver->signal(c->runtime, SIGKILL);
@@ -1083,6 +1160,7 @@ void pod_free(struct pod *pod)
 	free(pod->dir);
 	free(pod->volumes_dir);
 	free(pod->log_dir);
+	free(pod->saved_state);
 	free(pod);
 }
 
@@ -1299,4 +1377,342 @@ cJSON *pod_status(const struct pod *const_pod)
 		cJSON_AddItemToArray(list, container_status(&pod->containers[i]));
 	cJSON_AddStringToObject(status, "qosClass", "BestEffort");
 	return status;
+}
+
+/* --- adoption: a pod outlives the agent process ---------------------------------------------
+ *
+ * pod_save_state keeps <dir>/pod.json (dir is under the state directory, a tmpfs: no SD card
+ * write) up to date with what a later agent process needs: per container its runtime state
+ * (drivers/runtime.h), restarts, last termination and start time. pod_release frees the
+ * pod's handles and leaves its sandbox, cgroups and containers running. pod_adopt makes a
+ * pod as pod_new does, then, before its first sync, re-opens what pod.json names: the pod
+ * cgroup, the sandbox's pinned namespaces and each container that still runs (same pid,
+ * same log file, restart count unchanged). An adopted container is not the agent's child:
+ * its exit is seen through its pidfd, with an unknown exit status (reported as 255,
+ * reason Unknown), and handled by the restart policy as any exit. What cannot be re-opened
+ * (a reboot emptied the state directory) is removed and the pod starts afresh.
+ */
+
+#define POD_STATE_FILE "pod.json"
+#define POD_STATE_MAX (256 * 1024)
+
+static cJSON *termination_record(const struct termination *t)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "exitCode", t->exit_code);
+	cJSON_AddNumberToObject(o, "signal", t->signal);
+	cJSON_AddStringToObject(o, "reason", t->reason);
+	cJSON_AddStringToObject(o, "message", t->message);
+	cJSON_AddNumberToObject(o, "startedAt", (double)t->started_at);
+	cJSON_AddNumberToObject(o, "finishedAt", (double)t->finished_at);
+	return o;
+}
+
+static double number_at(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+static void termination_from_record(const cJSON *o, struct termination *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->exit_code = (int)number_at(o, "exitCode");
+	t->signal = (int)number_at(o, "signal");
+	snprintf(t->reason, sizeof(t->reason), "%s",
+	         cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "reason")) ?: "");
+	snprintf(t->message, sizeof(t->message), "%s",
+	         cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "message")) ?: "");
+	t->started_at = (time_t)number_at(o, "startedAt");
+	t->finished_at = (time_t)number_at(o, "finishedAt");
+}
+
+int pod_save_state(struct pod *pod, struct error *err)
+{
+	if (pod->terminated || !pod->sandbox)
+		return 0; /* nothing to adopt (yet, or any more) */
+	cJSON *state = cJSON_CreateObject();
+	cJSON_AddStringToObject(state, "uid", pod->uid);
+	cJSON_AddStringToObject(state, "name", pod->name);
+	cJSON_AddBoolToObject(state, "hostNetwork", host_network(pod));
+	cJSON_AddNumberToObject(state, "startTime", (double)pod->start_time);
+	cJSON_AddBoolToObject(state, "initialized", pod->initialized);
+	cJSON_AddNumberToObject(state, "nextInit", (double)pod->next_init);
+	cJSON *list = cJSON_AddArrayToObject(state, "containers");
+	for (size_t i = 0; i < pod->count; i++) {
+		const struct container *c = &pod->containers[i];
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "name", c->name);
+		cJSON_AddStringToObject(o, "state",
+		                        c->state == CONTAINER_RUNNING      ? "running"
+		                        : c->state == CONTAINER_TERMINATED ? "terminated"
+		                                                           : "waiting");
+		char *runtime = NULL;
+		if (c->runtime && runtime_container_state(c->runtime, &runtime, NULL) == 0) {
+			cJSON_AddStringToObject(o, "runtime", runtime);
+			free(runtime);
+		}
+		cJSON_AddNumberToObject(o, "restarts", c->restarts);
+		cJSON_AddNumberToObject(o, "startedAt", (double)c->started_at);
+		cJSON_AddBoolToObject(o, "everStarted", c->ever_started);
+		cJSON_AddBoolToObject(o, "crashedRecently", c->crashed_recently);
+		cJSON_AddNumberToObject(o, "backoffMs", (double)c->backoff_ms);
+		cJSON_AddStringToObject(o, "imageID", c->image_id);
+		if (c->has_last)
+			cJSON_AddItemToObject(o, "last", termination_record(&c->last));
+		cJSON_AddItemToArray(list, o);
+	}
+	char *text = cJSON_PrintUnformatted(state);
+	cJSON_Delete(state);
+	if (pod->saved_state && strcmp(pod->saved_state, text) == 0) {
+		free(text);
+		return 0;
+	}
+	/* Replaced atomically, not synced: the state directory is a tmpfs, and what it says is
+	 * worthless after a power cut anyway (the containers went with it). */
+	cleanup_free char *path = xasprintf("%s/" POD_STATE_FILE, pod->dir);
+	cleanup_free char *tmp = xasprintf("%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int r = fd < 0 ? -errno : file_write_all(fd, text, strlen(text));
+	if (fd >= 0)
+		close(fd);
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlink(tmp);
+		free(text);
+		return error_set_errno(err, -r, "write %s", path);
+	}
+	free(pod->saved_state);
+	pod->saved_state = text;
+	return 0;
+}
+
+static void unwatch_exit(struct container *c)
+{
+	if (c->exit_watched) {
+		loop_remove_fd(c->pod->env.loop, runtime_container_pidfd(c->runtime));
+		c->exit_watched = false;
+	}
+}
+
+/* An adopted container ended: its status went to whoever reaped it, not to us. */
+static void on_adopted_exit(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	(void)fd;
+	(void)events;
+	struct container *c = data;
+	unwatch_exit(c);
+	on_container_exit(loop, c->pid, 255 << 8, c);
+	if (strcmp(c->last.reason, "OOMKilled") != 0) {
+		snprintf(c->last.reason, sizeof(c->last.reason), "Unknown");
+		snprintf(c->last.message, sizeof(c->last.message),
+		         "exit status not known: the container was adopted after an agent restart");
+	}
+}
+
+/* What an earlier agent left of this pod that cannot be adopted: killed and removed. */
+static void discard_leftovers(struct pod *pod)
+{
+	struct error err;
+	const struct pod_env *env = &pod->env;
+	struct cgroups_group *group = pod->cgroup;
+	if (group || cgroups_pod_open(env->cgroups, pod->uid, &group, NULL) == 0) {
+		if (cgroups_remove(group, CGROUPS_REMOVE_KILL, &err) < 0)
+			log_warnx("pod %s/%s: %s", pod->namespace, pod->name, err.message);
+		cgroups_group_free(group);
+	}
+	pod->cgroup = NULL;
+	if (pod->sandbox) {
+		env->driver->sandbox_destroy(pod->sandbox);
+		pod->sandbox = NULL;
+	} else {
+		cleanup_free char *ns_dir = xasprintf("%s/ns", pod->dir);
+		struct sandbox_spec spec = { pod->name, host_network(pod), ns_dir };
+		struct runtime_sandbox *sandbox;
+		if (env->driver->sandbox_adopt(&spec, &sandbox, NULL) == 0)
+			env->driver->sandbox_destroy(sandbox);
+	}
+	for (size_t i = 0; i < pod->count; i++) {
+		cgroups_group_free(pod->containers[i].cgroup);
+		pod->containers[i].cgroup = NULL;
+	}
+}
+
+static void adopt_container(struct pod *pod, struct container *c, const cJSON *record)
+{
+	const struct pod_env *env = &pod->env;
+	c->restarts = (unsigned)number_at(record, "restarts");
+	c->started_at = (time_t)number_at(record, "startedAt");
+	c->ever_started = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(record, "everStarted"));
+	c->crashed_recently = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(record, "crashedRecently"));
+	c->backoff_ms = (uint64_t)number_at(record, "backoffMs");
+	snprintf(c->image_id, sizeof(c->image_id), "%s",
+	         cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(record, "imageID")) ?: "");
+	const cJSON *last = cJSON_GetObjectItemCaseSensitive(record, "last");
+	if (cJSON_IsObject(last)) {
+		termination_from_record(last, &c->last);
+		c->has_last = true;
+	}
+	const char *state = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(record, "state")) ?: "";
+	if (strcmp(state, "terminated") == 0) {
+		c->state = CONTAINER_TERMINATED;
+		return;
+	}
+	const char *runtime = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(record, "runtime"));
+	if (strcmp(state, "running") != 0 || !runtime)
+		return; /* waiting: started by the first sync */
+	struct error err;
+	int r = cgroups_container_open(pod->cgroup, c->name, &c->cgroup, &err);
+	if (r == 0)
+		r = env->driver->adopt(pod->sandbox, runtime, c->cgroup, &c->runtime, &err);
+	if (r == 0) {
+		c->pid = runtime_container_pid(c->runtime);
+		c->state = CONTAINER_RUNNING;
+		c->started_ms = clock_monotonic_ms() - (uint64_t)(time(NULL) - c->started_at) * 1000;
+		int pidfd = runtime_container_pidfd(c->runtime);
+		if (pidfd >= 0 && loop_add_fd(env->loop, pidfd, EPOLLIN, on_adopted_exit, c) == 0)
+			c->exit_watched = true;
+		else
+			log_warnx("pod %s/%s: container %s: no pidfd to learn of its exit", pod->namespace, pod->name,
+			          c->name);
+		log_info("pod %s/%s: container %s adopted (pid %d, restarts %u)", pod->namespace, pod->name, c->name,
+		         (int)c->pid, c->restarts);
+		lifecycle_adopted(c);
+		return;
+	}
+	/* Gone while no agent watched it: an exit with an unknown status. */
+	log_info("pod %s/%s: container %s not adopted: %s", pod->namespace, pod->name, c->name, err.message);
+	if (c->cgroup)
+		cgroups_remove(c->cgroup, CGROUPS_REMOVE_KILL, NULL);
+	c->state = CONTAINER_TERMINATED;
+	c->has_last = true;
+	c->last = (struct termination){ .exit_code = 255, .started_at = c->started_at, .finished_at = time(NULL) };
+	snprintf(c->last.reason, sizeof(c->last.reason), "Unknown");
+	snprintf(c->last.message, sizeof(c->last.message), "the container exited while the agent was away");
+}
+
+/* Re-opens what an earlier agent process left; false when nothing could be (start afresh). */
+static bool adopt_from_state(struct pod *pod)
+{
+	const struct pod_env *env = &pod->env;
+	cleanup_free char *path = xasprintf("%s/" POD_STATE_FILE, pod->dir);
+	cleanup_free char *text = NULL;
+	struct error err;
+	if (file_read(path, POD_STATE_MAX, &text, NULL, NULL) < 0)
+		return false;
+	cJSON *state = cJSON_Parse(text);
+	const char *uid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(state, "uid"));
+	if (!uid || strcmp(uid, pod->uid) != 0) {
+		cJSON_Delete(state);
+		return false;
+	}
+	if (cgroups_pod_open(env->cgroups, pod->uid, &pod->cgroup, &err) < 0) {
+		log_info("pod %s/%s: nothing to adopt: %s", pod->namespace, pod->name, err.message);
+		cJSON_Delete(state);
+		return false;
+	}
+	cleanup_free char *ns_dir = xasprintf("%s/ns", pod->dir);
+	struct sandbox_spec spec = { pod->name, host_network(pod), ns_dir };
+	if (env->driver->sandbox_adopt(&spec, &pod->sandbox, &err) < 0) {
+		log_info("pod %s/%s: nothing to adopt: %s", pod->namespace, pod->name, err.message);
+		cJSON_Delete(state);
+		return false;
+	}
+	pod->start_time = (time_t)number_at(state, "startTime");
+	pod->initialized = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(state, "initialized"));
+	pod->next_init = (size_t)number_at(state, "nextInit");
+	if (pod->next_init > pod->init_count)
+		pod->next_init = pod->init_count;
+	const cJSON *record;
+	size_t adopted = 0;
+	cJSON_ArrayForEach(record, cJSON_GetObjectItemCaseSensitive(state, "containers"))
+	{
+		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(record, "name"));
+		for (size_t i = 0; name && i < pod->count; i++) {
+			struct container *c = &pod->containers[i];
+			if (strcmp(c->name, name) != 0)
+				continue;
+			adopt_container(pod, c, record);
+			adopted += c->runtime != NULL;
+		}
+	}
+	/* A container the record does not show running may have been started just before the
+	 * agent died: nothing of it may run beside the one the first sync starts. */
+	for (size_t i = 0; i < pod->count; i++) {
+		struct container *c = &pod->containers[i];
+		struct cgroups_group *group;
+		if (!c->runtime && !c->cgroup && cgroups_container_open(pod->cgroup, c->name, &group, NULL) == 0) {
+			cgroups_remove(group, CGROUPS_REMOVE_KILL, NULL);
+			cgroups_group_free(group);
+		}
+	}
+	cJSON_Delete(state);
+	log_info("pod %s/%s: adopted (%zu running containers)", pod->namespace, pod->name, adopted);
+	changed(pod);
+	return true;
+}
+
+struct pod *pod_adopt(const struct pod_env *env, const cJSON *object, const cJSON *config)
+{
+	struct pod *pod = pod_new(env, object, config); /* its first sync is due, not run yet */
+	if (!adopt_from_state(pod))
+		discard_leftovers(pod);
+	return pod;
+}
+
+void pod_release(struct pod *pod)
+{
+	if (!pod)
+		return;
+	struct error err;
+	if (pod_save_state(pod, &err) < 0)
+		log_warnx("pod %s/%s: %s", pod->namespace, pod->name, err.message);
+	for (size_t i = 0; i < pod->count; i++) {
+		struct container *c = &pod->containers[i];
+		unwatch_exit(c);
+		if (c->restart_timer)
+			loop_cancel_timer(pod->env.loop, c->restart_timer);
+		c->restart_timer = NULL;
+		if (c->runtime)
+			pod->env.driver->remove(c->runtime); /* the handle only: it keeps running */
+		c->runtime = NULL;
+		cgroups_group_free(c->cgroup);
+		c->cgroup = NULL;
+	}
+	if (pod->sandbox)
+		pod->env.driver->sandbox_release(pod->sandbox);
+	pod->sandbox = NULL;
+	cgroups_group_free(pod->cgroup);
+	pod->cgroup = NULL;
+	pod->terminated = true; /* pod_free: nothing left to stop or clean up */
+	pod_free(pod);
+}
+
+void pod_discard_orphan(const struct pod_env *env, const char *uid)
+{
+	cleanup_free char *dir = xasprintf("%s/%s", env->state_dir, uid);
+	cleanup_free char *path = xasprintf("%s/" POD_STATE_FILE, dir);
+	cleanup_free char *text = NULL;
+	struct error err;
+	struct cgroups_group *group;
+	if (cgroups_pod_open(env->cgroups, uid, &group, NULL) == 0) {
+		if (cgroups_remove(group, CGROUPS_REMOVE_KILL, &err) < 0)
+			log_warnx("pod %s: %s", uid, err.message);
+		cgroups_group_free(group);
+	}
+	if (file_read(path, POD_STATE_MAX, &text, NULL, NULL) == 0) {
+		cJSON *state = cJSON_Parse(text);
+		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(state, "name"));
+		cleanup_free char *ns_dir = xasprintf("%s/ns", dir);
+		struct sandbox_spec spec = { name ? name : "",
+			                     cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(state, "hostNetwork")),
+			                     ns_dir };
+		struct runtime_sandbox *sandbox;
+		if (env->driver->sandbox_adopt(&spec, &sandbox, NULL) == 0)
+			env->driver->sandbox_destroy(sandbox);
+		cJSON_Delete(state);
+	}
+	file_remove_tree(dir);
+	log_info("pod %s: left by an earlier agent and no longer wanted: stopped and removed", uid);
 }

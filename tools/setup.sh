@@ -12,7 +12,8 @@ set -euo pipefail
 
 build_packages=(make gcc libc6-dev binutils pkg-config autoconf automake libtool cmake python3 tcl
 	bison flex gperf patch xz-utils bzip2 file apt dpkg-dev
-	gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf gcc-arm-linux-gnueabi)
+	gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf gcc-arm-linux-gnueabi
+	libc6-dev-arm64-cross libc6-dev-armhf-cross libc6-dev-armel-cross)
 fuzz_packages=(clang libclang-rt-14-dev)
 test_packages=(qemu-user-static libcoap3-bin busybox-static iproute2 procps clang-format clang bc python3 nftables)
 

@@ -8,7 +8,8 @@
 #   6. scheduling throughput: 10,000 pods onto 1,000 hollow nodes (tests/bench/bench_scheduler.c)
 #   7. the prober's CPU per probe attempt: HTTP, TCP and exec (tests/bench/bench_prober.c)
 #   8. the kubelet: pod start latency, agent RSS idle and with 20 pods, agent idle CPU
-#   9. the network: ClusterIP against direct pod IP, throughput (iperf3) and request/response
+#   9. images over the cluster: push and pull MB/s of a ~10 MB image (tests/bench/image_pull.sh)
+#  10. the network: ClusterIP against direct pod IP, throughput (iperf3) and request/response
 #      latency, nftables and userspace proxies side by side (tests/bench/network.sh)
 # Environment: IDLE_SECONDS (default 60), LOAD_SECONDS (default 10), CLIENTS (default 4).
 set -euo pipefail
@@ -100,5 +101,7 @@ echo "== the kubelet: pod start latency, agent RSS and idle CPU (tests/bench/kub
 IDLE_SECONDS=$idle tests/bench/kubelet.sh build/x86_64/bramble
 
 echo
+echo "== images over the cluster: push and pull of a ~10 MB image on loopback (tests/bench/image_pull.sh)"
+tests/bench/image_pull.sh build/x86_64/bramble
 echo "== network: ClusterIP vs direct pod IP, nftables and userspace proxy (tests/bench/network.sh)"
 tests/bench/network.sh build/x86_64/bramble

@@ -34,6 +34,9 @@ hasE() { pod_json "$1" | grep -qE -- "$2"; }
 phase_is() { has "$1" "\"phase\":\"$2\""; }
 pod_ready() { has "$1" '"type":"Ready","status":"True"'; }
 pod_not_ready() { has "$1" '"type":"Ready","status":"False"'; }
+# Pods that restart in a loop are deleted once checked: every restart is a status write and
+# a watch notification, and the rest of the test needs neither.
+done_with() { timeout 30 nsenter --net="/run/netns/brb-$run_id-cp" "$BRAMBLE" --config "$cp_dir/admin.conf" delete pod "$@" >/dev/null 2>&1 || true; }
 restarts_at_least() { pod_json "$1" | grep -o '"restartCount":[0-9]*' | head -n1 | cut -d: -f2 | { read -r n; [ "${n:-0}" -ge "$2" ]; }; }
 
 # --- readiness: exec probe, the Ready condition and the Endpoints --------------------------------
@@ -71,14 +74,6 @@ check "someone else marks the Ready pod not Ready (as the node lifecycle control
 	b patch pod ready --subresource status -p '{"status":{"conditions":[{"type":"Ready","status":"False","reason":"NodeNotReady"}]}}'
 check "the kubelet writes its status back: Ready again" wait_until 10 pod_ready ready
 check_output "with all its conditions" '"type":"Initialized","status":"True".*"type":"PodScheduled","status":"True"' pod_json ready
-# The same while the board is cut off from the control plane: put right once it is back.
-in_board a1 ip link set eth0 down
-on_exit "in_board a1 ip link set eth0 up"
-check "while the board is unreachable its pod is marked not Ready" \
-	b patch pod ready --subresource status -p '{"status":{"conditions":[{"type":"Ready","status":"False","reason":"NodeNotReady"}]}}'
-sleep 4
-in_board a1 ip link set eth0 up
-check "when the board is back the kubelet marks it Ready again" wait_until 40 pod_ready ready
 
 # --- liveness: an exec probe that starts failing restarts the container -------------------------
 pod live 'touch /tmp/alive; (sleep 2; rm /tmp/alive) & exec sleep 1000' \
@@ -89,6 +84,7 @@ check_output "lastState says it was killed for its liveness probe" \
 	'"lastState":\{"terminated":\{"exitCode":1(37|43),"signal":(9|15),"reason":"Error","message":"Containermainfailedlivenessprobe,willberestarted:Livenessprobefailed:cat:can.topen./tmp/alive.' \
 	pod_json live
 check "and it goes on: restarted again" wait_until 40 restarts_at_least live 2
+done_with live
 
 # --- httpGet and tcpSocket against a busybox httpd in the pod -----------------------------------
 web_container=',"readinessProbe":{"httpGet":{"path":"/index.html","port":"http"},"periodSeconds":1},"livenessProbe":{"tcpSocket":{"port":8080},"periodSeconds":1,"failureThreshold":2},"ports":[{"name":"http","containerPort":8080}]'
@@ -100,6 +96,13 @@ web_rv=$(rv_of web)
 sleep 3
 check_output "a TCP liveness probe on the same port keeps it alive (no restart)" '"restartCount":0' pod_json web
 check_output "probes that keep passing write nothing: the pod's resourceVersion stays" "^$web_rv\$" rv_of web
+
+host_port=$((20000 + RANDOM % 20000))
+pod hostweb "mkdir -p /www; echo ok >/www/index.html; exec busybox httpd -f -p $host_port -h /www" \
+	",\"readinessProbe\":{\"httpGet\":{\"path\":\"/\",\"port\":$host_port},\"periodSeconds\":1}" '"hostNetwork":true,' |
+	b apply -f - >/dev/null
+check "an HTTP readiness probe of a hostNetwork pod goes to the board's address and makes it Ready" wait_until 20 pod_ready hostweb
+done_with hostweb
 
 pod web404 'mkdir -p /www; exec busybox httpd -f -p 8080 -h /www' \
 	',"readinessProbe":{"httpGet":{"path":"/missing","port":8080},"periodSeconds":1}' | b apply -f - >/dev/null
@@ -113,7 +116,10 @@ check_output "and failures that change nothing write nothing" "^$web404_rv\$" rv
 pod closed 'exec sleep 1000' ',"livenessProbe":{"tcpSocket":{"port":9},"periodSeconds":1,"failureThreshold":2}' |
 	b apply -f - >/dev/null
 check "a TCP liveness probe to a closed port restarts the container" wait_until 30 restarts_at_least closed 1
-check_output "saying why" '"message":"Containermainfailedlivenessprobe,willberestarted:Livenessprobefailed:dialtcp127.0.0.1:9:connect:connectionrefused"' pod_json closed
+check_output "saying why" '"message":"Containermainfailedlivenessprobe,willberestarted:Livenessprobefailed:dialtcp[0-9.]+:9:connect:connectionrefused"' pod_json closed
+closed_ip=$(pod_json closed | grep -o '"podIP":"[0-9.]*"' | cut -d'"' -f4)
+check_output "to the pod's IP ($closed_ip)" "dialtcp${closed_ip:-127.0.0.1}:9:" pod_json closed
+done_with closed
 
 # --- startup probe: readiness held back until it succeeds --------------------------------------
 pod slow '(while [ ! -e /hooks/go-startup ]; do sleep 0.2; done; touch /tmp/started) & exec sleep 1000' \
@@ -129,6 +135,7 @@ check_output "and its container started" '"ready":true,.*"started":true' pod_jso
 pod never 'exec sleep 1000' "$(exec_probe startupProbe 'false' ',"failureThreshold":2')" | b apply -f - >/dev/null
 check "a startup probe that never succeeds restarts the container" wait_until 30 restarts_at_least never 1
 check_output "saying why" '"message":"Containermainfailedstartupprobe,willberestarted:Startupprobefailed:' pod_json never
+done_with never
 
 # --- lifecycle hooks ------------------------------------------------------------------------
 hook_container=',"lifecycle":{"postStart":{"exec":{"command":["sh","-c","echo poststart >>/hooks/order"]}},"preStop":{"exec":{"command":["sh","-c","echo prestop >>/hooks/order; sleep 1; echo prestop-done >>/hooks/order"]}}}'
@@ -137,7 +144,7 @@ pod hooked "trap 'echo sigterm >>/hooks/order; exit 0' TERM; echo started >>/hoo
 check "a pod with postStart and preStop hooks runs" wait_until 20 phase_is hooked Running
 check "its postStart hook ran in the container" wait_until 10 grep -q poststart "$hooks/order"
 check "it is Ready once postStart is done" wait_until 10 pod_ready hooked
-check "deleting it is accepted" b delete pod hooked
+check "deleting it is accepted" timeout 30 nsenter --net="/run/netns/brb-$run_id-cp" "$BRAMBLE" --config "$cp_dir/admin.conf" delete pod hooked
 hooked_gone() { ! b get pod hooked >/dev/null 2>&1; }
 check "it stops and is gone" wait_until 20 hooked_gone
 check_output "preStop ran to its end before SIGTERM" 'prestop,prestop-done,sigterm' bash -c "grep -v -e started -e poststart '$hooks/order' | paste -sd,"
@@ -147,7 +154,7 @@ pod slowstop "trap 'echo slow-sigterm >>/hooks/slow' TERM; while true; do sleep 
 	',"lifecycle":{"preStop":{"exec":{"command":["sh","-c","echo slow-prestop >>/hooks/slow; sleep 60"]}}}' \
 	'"terminationGracePeriodSeconds":2,' | sed 's/"terminationGracePeriodSeconds":3,//' | b apply -f - >/dev/null
 check "a pod whose preStop hook takes longer than its grace period runs" wait_until 20 pod_ready slowstop
-b delete pod slowstop >/dev/null
+done_with slowstop
 slowstop_gone() { ! b get pod slowstop >/dev/null 2>&1; }
 start=$SECONDS
 check "it is gone well within a minute: the hook is cut at the grace period (2 s), SIGKILL 2 s later" wait_until 15 slowstop_gone
@@ -159,10 +166,34 @@ pod badhook 'exec sleep 1000' ',"lifecycle":{"postStart":{"exec":{"command":["sh
 	b apply -f - >/dev/null
 check "a failing postStart hook kills and restarts the container" wait_until 30 restarts_at_least badhook 1
 check_output "saying which hook failed and how" '"message":"ExeclifecyclehookforContainer\\"main\\"inPod\\"badhook_default\([^)]*\)\\"failed-error:command.sh-cechono;exit3.exitedwith3:no"' pod_json badhook
+done_with badhook
 
 # --- a spec the agent cannot follow ---------------------------------------------------------
 pod badprobe 'exec sleep 1000' ',"readinessProbe":{"httpGet":{"port":"nosuch"}}' | b apply -f - >/dev/null
 bad_probe() { has badprobe '"reason":"CreateContainerConfigError","message":"spec.containers\[0\].readinessProbe.httpGet.port:nocontainerportnamed'; }
 check "a probe naming a port the container lacks holds it in CreateContainerConfigError" wait_until 15 bad_probe
+
+# --- the kubelet puts right a status changed while the board was cut off, once it is back ----
+# (last, when no pod restarts in a loop any more)
+in_board a1 ip link set eth0 down
+on_exit "in_board a1 ip link set eth0 up"
+check "while the board is unreachable its pod is marked not Ready" \
+	b patch pod ready --subresource status -p '{"status":{"conditions":[{"type":"Ready","status":"False","reason":"NodeNotReady"}]}}'
+sleep 4
+in_board a1 ip link set eth0 up
+check "when the board is back the kubelet marks it Ready again" wait_until 40 pod_ready ready
+
+# --- an agent restart: adopted containers are probed again ---------------------------------
+pod guarded 'exec sleep 1000' "$(exec_probe livenessProbe '! test -e /hooks/kill-guarded' ',"failureThreshold":2')" |
+	b apply -f - >/dev/null
+check "a pod with an exec liveness probe runs" wait_until 20 pod_ready guarded
+board_stop a1
+board_start a1
+adopted() { grep -q 'pod default/guarded: container main adopted' "$test_dir/a1.log"; }
+check "after an agent restart its container is adopted" wait_until 15 adopted
+check "the adopted pod with HTTP and TCP probes is Ready, not restarted" wait_until 15 bash -c \
+	"nsenter --net=/run/netns/brb-$run_id-cp '$BRAMBLE' --config '$cp_dir/admin.conf' get pod web -o json | tr -d ' \n' | grep -q '\"ready\":true,\"restartCount\":0'"
+touch "$hooks/kill-guarded"
+check "the adopted container's liveness probe still runs: failing, it restarts the container" wait_until 20 restarts_at_least guarded 1
 
 check "the agent is still running" kill -0 "${board_pid[a1]}"

@@ -148,3 +148,40 @@ TEST(node_names)
 	CHECK(authz_node_name("admin") == NULL);
 	CHECK(authz_node_name(NULL) == NULL);
 }
+
+TEST(a_node_creates_only_mirror_pods_of_its_own)
+{
+	struct store *store = fixture();
+#define MIRROR_BASE                                                                                                    \
+	"{\"metadata\":{\"name\":\"web-pi-1\",\"annotations\":{%s},\"ownerReferences\":[{"                             \
+	"\"apiVersion\":\"v1\",\"kind\":\"Node\",\"name\":\"%s\",\"uid\":\"u\"}]},"                                    \
+	"\"spec\":{\"nodeName\":\"%s\",\"containers\":[{\"name\":\"c\",\"image\":\"i\"%s}]}}"
+	const char *mirror = "\"kubernetes.io/config.mirror\":\"abc\"";
+	const char *secret_env = ",\"envFrom\":[{\"secretRef\":{\"name\":\"s1\"}}]";
+	struct {
+		const char *annotations, *owner, *node, *extra;
+		int expected;
+		const char *why;
+	} cases[] = {
+		{ mirror, "pi-1", "pi-1", "", 0, NULL },
+		{ "", "pi-1", "pi-1", "", -EPERM, "only mirror pods (annotation" },
+		{ mirror, "pi-1", "pi-2", "", -EPERM, "bound to itself" },
+		{ mirror, "pi-2", "pi-1", "", -EPERM, "owned only by its own Node" },
+		{ mirror, "pi-1", "pi-1", secret_env, -EPERM, "may not use ConfigMaps or Secrets" },
+	};
+	const struct kind *pod_kind = kind_lookup("v1", "Pod");
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char text[1024];
+		snprintf(text, sizeof(text), MIRROR_BASE, cases[i].annotations, cases[i].owner, cases[i].node,
+		         cases[i].extra);
+		cJSON *pod = cJSON_Parse(text);
+		CHECK(pod != NULL);
+		struct authz_request r = { "node:pi-1", AUTHZ_CREATE, pod_kind, "default", NULL, false, NULL, pod };
+		struct error err;
+		CHECK_INT(authz_check(store, &r, &err), ==, cases[i].expected);
+		if (cases[i].why)
+			CHECK_CONTAINS(err.message, cases[i].why);
+		cJSON_Delete(pod);
+	}
+	store_close(store);
+}
