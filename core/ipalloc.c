@@ -170,7 +170,7 @@ static int compare_u32(const void *a, const void *b)
 
 static bool taken_has(const struct taken *t, uint32_t value)
 {
-	return bsearch(&value, t->values, t->count, sizeof(uint32_t), compare_u32) != NULL;
+	return t->count > 0 && bsearch(&value, t->values, t->count, sizeof(uint32_t), compare_u32) != NULL;
 }
 
 static bool is_self(const struct taken *t, const cJSON *object)

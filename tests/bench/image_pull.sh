@@ -27,6 +27,9 @@ data-dir = $dir/board
 server = coaps://127.0.0.1:$port
 state-dir = $dir/board/run
 cgroup-parent = $parent
+[network]
+# this board runs in the machine's own network namespace: leave its network alone
+pod-network = off
 CONF
 
 # The image: busybox and ~10 MB of random bytes in one uncompressed layer, as `docker save` writes.

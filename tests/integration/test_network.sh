@@ -135,6 +135,21 @@ both_seen() { asker_log | grep -q '^web-b$' && asker_log | grep -q '^web-c$'; }
 check "a pod on cp reaches the Service by name and traffic reaches both backends" wait_until 40 both_seen
 check_output "the ClusterIP itself balances too" 'web-[bc]' fetch "$svc_ip" 80
 
+# A backend whose readiness probe starts failing leaves the rotation.
+cat <<JSON | b apply -f - >/dev/null
+{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web-r","labels":{"app":"web"}},"spec":{"nodeName":"c",
+ "terminationGracePeriodSeconds":1,"containers":[{"name":"main","image":"busybox:1.36",
+ "command":["sh","-c","mkdir -p /www && hostname > /www/index.html && busybox httpd -p 8080 -h /www && touch /tmp/ready && sleep 20 && rm /tmp/ready && exec sleep 100000"],
+ "readinessProbe":{"exec":{"command":["cat","/tmp/ready"]},"periodSeconds":1,"failureThreshold":1}}]}}
+JSON
+ready_endpoint() { b get endpoints web -o json | tr -d ' \n' | grep -o '"addresses":\[[^]]*\]' | grep -q "$(pod_ip web-r)\""; }
+check "a third backend whose readiness probe passes joins the Endpoints" wait_until 20 ready_endpoint
+not_ready_endpoint() { b get endpoints web -o json | tr -d ' \n' | grep -o '"notReadyAddresses":\[[^]]*\]' | grep -q "$(pod_ip web-r)\""; }
+check "when its probe fails it moves to notReadyAddresses" wait_until 40 not_ready_endpoint
+never_r() { for _ in 1 2 3 4 5 6 7 8; do [ "$(fetch "$svc_ip" 80)" != web-r ] || return 1; done; }
+check "and within 5 s no request reaches it any more (8 in a row)" wait_until 5 never_r
+b delete pod web-r >/dev/null
+
 # NodePort from the LAN, on every board.
 b apply -f - >/dev/null <<'YAML'
 apiVersion: v1
@@ -185,9 +200,8 @@ YAML
 b delete pod web-b >/dev/null
 only_c() { ! b get endpoints web -o json | tr -d ' \n' | grep -q "$ip_b"; }
 check "deleting web-b takes it out of the Endpoints" wait_until 20 only_c
-sleep 1
 all_c() { for _ in 1 2 3 4 5 6 7 8; do [ "$(fetch "$svc_ip" 80)" = web-c ] || return 1; done; }
-check "and out of rotation: every request reaches web-c" all_c
+check "and within 5 s out of rotation: every request reaches web-c (8 in a row)" wait_until 5 all_c
 check_output "its veth is gone from b" '^0$' bash -c "ip -n brb-$run_id-b -o link show | grep -c '^[0-9]*: bv' || true"
 
 # An agent restart keeps pod addresses and rules.

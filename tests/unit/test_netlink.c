@@ -219,6 +219,9 @@ TEST(netlink_sysctl_in_namespace)
 	struct netlink *nl = fresh_namespace();
 	struct error err = { 0 };
 	char value[16];
+	/* a new namespace starts with the machine's IPv4 settings (devconf_inherit_init_net): set
+	 * a known value first */
+	CHECK_OK(netlink_sysctl_write("net.ipv4.ip_forward", "0", &err));
 	CHECK_OK(netlink_sysctl_read("net.ipv4.ip_forward", value, sizeof(value), &err));
 	CHECK_STR(value, "0");
 	CHECK_OK(netlink_enable_ipv4_forwarding(&err));
@@ -229,6 +232,7 @@ TEST(netlink_sysctl_in_namespace)
 	int other = other_namespace();
 	int saved;
 	CHECK_OK(netlink_netns_enter(other, &saved, &err));
+	CHECK_OK(netlink_sysctl_write("net.ipv4.ip_forward", "0", &err));
 	CHECK_OK(netlink_sysctl_read("net.ipv4.ip_forward", value, sizeof(value), &err));
 	CHECK_STR(value, "0");
 	CHECK_OK(netlink_netns_leave(saved, &err));
