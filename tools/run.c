@@ -5,9 +5,10 @@
  * pods' containers after a restart.
  *
  * State lives in /run/bramble/run/<name>: the root's mountpoint, and the writable layer
- * (upper, work) unless --read-only. With --rm all of these are in a tmpfs the container
- * mounts on the directory in its own mount namespace (upper_in_memory): on disk there is
- * only the empty directory, removed afterwards. A detached container also
+ * (upper, work) unless --read-only. A --rm container has no state directory: its root and
+ * writable layer are in a tmpfs it mounts, in its own mount namespace, on the shared empty
+ * directory /run/bramble/run/.rm (upper_in_memory), so nothing of it is ever on disk; its
+ * name is reserved by its pod cgroup. A detached container also
  * has run.json (its driver, cgroup parent, network mode, environment and the runtime's
  * state) and ns/, where its sandbox's namespaces are pinned; its cgroup
  * <parent>/pod-<name>/main stays until `bramble container rm`.
@@ -163,9 +164,19 @@ struct cgroup_setup {
 static void *cgroup_setup_run(void *data)
 {
 	struct cgroup_setup *s = data;
+	struct cgroups_group *existing = NULL;
+	if ((s->r = cgroups_open(s->parent, &s->cgroups, &s->err)) < 0)
+		return NULL;
+	/* The name is taken while its pod cgroup exists (a --rm container has no state
+	 * directory to say so). */
+	if (cgroups_pod_open(s->cgroups, s->name, &existing, NULL) == 0) {
+		s->r = error_set(&s->err, EEXIST, "a container named %s exists (cgroup %s)", s->name,
+		                 cgroups_group_name(existing));
+		cgroups_group_free(existing);
+		return NULL;
+	}
 	/* One cgroup for the run (as for a pod) with the container's under it, like the kubelet. */
-	if ((s->r = cgroups_open(s->parent, &s->cgroups, &s->err)) < 0 ||
-	    (s->r = cgroups_pod_create(s->cgroups, s->name, &(struct cgroups_limits){ 0 }, &s->pod, &s->err)) < 0 ||
+	if ((s->r = cgroups_pod_create(s->cgroups, s->name, &(struct cgroups_limits){ 0 }, &s->pod, &s->err)) < 0 ||
 	    (s->r = cgroups_container_create(s->pod, "main", s->limits, &s->group, &s->err)) < 0)
 		return NULL;
 	s->r = cgroups_procs_open(s->group, &s->procs, &s->err);
@@ -474,11 +485,13 @@ int run_main(int argc, char **argv)
 		return 125;
 	}
 	/* A --rm container's writes are thrown away: they stay in memory, in a tmpfs the
-	 * container mounts on its state directory, where its root is assembled too
-	 * (upper_in_memory): nothing but that directory is made on disk. */
+	 * container mounts (in its own mount namespace) on a shared empty directory, where its
+	 * root is assembled too: nothing is made on disk. */
 	bool upper_in_memory = remove && !read_only;
+	cleanup_free char *in_memory = xasprintf(RUN_STATE_DIR "/.rm");
+	cleanup_free char *in_memory_root = xasprintf("%s/rootfs", in_memory);
 	if (upper_in_memory) {
-		if ((r = file_mkdir_p(state, 0700, &err)) < 0)
+		if ((r = file_mkdir_p(in_memory, 0700, &err)) < 0)
 			goto out;
 	} else if ((r = file_mkdir_p(mountpoint, 0700, &err)) < 0 || (r = file_mkdir_p(upper, 0755, &err)) < 0 ||
 	           (r = file_mkdir_p(work, 0700, &err)) < 0) {
@@ -527,12 +540,12 @@ int run_main(int argc, char **argv)
 		.layers = layers,
 		.layer_count = layer_count,
 		.upper_dir = read_only         ? NULL
-		             : upper_in_memory ? state
+		             : upper_in_memory ? in_memory
 		                               : upper,
 		.work_dir = work,
 		.read_only_root = read_only,
 		.upper_in_memory = upper_in_memory,
-		.rootfs_mountpoint = mountpoint,
+		.rootfs_mountpoint = upper_in_memory ? in_memory_root : mountpoint,
 		.argv = command,
 		.env = environment,
 		.cwd = workdir,
