@@ -13,6 +13,8 @@
 #include <ini.h>
 
 #include "agent/node.h"
+#include "core/bootstrap.h"
+#include "core/ipalloc.h"
 #include "platform/error.h"
 #include "platform/memory.h"
 
@@ -59,7 +61,9 @@ static const struct option options[] = {
 	  .type = OPTION_PATH,
 	  .offset = FIELD(data_dir),
 	  .default_value = "/var/lib/bramble",
-	  .help = ("Where Bramble keeps its state (store, credentials, images, pod cache).") },
+	  .help = ("Where Bramble keeps its state (store, credentials, images, container logs, and the pod\n"
+	           "cache podcache.db: the pods bound here and their ConfigMaps and Secrets, Secrets\n"
+	           "encrypted, written only when they change; what the agent runs with no control plane).") },
 	{ .section = "server",
 	  .key = "listen",
 	  .type = OPTION_ADDRESS,
@@ -121,6 +125,60 @@ static const struct option options[] = {
 	  .on_word = "full",
 	  .help = ("'full': every acknowledged write survives power loss (an fsync per group of writes).\n"
 	           "'normal': it survives a crash of Bramble but maybe not of the board; fewer SD card writes.") },
+	{ .section = "server",
+	  .key = "node-monitor-grace",
+	  .type = OPTION_COUNT,
+	  .offset = FIELD(node_monitor_grace),
+	  .default_value = "12",
+	  .min = 2,
+	  .max = 3600,
+	  .help = ("Seconds without a heartbeat after which a Node is marked Ready=Unknown and tainted\n"
+	           "node.kubernetes.io/unreachable (Kubernetes: 40). Keep it above 2 x the agents'\n"
+	           "node-status-interval.") },
+	{ .section = "server",
+	  .key = "pod-eviction-timeout",
+	  .type = OPTION_COUNT,
+	  .offset = FIELD(pod_eviction_timeout),
+	  .default_value = "5",
+	  .min = 1,
+	  .max = 86400,
+	  .help = ("Seconds a pod stays on an unreachable or not-ready Node before it is evicted and\n"
+	           "replaced elsewhere, unless its own tolerations say otherwise: the tolerationSeconds\n"
+	           "every pod gets by default (Kubernetes: 300).") },
+	{ .section = "server",
+	  .key = "node-eviction-rate",
+	  .type = OPTION_COUNT,
+	  .offset = FIELD(node_eviction_rate),
+	  .default_value = "60",
+	  .min = 1,
+	  .max = 60000,
+	  .help = ("Nodes per minute whose pods may start being evicted (Kubernetes: 6).") },
+	{ .section = "server",
+	  .key = "unhealthy-threshold",
+	  .type = OPTION_COUNT,
+	  .offset = FIELD(unhealthy_threshold),
+	  .default_value = "55",
+	  .min = 1,
+	  .max = 100,
+	  .help = ("When at least this percentage of the Nodes is not Ready at once, nothing is evicted:\n"
+	           "the control plane is most likely the one cut off.") },
+	{ .section = "server",
+	  .key = "job-backoff",
+	  .type = OPTION_COUNT,
+	  .offset = FIELD(job_backoff),
+	  .default_value = "1",
+	  .min = 1,
+	  .max = 360,
+	  .help = ("Seconds before a failed Job pod is replaced; doubles with each failure, at most 6\n"
+	           "minutes (Kubernetes: 10).") },
+	{ .section = "server",
+	  .key = "image-registry-limit",
+	  .type = OPTION_SIZE,
+	  .offset = FIELD(image_registry_limit),
+	  .default_value = "0",
+	  .max = 4095ul * 1024 * 1024,
+	  .help = ("Most bytes of images the control plane keeps for the cluster (`bramble image push`,\n"
+	           "in <data-dir>/registry; K and M suffixes); a push beyond it gets 4.13. 0: no limit.") },
 	{ .section = "agent",
 	  .key = "server",
 	  .type = OPTION_STRING,
@@ -134,7 +192,18 @@ static const struct option options[] = {
 	  .offset = FIELD(agent_credential),
 	  .default_value = "",
 	  .help = ("File with this node's 'identity key' line (identity node:<name>), mode 0600.\n"
-	           "Empty: <data-dir>/node-credential. Not needed on a server board.") },
+	           "Empty: <data-dir>/node-credential. Not needed on a server board. Written by the\n"
+	           "agent when it joins with a token.") },
+	{ .section = "agent",
+	  .key = "token",
+	  .type = OPTION_STRING,
+	  .offset = FIELD(agent_token),
+	  .default_value = "",
+	  .help = ("A join token from `bramble token create` (<id>.<secret>:sha256:<cluster hash>). When\n"
+	           "the credential file does not exist yet, the agent joins the cluster at 'server' with\n"
+	           "it: checks the server holds the cluster key the hash names, gets its own credential\n"
+	           "and stores it in the credential file, which it uses from then on (the token is not\n"
+	           "needed afterwards and may be removed). Empty: no joining.") },
 	{ .section = "agent",
 	  .key = "labels",
 	  .type = OPTION_STRING,
@@ -179,24 +248,29 @@ static const struct option options[] = {
 	  .key = "node-status-interval",
 	  .type = OPTION_COUNT,
 	  .offset = FIELD(node_status_interval),
-	  .default_value = "10",
+	  .default_value = "4",
 	  .min = 1,
 	  .max = 300,
-	  .help = ("Seconds between the Node's heartbeats (kept in memory by the control plane).") },
+	  .help = ("Seconds between the Node's heartbeats (kept in memory by the control plane); the\n"
+	           "server's node-monitor-grace must be well above it.") },
 	{ .section = "agent",
 	  .key = "static-pods",
 	  .type = OPTION_PATH,
 	  .offset = FIELD(static_pods),
 	  .default_value = "",
-	  .help = ("A directory of pod manifests (YAML or JSON) run at boot without any control plane,\n"
-	           "and shown as mirror pods when it is reachable. Empty: none.") },
+	  .help = ("A directory of pod manifests (*.yaml, *.yml, *.json) run at boot without any control\n"
+	           "plane, each as pod <name>-<node name>, and shown as mirror pods when it is reachable.\n"
+	           "A bad manifest is logged with its file and field and left out. Changes are picked up\n"
+	           "as they happen (inotify) and on SIGHUP.\n"
+	           "Static pods may not use ConfigMaps or Secrets. Empty: none.") },
 	{ .section = "agent",
 	  .key = "state-dir",
 	  .type = OPTION_PATH,
 	  .offset = FIELD(state_dir),
 	  .default_value = "/run/bramble",
 	  .help = ("Where running pods keep their namespaces, root filesystems and runtime state\n"
-	           "(tmpfs: gone after a reboot, which the agent notices and starts the pods again).") },
+	           "(tmpfs: gone after a reboot, which the agent notices and starts the pods again).\n"
+	           "Pods outlive the agent: a restarted agent adopts the containers it finds here.") },
 	{ .section = "agent",
 	  .key = "image-store-limit",
 	  .type = OPTION_SIZE,
@@ -213,6 +287,63 @@ static const struct option options[] = {
 	  .max = 300,
 	  .help = ("Seconds before a crashing container is started again the second time; the wait\n"
 	           "doubles with each crash up to 300 s (CrashLoopBackOff), as in Kubernetes.") },
+	{ .section = "network",
+	  .key = "pod-network",
+	  .type = OPTION_SWITCH,
+	  .offset = FIELD(pod_network),
+	  .default_value = "on",
+	  .off_word = "off",
+	  .on_word = "on",
+	  .help = ("'on': pods get an address from this node's pod CIDR on a bridge, Services are\n"
+	           "served by the proxy and cluster DNS answers on the bridge. 'off': only hostNetwork\n"
+	           "pods get an address (a board that runs another network, or tests).") },
+	{ .section = "network",
+	  .key = "cluster-cidr",
+	  .type = OPTION_STRING,
+	  .offset = FIELD(cluster_cidr),
+	  .default_value = "10.42.0.0/16",
+	  .help = ("Pod addresses of the whole cluster; each node gets a block of it (node-cidr-mask).\n"
+	           "The same on every board: the control plane hands it out, agents route and NAT by it.") },
+	{ .section = "network",
+	  .key = "service-cidr",
+	  .type = OPTION_STRING,
+	  .offset = FIELD(service_cidr),
+	  .default_value = "10.43.0.0/16",
+	  .help = ("Virtual addresses of Services (ClusterIPs), /12 to /30; must not overlap cluster-cidr.") },
+	{ .section = "network",
+	  .key = "node-cidr-mask",
+	  .type = OPTION_COUNT,
+	  .offset = FIELD(node_cidr_mask),
+	  .default_value = "24",
+	  .min = 8,
+	  .max = 29,
+	  .help = ("Prefix length of each node's pod CIDR (24: 253 pods per node, 256 nodes in a /16).") },
+	{ .section = "network",
+	  .key = "node-port-range",
+	  .type = OPTION_STRING,
+	  .offset = FIELD(node_port_range),
+	  .default_value = "30000-32767",
+	  .help = ("Ports NodePort Services are given, as FIRST-LAST.") },
+	{ .section = "network",
+	  .key = "cluster-domain",
+	  .type = OPTION_STRING,
+	  .offset = FIELD(cluster_domain),
+	  .default_value = "cluster.local",
+	  .help = ("The DNS domain of Services: <service>.<namespace>.svc.<cluster-domain>.") },
+	{ .section = "network",
+	  .key = "bridge",
+	  .type = OPTION_STRING,
+	  .offset = FIELD(bridge),
+	  .default_value = "bramble0",
+	  .help = ("The bridge pods are attached to; it holds the first address of the node's pod CIDR,\n"
+	           "where cluster DNS answers.") },
+	{ .section = "network",
+	  .key = "proxy-mode",
+	  .type = OPTION_STRING,
+	  .offset = FIELD(proxy_mode),
+	  .default_value = "auto",
+	  .help = ("How Services are served: 'nftables' (in the kernel), 'userspace' (relays in the agent,\n"
+	           "for kernels without nf_tables) or 'auto' (nftables when it works).") },
 	{ .section = "log",
 	  .key = "level",
 	  .type = OPTION_LOG_LEVEL,
@@ -235,6 +366,7 @@ struct load_state {
 	const char *path;
 	int error_count;
 	unsigned char seen[ARRAY_SIZE(options)];
+	int lines[ARRAY_SIZE(options)];
 };
 
 static void report(struct load_state *state, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -311,6 +443,24 @@ static int check_servers(const char *value, struct error *err)
 	return 0;
 }
 
+/* "30000-32767" */
+static int parse_port_range(const char *value, unsigned long *ret_min, unsigned long *ret_max, struct error *err)
+{
+	char *end;
+	unsigned long low = strtoul(value, &end, 10), high = 0;
+	bool ok = end != value && *end == '-' && value[0] != '-';
+	if (ok) {
+		const char *second = end + 1;
+		high = strtoul(second, &end, 10);
+		ok = end != second && *end == '\0' && second[0] != '-';
+	}
+	if (!ok || low < 1 || high > 65535 || low > high)
+		return error_set(err, EINVAL, "'%s' is not a port range: write FIRST-LAST, within 1-65535", value);
+	*ret_min = low;
+	*ret_max = high;
+	return 0;
+}
+
 /* Parses one value into the config; the error message names what is wrong with it. */
 static int option_set(const struct option *o, struct config *config, const char *value, struct error *err)
 {
@@ -323,6 +473,25 @@ static int option_set(const struct option *o, struct config *config, const char 
 			return -EINVAL;
 		if (o->offset == FIELD(agent_servers) && check_servers(value, err) < 0)
 			return -EINVAL;
+		if (o->offset == FIELD(agent_token) && value[0]) {
+			struct bootstrap_token token;
+			if (bootstrap_token_parse(value, true, &token, err) < 0)
+				return -EINVAL;
+			explicit_bzero(&token, sizeof(token));
+		}
+		if ((o->offset == FIELD(cluster_cidr) || o->offset == FIELD(service_cidr)) &&
+		    ipalloc_parse_cidr(value, &(uint32_t){ 0 }, &(unsigned){ 0 }, err) < 0)
+			return -EINVAL;
+		if (o->offset == FIELD(node_port_range) &&
+		    parse_port_range(value, &config->node_port_min, &config->node_port_max, err) < 0)
+			return -EINVAL;
+		if (o->offset == FIELD(proxy_mode) && strcmp(value, "auto") != 0 && strcmp(value, "nftables") != 0 &&
+		    strcmp(value, "userspace") != 0)
+			return error_set(err, EINVAL, "unknown proxy mode '%s' (auto, nftables, userspace)", value);
+		if ((o->offset == FIELD(bridge) &&
+		     (value[0] == '\0' || strlen(value) > 15 || strchr(value, '/') || strchr(value, ' '))))
+			return error_set(err, EINVAL, "'%s' is not a link name: 1 to 15 characters, no '/' or space",
+			                 value);
 		if (o->offset == FIELD(node_name) && !valid_node_name(value))
 			return error_set(err, EINVAL,
 			                 "'%s' is not a valid node name: up to 63 lowercase letters, digits "
@@ -390,14 +559,15 @@ static int on_ini_entry(void *user, const char *section, const char *key, const 
 		if (state->seen[i])
 			report(state, line, "%s.%s is set twice", section, key);
 		state->seen[i] = 1;
+		state->lines[i] = line;
 		struct error err;
 		if (option_set(&options[i], state->config, value, &err) < 0)
 			report(state, line, "%s.%s: %s", section, key, err.message);
 		return 1;
 	}
 	if (section[0] == '\0')
-		report(state, line, "'%s' is outside any section; put it under [node], [server], [agent] or [log]",
-		       key);
+		report(state, line,
+		       "'%s' is outside any section; put it under [node], [server], [agent], [network] or [log]", key);
 	else if (!section_known)
 		report(state, line, "unknown section [%s]", section);
 	else
@@ -435,6 +605,28 @@ static void resolve_derived(struct config *config)
 	}
 }
 
+/* The network options as a whole (overlapping CIDRs, a mask that does not fit), reported at
+ * the line of the last of them the file sets. */
+static void check_network(struct load_state *state)
+{
+	const struct config *config = state->config;
+	struct ipalloc_config network = {
+		.cluster_cidr = config->cluster_cidr,
+		.service_cidr = config->service_cidr,
+		.node_cidr_mask = (unsigned)config->node_cidr_mask,
+		.node_port_min = (unsigned)config->node_port_min,
+		.node_port_max = (unsigned)config->node_port_max,
+	};
+	struct error err;
+	if (ipalloc_check_config(&network, &err) == 0)
+		return;
+	int line = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(options); i++)
+		if (strcmp(options[i].section, "network") == 0 && state->lines[i] > line)
+			line = state->lines[i];
+	report(state, line, "network: %s", err.message);
+}
+
 int config_load(const char *path, struct config *config, FILE *errors)
 {
 	config_defaults(config);
@@ -460,6 +652,8 @@ int config_load(const char *path, struct config *config, FILE *errors)
 		report(&state, r, "expected 'key = value', '[section]' or a '#' comment");
 	else if (r < 0)
 		report(&state, 0, "cannot read the file");
+	if (state.error_count == 0)
+		check_network(&state);
 	if (state.error_count > CONFIG_MAX_ERRORS && errors)
 		fprintf(errors, "%s: %d more errors not shown\n", path, state.error_count - CONFIG_MAX_ERRORS);
 	resolve_derived(config);

@@ -33,10 +33,17 @@ struct config {
 	unsigned long max_watches_per_client;
 	unsigned long change_log;
 	bool store_sync_full;
+	unsigned long node_monitor_grace;   /* seconds */
+	unsigned long pod_eviction_timeout; /* seconds */
+	unsigned long node_eviction_rate;   /* nodes per minute */
+	unsigned long unhealthy_threshold;  /* percent */
+	unsigned long job_backoff;          /* seconds */
+	unsigned long image_registry_limit; /* bytes; 0: none */
 
 	/* [agent] */
 	char *agent_servers; /* comma-separated coaps:// URIs; "": this board's own API server */
 	char *agent_credential;
+	char *agent_token; /* a join string, or "" */
 	char *labels;
 	char *taints;
 	unsigned long max_pods;
@@ -48,6 +55,16 @@ struct config {
 	char *state_dir;
 	unsigned long image_store_limit;
 	unsigned long restart_backoff; /* seconds */
+	/* [network] */
+	bool pod_network;
+	char *cluster_cidr;
+	char *service_cidr;
+	unsigned long node_cidr_mask;
+	char *node_port_range; /* "30000-32767", parsed into: */
+	unsigned long node_port_min, node_port_max;
+	char *cluster_domain;
+	char *bridge;
+	char *proxy_mode;
 	/* [log] */
 	enum log_level log_level;
 	bool log_syslog;

@@ -1,6 +1,7 @@
 #include "agent/credentials.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -121,4 +122,33 @@ int credentials_add(struct credentials *credentials, const char *identity, const
 	credentials->entries[credentials->count].key = xstrdup(key);
 	credentials->count++;
 	return 0;
+}
+
+int credentials_load_own(const char *path, char **ret_identity, char **ret_key, struct error *err)
+{
+	struct credentials file;
+	int r = credentials_load(path, &file, err);
+	if (r < 0)
+		return r;
+	if (file.count != 1) {
+		credentials_free(&file);
+		return error_set(err, EINVAL, "%s: expected one 'identity key' line, found %zu", path, file.count);
+	}
+	*ret_identity = xstrdup(file.entries[0].identity);
+	*ret_key = xstrdup(file.entries[0].key);
+	credentials_free(&file);
+	return 0;
+}
+
+int credentials_store_own(const char *path, const char *identity, const char *key, const char *comment,
+                          struct error *err)
+{
+	if (!printable(identity) || !printable(key) || strlen(key) < CREDENTIALS_KEY_MIN ||
+	    strlen(key) > TRANSPORT_PSK_KEY_MAX || strlen(identity) > TRANSPORT_PSK_IDENTITY_MAX)
+		return error_set(err, EINVAL, "not a credential: identity '%.40s', or a key of %zu characters",
+		                 identity, strlen(key));
+	cleanup_free char *text = xasprintf("# %s\n%s %s\n", comment, identity, key);
+	int r = file_write_atomic(path, text, strlen(text), 0600, err);
+	explicit_bzero(text, strlen(text));
+	return r;
 }

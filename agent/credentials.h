@@ -32,6 +32,15 @@ void credentials_free(struct credentials *credentials);
 /* Adds an identity (or replaces its key): the kubelet's own on a server board. */
 int credentials_add(struct credentials *credentials, const char *identity, const char *key, struct error *err);
 
+/* A board's own credential: a file of one 'identity key' line (the [agent] credential),
+ * read with the same checks as above. */
+int credentials_load_own(const char *path, char **ret_identity, char **ret_key, struct error *err);
+
+/* Writes it: atomically (a crash leaves the old file or the new one, never half of one),
+ * mode 0600, a comment line first. */
+int credentials_store_own(const char *path, const char *identity, const char *key, const char *comment,
+                          struct error *err);
+
 /* transport_psk_lookup_fn: copies the key of identity into key; returns its length. */
 int credentials_psk_lookup(const char *identity, uint8_t *key, void *data);
 

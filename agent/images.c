@@ -2,22 +2,25 @@
  *
  * Layout, under the store's directory (the agent's data dir + "/images"):
  *
- *   lock                      flock()ed exclusively by every call that reads or changes the store
+ *   lock                      flock()ed exclusively by every call that reads or changes the index,
+ *                             blobs/ or layers/ (an import: only for its renames and index update)
  *   index.json                {"images": {"sha256:<config>": {record}}, "references": {"<canonical
  *                             reference>": "sha256:<config>"}}, replaced with file_write_atomic
  *   blobs/sha256/<hex>        manifests, configs and layers exactly as imported (the bytes an agent
  *                             pushes or pulls later), named by the sha256 of their content
  *   layers/<hex>/             a layer unpacked, named by its diff_id (sha256 of the uncompressed
  *                             tar), shared by every image that has it; whiteouts in overlayfs form
- *   tmp/import-XXXXXX/        one import in progress: src/ (an archive unpacked), blobs/<hex>,
- *                             layers/<hex>/
+ *   tmp/import-XXXXXX/        one import in progress, flock()ed by it: src/ (an archive unpacked),
+ *                             blobs/<hex>, layers/<hex>/
  *
  * Invariants: every file under blobs/ has the sha256 its name says and every directory under
  * layers/ is a complete unpack of a tar whose sha256 its name says (both are checked before they
  * are renamed into place); every digest the index names is present; anything under tmp/ belongs
- * to an import that is running (we hold the lock) or died (images_gc removes it).
+ * to an import that is running (its directory is locked) or died (images_gc removes it).
  *
- * An import, under the lock (images_import):
+ * An import (images_import) works in its own directory without the store's lock, so the agent
+ * resolves images while another is unpacked; it takes the lock to commit, and checks that what
+ * it reused from the store is still there (an `image rm` may have run meanwhile):
  *
  *   open source         a directory is read in place; a tar is unpacked into tmp/src (extract_archive)
  *     -> collect        index.json (OCI) or manifest.json (docker) -> the images it holds
@@ -27,7 +30,8 @@
  *                       are set aside (check_architecture)
  *     -> unpack         each new layer into tmp/layers/<diff_id>, its uncompressed sha256 checked
  *                       against the config's diff_id (unpack_layer, apply_whiteouts)
- *     -> rename         syncfs, then new blobs and layers are renamed into place (commit)
+ *     -> rename         syncfs, lock, reused blobs checked, new blobs and layers renamed into
+ *                       place (commit)
  *     -> index update   the new index written atomically
  *
  * Any failure before the index update removes tmp/import-XXXXXX and whatever this import had
@@ -192,6 +196,16 @@ static bool platform_runs(const struct images_store *store, const char *arch, co
 	if (strcmp(arch, "arm") != 0 || !variant || !*variant || !*store->variant)
 		return true;
 	return variant[0] == 'v' && store->variant[0] == 'v' && atoi(variant + 1) <= atoi(store->variant + 1);
+}
+
+bool images_runs_platform(const struct images_store *store, const char *arch, const char *variant)
+{
+	return arch && platform_runs(store, arch, variant ? variant : "");
+}
+
+void images_board_platform(const struct images_store *store, char *out, size_t size)
+{
+	format_platform(out, size, store->arch, store->variant);
 }
 
 /* ---- references ----------------------------------------------------------------------------- */
@@ -389,7 +403,7 @@ struct import {
 	const char *input;   /* what the user named, for messages */
 	char *tmp;           /* tmp/import-XXXXXX */
 	char *source;        /* the directory the archive's files are read from */
-	bool source_is_ours; /* source lies in tmp: blobs may be hard-linked rather than copied */
+	bool source_is_ours; /* source lies in tmp or the store's pulls/: blobs are hard-linked, not copied */
 	uint64_t usage;      /* of the store before this import */
 	uint64_t added;      /* bytes this import adds */
 	char **renamed;      /* paths this import renamed into the store, removed again on failure */
@@ -436,8 +450,16 @@ static int stage_blob(struct import *imp, const char *source, const char *what, 
 		return error_set(err, EFBIG, "%s: %s is larger than the limit of %llu bytes", what, source,
 		                 (unsigned long long)max_size);
 	cleanup_free char *partial = xasprintf("%s/blobs/partial", imp->tmp);
-	cleanup_close int out = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (out < 0)
+	/* A source that is ours (an archive unpacked in tmp, a pull's directory in the store) is
+	 * linked, not copied: it is read once for its digest and nothing is written twice. */
+	unlink(partial);
+	struct stat source_st;
+	bool linked = imp->source_is_ours && lstat(source, &source_st) == 0 && S_ISREG(source_st.st_mode) &&
+	              link(source, partial) == 0;
+	if (linked && chmod(partial, 0644) < 0)
+		return error_set_errno(err, errno, "%s: %s", what, partial);
+	cleanup_close int out = linked ? -1 : open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (!linked && out < 0)
 		return error_set_errno(err, errno, "creating %s", partial);
 	mbedtls_sha256_context sha;
 	mbedtls_sha256_init(&sha);
@@ -457,6 +479,8 @@ static int stage_blob(struct import *imp, const char *source, const char *what, 
 			break;
 		total += (uint64_t)n;
 		mbedtls_sha256_update(&sha, (const unsigned char *)buffer, (size_t)n);
+		if (linked)
+			continue;
 		r = file_write_all(out, buffer, (size_t)n);
 		if (r < 0) {
 			r = error_set_errno(err, -r, "%s: writing %s", what, partial);
@@ -466,7 +490,7 @@ static int stage_blob(struct import *imp, const char *source, const char *what, 
 	unsigned char sum[32];
 	mbedtls_sha256_finish(&sha, sum);
 	mbedtls_sha256_free(&sha);
-	if (r == 0 && fsync(out) < 0)
+	if (r == 0 && !linked && fsync(out) < 0)
 		r = error_set_errno(err, errno, "%s: writing %s", what, partial);
 	if (r < 0)
 		return r;
@@ -1342,12 +1366,43 @@ static cJSON *string_array(char (*items)[IMAGES_DIGEST_MAX], size_t count)
 	return array;
 }
 
+/* What an import took from the store instead of bringing it must still be there: the import
+ * ran without the store's lock, and an `image rm` may have collected it meanwhile. */
+static int check_present(struct import *imp, const struct accepted *a, struct error *err)
+{
+	const struct candidate *c = a->candidate;
+	for (size_t i = 0; i <= c->layer_count + 1; i++) {
+		const char *digest = i == 0 ? c->manifest : i == 1 ? c->config : c->layers[i - 2];
+		if (!*digest)
+			continue;
+		cleanup_free char *path = blob_path(imp, digest);
+		if (!path_exists(path))
+			return error_set(err, EAGAIN,
+			                 "blob %s left the image store during the import of %s; import again", digest,
+			                 imp->input);
+	}
+	for (size_t i = 0; i < c->layer_count; i++) {
+		const char *hex = digest_hex(a->diff_ids[i]);
+		cleanup_free char *staged = xasprintf("%s/layers/%s", imp->tmp, hex);
+		cleanup_free char *stored = xasprintf("%s/layers/%s", imp->store->dir, hex);
+		if (!path_exists(staged) && !path_exists(stored))
+			return error_set(err, EAGAIN,
+			                 "layer %s left the image store during the import of %s; import again",
+			                 a->diff_ids[i], imp->input);
+	}
+	return 0;
+}
+
 static int commit(struct import *imp, struct accepted *accepted, size_t count, struct error *err)
 {
 	cleanup_close int dir = open(imp->store->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	/* One syncfs for every file unpacked: after the renames a crash cannot leave a layer torn. */
 	if (dir < 0 || syncfs(dir) < 0)
 		return error_set_errno(err, errno, "syncing %s", imp->store->dir);
+	/* The store's lock for the renames and the index only: readers wait milliseconds, not an unpack. */
+	cleanup_lock int lock = store_lock(imp->store, err);
+	if (lock < 0)
+		return lock;
 	cleanup_json cJSON *index = NULL;
 	int r = index_load(imp->store, &index, err);
 	if (r < 0)
@@ -1357,6 +1412,8 @@ static int commit(struct import *imp, struct accepted *accepted, size_t count, s
 		/* An image already here (the same config, maybe compressed differently) keeps its
 		 * blobs: only its names are added. */
 		bool known = cJSON_GetObjectItemCaseSensitive(index_images(index), c->config) != NULL;
+		if (!known && (r = check_present(imp, &accepted[i], err)) < 0)
+			return r;
 		for (size_t n = 0; n < c->reference_count; n++) {
 			cJSON_DeleteItemFromObjectCaseSensitive(index_references(index), c->references[n]);
 			cJSON_AddStringToObject(index_references(index), c->references[n], c->config);
@@ -1389,9 +1446,7 @@ static int commit(struct import *imp, struct accepted *accepted, size_t count, s
 
 int images_import(struct images_store *store, const char *path, struct error *err)
 {
-	cleanup_lock int lock = store_lock(store, err);
-	if (lock < 0)
-		return lock;
+	cleanup_close int busy = -1; /* held on tmp/import-XXXXXX: images_gc leaves it alone */
 	struct stat st;
 	if (stat(path, &st) < 0)
 		return error_set_errno(err, errno, "image archive %s", path);
@@ -1411,6 +1466,11 @@ int images_import(struct images_store *store, const char *path, struct error *er
 		imp.tmp = NULL;
 		goto out;
 	}
+	busy = open(imp.tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (busy < 0 || flock(busy, LOCK_EX) < 0) {
+		r = error_set_errno(err, errno, "locking %s", imp.tmp);
+		goto out;
+	}
 	blobs = xasprintf("%s/blobs", imp.tmp);
 	layers = xasprintf("%s/layers", imp.tmp);
 	if (mkdir(blobs, 0700) < 0 || mkdir(layers, 0700) < 0) {
@@ -1419,6 +1479,9 @@ int images_import(struct images_store *store, const char *path, struct error *er
 	}
 	if (S_ISDIR(st.st_mode)) {
 		imp.source = xstrdup(path);
+		/* A layout a pull wrote into the store (agent/imagepull.c) is the store's to link from. */
+		cleanup_free char *pulls = xasprintf("%s/pulls/", store->dir);
+		imp.source_is_ours = strncmp(path, pulls, strlen(pulls)) == 0;
 	} else {
 		r = extract_archive(&imp, path, err);
 		if (r < 0)
@@ -1486,6 +1549,220 @@ out:
 		free(accepted[i].diff_ids);
 	free(accepted);
 	return r < 0 ? r : 0;
+}
+
+/* ---- bundles: what `bramble image push` sends ------------------------------------------------ */
+
+static bool file_is_gzip(const char *path)
+{
+	unsigned char magic[2] = { 0 };
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, magic, sizeof(magic));
+	close(fd);
+	return n == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+}
+
+static void bundle_blob(struct import *imp, struct images_bundle_blob *blob, const char *digest)
+{
+	snprintf(blob->digest, sizeof(blob->digest), "%s", digest);
+	blob->path = blob_path(imp, digest);
+	struct stat st;
+	blob->size = stat(blob->path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+/* A docker archive has no manifest blob: one is written as an OCI image manifest. */
+static char *docker_manifest_json(const struct images_bundle_image *image)
+{
+	cJSON *manifest = cJSON_CreateObject();
+	cJSON_AddNumberToObject(manifest, "schemaVersion", 2);
+	cJSON_AddStringToObject(manifest, "mediaType", OCI_MANIFEST);
+	cJSON *config = cJSON_AddObjectToObject(manifest, "config");
+	cJSON_AddStringToObject(config, "mediaType", "application/vnd.oci.image.config.v1+json");
+	cJSON_AddStringToObject(config, "digest", image->blobs[0].digest);
+	cJSON_AddNumberToObject(config, "size", (double)image->blobs[0].size);
+	cJSON *layers = cJSON_AddArrayToObject(manifest, "layers");
+	for (size_t i = 1; i < image->blob_count; i++) {
+		cJSON *layer = cJSON_CreateObject();
+		cJSON_AddStringToObject(layer, "mediaType",
+		                        file_is_gzip(image->blobs[i].path)
+		                                ? "application/vnd.oci.image.layer.v1.tar+gzip"
+		                                : "application/vnd.oci.image.layer.v1.tar");
+		cJSON_AddStringToObject(layer, "digest", image->blobs[i].digest);
+		cJSON_AddNumberToObject(layer, "size", (double)image->blobs[i].size);
+		cJSON_AddItemToArray(layers, layer);
+	}
+	char *text = cJSON_PrintUnformatted(manifest);
+	cJSON_Delete(manifest);
+	return text;
+}
+
+/* Stages and verifies one image's config and layers (not unpacked) and describes it. */
+static int bundle_candidate(struct import *imp, struct candidate *c, struct images_bundle_image *ret, struct error *err)
+{
+	int r;
+	if (c->config_source) {
+		char expected[IMAGES_DIGEST_MAX];
+		digest_from_name(c->config_source, expected);
+		cleanup_free char *label =
+		        xasprintf("config %s in %s", c->config_source + strlen(imp->source) + 1, imp->input);
+		r = stage_blob(imp, c->config_source, label, expected, IMAGES_JSON_MAX, c->config, err);
+	} else {
+		cleanup_json cJSON *descriptor = cJSON_CreateObject();
+		cJSON_AddStringToObject(descriptor, "digest", c->config);
+		r = stage_descriptor(imp, descriptor, "config", IMAGES_JSON_MAX, c->config, err);
+	}
+	if (r < 0)
+		return r;
+	cleanup_json cJSON *json = NULL;
+	if ((r = read_json_blob(imp, c->config, "config", &json, err)) < 0)
+		return r;
+	struct images_image image = { 0 };
+	parse_config(json, &image);
+	if (!*image.architecture) {
+		images_image_free(&image);
+		return error_set(err, EINVAL, "config %s in %s names no architecture", c->config, imp->input);
+	}
+	format_platform(ret->platform, sizeof(ret->platform), image.architecture, image.variant);
+	images_image_free(&image);
+	const cJSON *diff_ids =
+	        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(json, "rootfs"), "diff_ids");
+	if (!cJSON_IsArray(diff_ids) || (size_t)cJSON_GetArraySize(diff_ids) != c->layer_count)
+		return error_set(err, EINVAL, "config %s in %s: rootfs.diff_ids lists %d layers, the manifest %zu",
+		                 c->config, imp->input, cJSON_GetArraySize(diff_ids), c->layer_count);
+	for (size_t i = 0; i < c->layer_count; i++) {
+		if (c->layer_sources) {
+			char expected[IMAGES_DIGEST_MAX];
+			digest_from_name(c->layer_sources[i], expected);
+			cleanup_free char *label =
+			        xasprintf("layer %s in %s", c->layer_sources[i] + strlen(imp->source) + 1, imp->input);
+			r = stage_blob(imp, c->layer_sources[i], label, expected, UINT64_MAX, c->layers[i], err);
+		} else {
+			cleanup_json cJSON *descriptor = cJSON_CreateObject();
+			cJSON_AddStringToObject(descriptor, "digest", c->layers[i]);
+			r = stage_descriptor(imp, descriptor, "layer", UINT64_MAX, c->layers[i], err);
+		}
+		if (r < 0)
+			return r;
+	}
+	ret->references = xcalloc(c->reference_count + 1, sizeof(char *));
+	for (size_t i = 0; i < c->reference_count; i++)
+		ret->references[ret->reference_count++] = xstrdup(c->references[i]);
+	ret->blobs = xcalloc(c->layer_count + 1, sizeof(*ret->blobs));
+	bundle_blob(imp, &ret->blobs[ret->blob_count++], c->config);
+	for (size_t i = 0; i < c->layer_count; i++)
+		bundle_blob(imp, &ret->blobs[ret->blob_count++], c->layers[i]);
+	for (size_t i = 0; i < ret->blob_count; i++)
+		ret->size += ret->blobs[i].size;
+	if (*c->manifest) {
+		cleanup_free char *path = blob_path(imp, c->manifest);
+		if ((r = file_read(path, IMAGES_JSON_MAX, &ret->manifest, &ret->manifest_length, err)) < 0)
+			return r;
+	} else {
+		ret->manifest = docker_manifest_json(ret);
+		ret->manifest_length = strlen(ret->manifest);
+	}
+	return 0;
+}
+
+int images_bundle_open(const char *path, const char *scratch_dir, struct images_bundle *ret_bundle, struct error *err)
+{
+	memset(ret_bundle, 0, sizeof(*ret_bundle));
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return error_set_errno(err, errno, "image archive %s", path);
+	/* A store of its own in scratch_dir: nothing is "already stored", every blob is read. */
+	cleanup_free char *dir = xasprintf("%s/bramble-push-XXXXXX", scratch_dir ? scratch_dir : "/tmp");
+	if (!mkdtemp(dir))
+		return error_set_errno(err, errno, "creating a scratch directory in %s",
+		                       scratch_dir ? scratch_dir : "/tmp");
+	struct images_store store;
+	int r = images_open(&store, dir, 0, "none", "", err);
+	if (r < 0) {
+		file_remove_tree(dir);
+		return r;
+	}
+	struct import imp = { .store = &store, .input = path };
+	struct candidates *candidates = xcalloc(1, sizeof(*candidates));
+	cleanup_free char *oci_index = NULL, *docker_manifest = NULL, *blobs = NULL;
+	imp.tmp = xasprintf("%s/tmp/push", dir);
+	blobs = xasprintf("%s/blobs", imp.tmp);
+	if (mkdir(imp.tmp, 0700) < 0 || mkdir(blobs, 0700) < 0) {
+		r = error_set_errno(err, errno, "creating %s", blobs);
+		goto out;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		imp.source = xstrdup(path);
+	} else if ((r = extract_archive(&imp, path, err)) < 0) {
+		goto out;
+	}
+	oci_index = xasprintf("%s/index.json", imp.source);
+	docker_manifest = xasprintf("%s/manifest.json", imp.source);
+	if (path_exists(oci_index))
+		r = collect_oci(&imp, oci_index, candidates, err);
+	else if (path_exists(docker_manifest))
+		r = collect_docker(&imp, docker_manifest, candidates, err);
+	else
+		r = error_set(err, EINVAL,
+		              "%s is neither an OCI image layout (no index.json) nor a docker save archive "
+		              "(no manifest.json)",
+		              path);
+	if (r < 0)
+		goto out;
+	if (candidates->count == 0) {
+		r = error_set(err, EINVAL, "%s holds no image", path);
+		goto out;
+	}
+	ret_bundle->images = xcalloc(candidates->count, sizeof(*ret_bundle->images));
+	for (size_t i = 0; i < candidates->count; i++) {
+		r = bundle_candidate(&imp, &candidates->items[i], &ret_bundle->images[ret_bundle->count++], err);
+		if (r < 0)
+			goto out;
+	}
+	ret_bundle->dir = steal_pointer(&dir);
+out:
+	for (size_t i = 0; i < candidates->count; i++)
+		candidate_free(&candidates->items[i]);
+	free(candidates);
+	free(imp.tmp);
+	free(imp.source);
+	images_close(&store);
+	if (r < 0) {
+		file_remove_tree(dir);
+		images_bundle_close(ret_bundle);
+	}
+	return r < 0 ? r : 0;
+}
+
+void images_bundle_close(struct images_bundle *bundle)
+{
+	if (!bundle)
+		return;
+	for (size_t i = 0; i < bundle->count; i++) {
+		struct images_bundle_image *image = &bundle->images[i];
+		for (size_t n = 0; n < image->reference_count; n++)
+			free(image->references[n]);
+		free(image->references);
+		for (size_t n = 0; n < image->blob_count; n++)
+			free(image->blobs[n].path);
+		free(image->blobs);
+		free(image->manifest);
+	}
+	free(bundle->images);
+	if (bundle->dir)
+		file_remove_tree(bundle->dir);
+	free(bundle->dir);
+	memset(bundle, 0, sizeof(*bundle));
+}
+
+int images_has_blob(struct images_store *store, const char *digest)
+{
+	const char *hex = digest_hex(digest);
+	if (!hex)
+		return 0;
+	cleanup_free char *path = xasprintf("%s/blobs/sha256/%s", store->dir, hex);
+	return path_exists(path);
 }
 
 /* ---- lookups, listing, removal ------------------------------------------------------------------ */
@@ -1702,6 +1979,16 @@ static int sweep(struct images_store *store, cJSON *index, const char *subdir, c
 			continue;
 		if (key && strlen(entry->d_name) == HEX_LENGTH && referenced(index, key, entry->d_name))
 			continue;
+		if (!key) {
+			/* An import in progress holds its directory locked (from right after mkdtemp: a
+			 * gc in that instant makes the import fail cleanly, nothing worse). */
+			int fd = openat(dirfd(dir), entry->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			bool busy = fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0;
+			if (fd >= 0)
+				close(fd);
+			if (busy)
+				continue;
+		}
 		cleanup_free char *victim = xasprintf("%s/%s", path, entry->d_name);
 		int e = file_remove_tree(victim);
 		if (e < 0 && r == 0)
@@ -1717,7 +2004,7 @@ static int gc_locked(struct images_store *store, cJSON *index, struct error *err
 	if (r == 0)
 		r = sweep(store, index, "layers", "diffIds", err);
 	if (r == 0)
-		r = sweep(store, index, "tmp", NULL, err); /* imports that died: we hold the lock */
+		r = sweep(store, index, "tmp", NULL, err); /* imports that died: theirs is unlocked */
 	return r;
 }
 

@@ -2,12 +2,14 @@
  * archives, kept content-addressed by sha256 with their layers unpacked once for overlayfs.
  *
  * One store per board, under "<data-dir>/images". Calls that change the store take an
- * exclusive lock on it, so the agent and a `bramble image` command may share one. Unpacking
- * changes the process's working directory for its duration: call from one thread only.
+ * exclusive lock on it, so the agent and a `bramble image` command may share one; an import
+ * holds it only to commit, not while it unpacks. Unpacking changes the process's working
+ * directory for its duration: call from one thread only (the agent imports in a child).
  */
 #ifndef BRAMBLE_AGENT_IMAGES_H
 #define BRAMBLE_AGENT_IMAGES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -84,5 +86,43 @@ int images_normalize_reference(const char *reference, char ret[IMAGES_REFERENCE_
 
 /* The short form `docker images` shows: "docker.io/library/busybox:1.36" -> "busybox:1.36". */
 const char *images_familiar_reference(const char *canonical);
+
+/* What `bramble image push` sends: the images of an archive, every blob verified by sha256,
+ * none unpacked. A docker archive's images get an OCI manifest written for them. */
+struct images_bundle_blob {
+	char digest[IMAGES_DIGEST_MAX];
+	char *path; /* a verified copy in the bundle's scratch directory */
+	uint64_t size;
+};
+
+struct images_bundle_image {
+	char **references; /* canonical */
+	size_t reference_count;
+	char platform[48]; /* "amd64", "arm/v7" */
+	char *manifest;    /* OCI image manifest JSON */
+	size_t manifest_length;
+	struct images_bundle_blob *blobs; /* the config first, then the layers, lowest first */
+	size_t blob_count;
+	uint64_t size; /* of the blobs */
+};
+
+struct images_bundle {
+	char *dir; /* scratch, removed by images_bundle_close */
+	struct images_bundle_image *images;
+	size_t count;
+};
+
+/* Reads an OCI layout (directory or tar) or docker archive into a scratch directory under
+ * scratch_dir (NULL: /tmp); nothing is left there on failure. */
+int images_bundle_open(const char *path, const char *scratch_dir, struct images_bundle *ret_bundle, struct error *err);
+void images_bundle_close(struct images_bundle *bundle);
+
+/* Whether this board runs images of a platform ("arm", "v6" on an armv7 board: yes), and the
+ * board's own ("amd64", "arm/v7"). */
+bool images_runs_platform(const struct images_store *store, const char *arch, const char *variant);
+void images_board_platform(const struct images_store *store, char *out, size_t size);
+
+/* Whether the store holds a blob (a puller skips it). */
+int images_has_blob(struct images_store *store, const char *digest);
 
 #endif

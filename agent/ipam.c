@@ -182,6 +182,26 @@ int ipam_open(const char *state_path, const char *cidr, struct ipam **ret_ipam, 
 	return 0;
 }
 
+int ipam_stored_cidr(const char *state_path, char *buf, size_t size)
+{
+	cleanup_free char *text = NULL;
+	if (file_read(state_path, STATE_FILE_MAX, &text, NULL, NULL) < 0)
+		return -ENOENT;
+	for (char *line = text, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		struct in_addr network;
+		uint8_t prefix;
+		if (strncmp(line, "cidr ", 5) == 0 &&
+		    netlink_parse_cidr(line + 5, false, &network, &prefix, NULL) == 0) {
+			snprintf(buf, size, "%s", line + 5);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
 void ipam_free(struct ipam *ipam)
 {
 	if (!ipam)

@@ -32,6 +32,9 @@ struct ipam;
 /* cidr: the node's pod CIDR, /8 to /29 ("10.42.3.0/24"). */
 int ipam_open(const char *state_path, const char *cidr, struct ipam **ret_ipam, struct error *err);
 void ipam_free(struct ipam *ipam);
+/* The CIDR a state file was written for (what the node had when the agent last ran):
+ * -ENOENT when there is no usable file. */
+int ipam_stored_cidr(const char *state_path, char *buf, size_t size);
 
 /* The pod's address: the one it already holds, or a free one (persisted before returning).
  * -ENOSPC when the CIDR is exhausted. */

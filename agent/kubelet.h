@@ -14,6 +14,7 @@ struct config;
 struct error;
 struct kubelet;
 struct loop;
+struct network;
 
 struct kubelet_options {
 	struct loop *loop;
@@ -24,11 +25,21 @@ struct kubelet_options {
 	const char *driver; /* runtime driver name; NULL: native */
 	/* First restart back-off of a crashing container; 0: Kubernetes' 10 s. */
 	unsigned backoff_initial_ms;
+	/* Secret input of the pod cache's key (agent/podcache.h); NULL: key. */
+	const void *cache_key;
+	size_t cache_key_length;
+	struct network *network; /* the pod network (agent/network.c); NULL: hostNetwork only */
 };
 
 int kubelet_new(const struct kubelet_options *options, struct kubelet **ret_kubelet, struct error *err);
-/* Stops every pod (agent shutdown) and frees. */
+/* Agent shutdown: frees, leaving the pods running for the next agent process to adopt. */
 void kubelet_free(struct kubelet *kubelet);
+/* SIGHUP: reads the static pod manifests again. */
+void kubelet_reload(struct kubelet *kubelet);
+
+/* Switches to a new credential (a rotated one): a new handshake with it at once; pods are
+ * not touched (the kubelet re-lists and watches again, as after any reconnection). */
+int kubelet_set_credential(struct kubelet *kubelet, const char *identity, const char *key);
 
 size_t kubelet_pod_count(const struct kubelet *kubelet);
 

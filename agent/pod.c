@@ -8,7 +8,8 @@
  *
  *   pod_new ──> sync: sandbox ──> init containers one by one (each must exit 0)
  *                 ──> containers started ──> exits: restart per restartPolicy, after back-off
- *   pod_terminate ──> SIGTERM every container ──(grace)──> SIGKILL ──> all reaped
+ *                 (postStart, probes: see "probes and lifecycle hooks")
+ *   pod_terminate ──> every container: preStop, SIGTERM ──(grace)──> SIGKILL ──> all reaped
  *                 ──> containers, sandbox, cgroups, state removed ──> env->terminated
  *
  * Everything happens on the agent's loop: starts are synchronous (clone + exec barrier,
@@ -27,13 +28,17 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/imagepull.h"
 #include "agent/images.h"
+#include "agent/network.h"
 #include "agent/podspec.h"
+#include "agent/prober.h"
 #include "core/object.h"
 #include "drivers/runtime.h"
 #include "platform/cgroups.h"
@@ -78,10 +83,12 @@ struct container {
 	uint64_t started_ms;
 	struct loop_timer *restart_timer;
 	struct runtime_container *runtime;
+	bool exit_watched; /* adopted: its pidfd is on the loop (see pod_adopt) */
 	pid_t pid;
 	struct cgroups_group *cgroup;
 	bool signalled;
 	char image_id[IMAGES_DIGEST_MAX];
+	struct container_lifecycle *lifecycle; /* probes, hooks, a stop under way: see below */
 };
 
 struct pod {
@@ -92,8 +99,10 @@ struct pod {
 	char *dir;         /* <state-dir>/<uid> */
 	char *log_dir;     /* <log-dir>/<ns>_<name>_<uid> */
 	char *volumes_dir; /* <dir>/volumes */
+	char *saved_state; /* <dir>/pod.json as last written (pod_save_state) */
 	char restart_policy[16];
 	struct runtime_sandbox *sandbox;
+	struct network_attachment net; /* podIP, resolv.conf */
 	struct cgroups_group *cgroup;
 	struct container *containers;
 	size_t count, init_count;
@@ -106,13 +115,13 @@ struct pod {
 	time_t transitions[4]; /* lastTransitionTime of Initialized, ContainersReady, Ready, PodScheduled */
 	bool last_values[4];
 	bool terminating, terminated;
-	struct loop_timer *kill_timer;
 	struct loop_timer *sync_timer;
 	struct loop_timer *setup_timer;
 	uint64_t setup_backoff_ms;
 };
 
 static void schedule_sync(struct pod *pod);
+static void unwatch_exit(struct container *c);
 
 const char *pod_uid(const struct pod *pod)
 {
@@ -152,6 +161,403 @@ static void set_waiting(struct container *c, const char *reason, const char *mes
 	c->state = CONTAINER_WAITING;
 	snprintf(c->reason, sizeof(c->reason), "%s", reason);
 	snprintf(c->message, sizeof(c->message), "%s", message ? message : "");
+}
+
+/* --- probes and lifecycle hooks ------------------------------------------------------------ *
+ *
+ * Per container (struct container_lifecycle, made at its first start): its probers, its
+ * postStart and preStop handlers, and the state of a stop the kubelet began.
+ *
+ *   started ──postStart (if any)──> probes started (liveness and readiness held until the
+ *                                    startup probe succeeds)
+ *   postStart failed, startup or liveness probe failed ──> stop_container:
+ *   stop_container ──preStop (if any, within the grace period)──> SIGTERM ──(what is left
+ *                    of the grace period, at least 2 s)──> SIGKILL
+ *   exited ──> probes stopped, hooks abandoned, timers cancelled
+ *
+ * While postStart runs the container is reported waiting in ContainerCreating, as the
+ * kubelet reports it. A container is ready when it runs, has started (startup probe passed,
+ * or none) and its readiness probe passes (or it has none), and is not being stopped. Exec
+ * probes and hooks run through the runtime driver's exec; network ones go to the pod's IP
+ * from inside its network namespace (probe_target).
+ */
+
+/* Kubernetes' minimum after a preStop hook used up the grace period. */
+#define POD_MINIMUM_GRACE_MS 2000
+
+struct container_lifecycle {
+	struct prober *probers[3]; /* by enum probe_kind; NULL: the container has none */
+	int64_t probe_grace[3];    /* a probe's terminationGracePeriodSeconds; -1: the pod's */
+	struct probe_handler *post_start, *pre_stop;
+	bool prepared;            /* the above are read from the spec */
+	bool adopted;             /* adopted running: probes start once the pod is set up */
+	struct prober_hook *hook; /* postStart or preStop running */
+	bool in_post_start;       /* started, postStart not done yet */
+	bool post_start_failed;   /* and being stopped for it */
+	bool stopping;            /* stop_container began */
+	uint64_t stop_started_ms; /* monotonic */
+	uint64_t grace_ms;        /* of that stop */
+	struct loop_timer *kill_timer;
+	char message[POD_MESSAGE_MAX]; /* why the kubelet stops it: lastState's message, or PostStartHookError's */
+};
+
+static void stop_container(struct container *c, int64_t grace_seconds);
+
+static int64_t pod_grace_seconds(const struct pod *pod)
+{
+	const cJSON *g = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(pod->object, "spec"),
+	                                                  "terminationGracePeriodSeconds");
+	return cJSON_IsNumber(g) && g->valuedouble >= 0 ? (int64_t)g->valuedouble : 30;
+}
+
+static int exec_in_container(void *data, const char *const *argv, int output_fd, pid_t *ret_pid, struct error *err)
+{
+	struct container *c = data;
+	if (!c->runtime)
+		return error_set(err, ESRCH, "container %s is not running", c->name);
+	struct exec_spec spec = { .argv = argv, .stdout_fd = output_fd, .stderr_fd = output_fd };
+	return c->pod->env.driver->exec(c->runtime, &spec, ret_pid, err);
+}
+
+/* Network probes and hooks go to the pod's IP (the board's for hostNetwork pods; the pod's
+ * loopback when it has none), from inside the sandbox's network namespace (borrowed: the
+ * probers keep a copy, hooks use it only to open their socket). */
+static struct prober_target probe_target(struct container *c)
+{
+	const struct pod *pod = c->pod;
+	const struct pod_env *env = &pod->env;
+	const char *pod_ip = host_network(pod) ? env->host_ip : pod->net.pod_ip;
+	return (struct prober_target){
+		.loop = env->loop,
+		.pod_ip = pod_ip && pod_ip[0] ? pod_ip : NULL,
+		.netns_fd = runtime_sandbox_netns(pod->sandbox),
+		.exec = exec_in_container,
+		.exec_data = c,
+	};
+}
+
+static struct container_lifecycle *lifecycle_of(struct container *c)
+{
+	if (!c->lifecycle) {
+		c->lifecycle = xcalloc(1, sizeof(*c->lifecycle));
+		for (size_t i = 0; i < 3; i++)
+			c->lifecycle->probe_grace[i] = -1;
+	}
+	return c->lifecycle;
+}
+
+static void lifecycle_free(struct container *c)
+{
+	struct container_lifecycle *l = c->lifecycle;
+	if (!l)
+		return;
+	for (size_t i = 0; i < 3; i++)
+		prober_free(l->probers[i]);
+	prober_hook_cancel(l->hook);
+	prober_handler_free(l->post_start);
+	prober_handler_free(l->pre_stop);
+	loop_cancel_timer(c->pod->env.loop, l->kill_timer);
+	free(l);
+	c->lifecycle = NULL;
+}
+
+static void on_probe(struct prober *prober, const struct prober_update *update, void *data);
+
+/* Reads the container's probes and hooks (once): a spec Bramble cannot follow holds the
+ * container in CreateContainerConfigError, naming the field. */
+static int lifecycle_prepare(struct container *c, const char *where, struct error *err)
+{
+	if (c->init || (c->lifecycle && c->lifecycle->prepared))
+		return 0;
+	struct container_lifecycle *l = lifecycle_of(c);
+	for (size_t i = 0; i < 3; i++) {
+		prober_free(l->probers[i]);
+		l->probers[i] = NULL;
+	}
+	prober_handler_free(l->post_start);
+	prober_handler_free(l->pre_stop);
+	l->post_start = l->pre_stop = NULL;
+	int r;
+	if ((r = prober_parse_hook(c->spec, PROBER_POST_START, where, &l->post_start, err)) < 0 ||
+	    (r = prober_parse_hook(c->spec, PROBER_PRE_STOP, where, &l->pre_stop, err)) < 0)
+		return r;
+	struct prober_target target = probe_target(c);
+	for (enum probe_kind kind = PROBE_LIVENESS; kind <= PROBE_STARTUP; kind++) {
+		struct probe_spec *spec = NULL;
+		if ((r = prober_parse_probe(c->spec, kind, where, &spec, err)) < 0)
+			return r;
+		if (!spec)
+			continue;
+		l->probe_grace[kind] = spec->termination_grace_seconds;
+		r = prober_new(spec, &target, on_probe, c, &l->probers[kind], err);
+		prober_spec_free(spec);
+		if (r < 0)
+			return r;
+	}
+	l->prepared = true;
+	return 0;
+}
+
+/* running_ms: how long the container has run (0 when it has just started). */
+static void probes_start(struct container *c, uint64_t running_ms)
+{
+	struct container_lifecycle *l = c->lifecycle;
+	bool held = l->probers[PROBE_STARTUP] != NULL;
+	for (enum probe_kind kind = PROBE_LIVENESS; kind <= PROBE_STARTUP; kind++) {
+		if (!l->probers[kind])
+			continue;
+		if (kind != PROBE_STARTUP)
+			prober_hold(l->probers[kind], held);
+		prober_start(l->probers[kind], running_ms);
+	}
+}
+
+static void probes_stop(struct container_lifecycle *l)
+{
+	for (size_t i = 0; i < 3; i++)
+		if (l->probers[i])
+			prober_stop(l->probers[i]);
+}
+
+static const char *handler_kind(const struct probe_handler *h)
+{
+	switch (h->type) {
+	case PROBE_HANDLER_EXEC:
+		return "Exec";
+	case PROBE_HANDLER_HTTP_GET:
+		return "HTTP";
+	case PROBE_HANDLER_TCP_SOCKET:
+		return "TCP";
+	case PROBE_HANDLER_SLEEP:
+		return "Sleep";
+	}
+	return "?";
+}
+
+static void on_post_start_done(bool succeeded, const char *message, void *data)
+{
+	struct container *c = data;
+	struct container_lifecycle *l = c->lifecycle;
+	struct pod *pod = c->pod;
+	l->hook = NULL;
+	l->in_post_start = false;
+	if (succeeded) {
+		probes_start(c, 0);
+	} else {
+		snprintf(l->message, sizeof(l->message),
+		         "%s lifecycle hook for Container \"%s\" in Pod \"%s_%s(%s)\" failed - error: %s",
+		         handler_kind(l->post_start), c->name, pod->name, pod->namespace, pod->uid, message);
+		log_warnx("pod %s/%s: FailedPostStartHook: %s", pod->namespace, pod->name, l->message);
+		l->post_start_failed = true;
+		stop_container(c, pod_grace_seconds(pod));
+	}
+	changed(pod);
+}
+
+/* The container runs (again): postStart, then its probes. */
+static void lifecycle_started(struct container *c)
+{
+	if (c->init)
+		return;
+	struct container_lifecycle *l = lifecycle_of(c);
+	l->stopping = l->post_start_failed = false;
+	l->message[0] = '\0';
+	if (!l->post_start) {
+		probes_start(c, 0);
+		return;
+	}
+	struct prober_target target = probe_target(c);
+	struct error err = { 0 };
+	l->in_post_start = true;
+	if (prober_hook_run(l->post_start, &target, 0, on_post_start_done, c, &l->hook, &err) < 0)
+		on_post_start_done(false, err.message, c);
+}
+
+/* A container adopted from an earlier agent process (its postStart ran then): its probes
+ * start over as the kubelet's do after a restart (readiness failing until it passes), with
+ * the initial delay counted from the container's own start, once the pod is set up again
+ * (its IP known): lifecycle_resume_adopted. */
+static void lifecycle_adopted(struct container *c)
+{
+	if (!c->init)
+		lifecycle_of(c)->adopted = true;
+}
+
+static void lifecycle_resume_adopted(struct pod *pod)
+{
+	for (size_t i = 0; i < pod->count; i++) {
+		struct container *c = &pod->containers[i];
+		if (!c->lifecycle || !c->lifecycle->adopted || !c->runtime)
+			continue;
+		c->lifecycle->adopted = false;
+		char where[64];
+		snprintf(where, sizeof(where), "spec.containers[%zu]", c->index);
+		struct error err = { 0 };
+		if (lifecycle_prepare(c, where, &err) < 0) {
+			log_warnx("pod %s/%s: container %s: no probes: %s", pod->namespace, pod->name, c->name,
+			          err.message);
+			continue;
+		}
+		uint64_t now = clock_monotonic_ms();
+		probes_start(c, now > c->started_ms ? now - c->started_ms : 0);
+	}
+}
+
+/* The container has exited: nothing more to probe or stop. Says in its last termination
+ * why the kubelet stopped it, if it did. */
+static void lifecycle_exited(struct container *c)
+{
+	struct container_lifecycle *l = c->lifecycle;
+	if (!l)
+		return;
+	probes_stop(l);
+	prober_hook_cancel(l->hook);
+	l->hook = NULL;
+	loop_cancel_timer(c->pod->env.loop, l->kill_timer);
+	l->kill_timer = NULL;
+	if (l->stopping && l->message[0])
+		snprintf(c->last.message, sizeof(c->last.message), "%s", l->message);
+	l->in_post_start = l->stopping = l->post_start_failed = l->adopted = false;
+}
+
+static void on_probe(struct prober *prober, const struct prober_update *update, void *data)
+{
+	struct container *c = data;
+	struct container_lifecycle *l = c->lifecycle;
+	struct pod *pod = c->pod;
+	enum probe_kind kind = prober_kind(prober);
+	if (update->message)
+		log_message(update->changed ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG, 0, "pod %s/%s: container %s: %s",
+		            pod->namespace, pod->name, c->name, update->message);
+	if (!update->changed)
+		return;
+	if (kind == PROBE_STARTUP && update->result == PROBE_SUCCESS) {
+		for (enum probe_kind k = PROBE_LIVENESS; k <= PROBE_READINESS; k++)
+			if (l->probers[k])
+				prober_hold(l->probers[k], false);
+	} else if (kind != PROBE_READINESS && update->result == PROBE_FAILURE) {
+		bool restart = strcmp(pod->restart_policy, "Never") != 0;
+		snprintf(l->message, sizeof(l->message), "Container %s failed %s probe%s%s%s", c->name,
+		         kind == PROBE_STARTUP ? "startup" : "liveness", restart ? ", will be restarted" : "",
+		         update->message ? ": " : "", update->message ? update->message : "");
+		log_info("pod %s/%s: %s", pod->namespace, pod->name, l->message);
+		int64_t grace = l->probe_grace[kind] >= 0 ? l->probe_grace[kind] : pod_grace_seconds(pod);
+		stop_container(c, grace);
+	}
+	changed(pod);
+}
+
+static void kill_due(struct loop *loop, void *data)
+{
+	(void)loop;
+	struct container *c = data;
+	c->lifecycle->kill_timer = NULL;
+	if (c->runtime)
+		c->pod->env.driver->signal(c->runtime, SIGKILL);
+}
+
+static void send_sigterm(struct container *c, uint64_t grace_ms)
+{
+	struct container_lifecycle *l = c->lifecycle;
+	c->pod->env.driver->signal(c->runtime, SIGTERM);
+	loop_cancel_timer(c->pod->env.loop, l->kill_timer);
+	l->kill_timer = loop_add_timer(c->pod->env.loop, grace_ms, kill_due, c);
+}
+
+static void on_pre_stop_done(bool succeeded, const char *message, void *data)
+{
+	struct container *c = data;
+	struct container_lifecycle *l = c->lifecycle;
+	l->hook = NULL;
+	if (!succeeded)
+		log_warnx("pod %s/%s: FailedPreStopHook: container %s: %s", c->pod->namespace, c->pod->name, c->name,
+		          message);
+	if (!c->runtime)
+		return;
+	uint64_t spent = clock_monotonic_ms() - l->stop_started_ms;
+	uint64_t left = spent < l->grace_ms ? l->grace_ms - spent : 0;
+	send_sigterm(c, left < POD_MINIMUM_GRACE_MS ? POD_MINIMUM_GRACE_MS : left);
+}
+
+/* Stops a running container as the kubelet does: its preStop hook, then SIGTERM, then
+ * SIGKILL once grace_seconds (counted from here, preStop included) have passed. A stop
+ * under way is only ever hastened: grace_seconds 0 kills at once. */
+static void stop_container(struct container *c, int64_t grace_seconds)
+{
+	if (!c->runtime)
+		return;
+	struct container_lifecycle *l = lifecycle_of(c);
+	c->signalled = true;
+	if (grace_seconds <= 0) {
+		l->stopping = true;
+		c->pod->env.driver->signal(c->runtime, SIGKILL);
+		return;
+	}
+	if (l->stopping)
+		return;
+	l->stopping = true;
+	probes_stop(l);
+	if (l->hook) { /* postStart still running: abandoned */
+		prober_hook_cancel(l->hook);
+		l->hook = NULL;
+		l->in_post_start = false;
+	}
+	l->grace_ms = (uint64_t)grace_seconds * 1000;
+	l->stop_started_ms = clock_monotonic_ms();
+	if (!l->pre_stop) {
+		send_sigterm(c, l->grace_ms);
+		return;
+	}
+	struct prober_target target = probe_target(c);
+	struct error err = { 0 };
+	log_info("pod %s/%s: container %s: running its preStop hook", c->pod->namespace, c->pod->name, c->name);
+	if (prober_hook_run(l->pre_stop, &target, l->grace_ms, on_pre_stop_done, c, &l->hook, &err) < 0)
+		on_pre_stop_done(false, err.message, c);
+}
+
+/* Ready: running, started, passing its readiness probe, not being stopped. */
+static bool container_ready(const struct container *c)
+{
+	const struct container_lifecycle *l = c->lifecycle;
+	if (c->state != CONTAINER_RUNNING || c->init || c->pod->terminating)
+		return false;
+	if (!l)
+		return true;
+	if (l->in_post_start || l->stopping)
+		return false;
+	if (l->probers[PROBE_STARTUP] && prober_result(l->probers[PROBE_STARTUP]) != PROBE_SUCCESS)
+		return false;
+	return !l->probers[PROBE_READINESS] || prober_result(l->probers[PROBE_READINESS]) == PROBE_SUCCESS;
+}
+
+/* containerStatuses[].started: running, and past postStart and the startup probe. */
+static bool container_started(const struct container *c)
+{
+	const struct container_lifecycle *l = c->lifecycle;
+	if (c->state != CONTAINER_RUNNING)
+		return false;
+	return !l || (!l->in_post_start && !l->post_start_failed &&
+	              (!l->probers[PROBE_STARTUP] || prober_result(l->probers[PROBE_STARTUP]) == PROBE_SUCCESS));
+}
+
+/* A running container reported as waiting: in postStart (ContainerCreating), or being
+ * stopped because postStart failed (PostStartHookError). */
+static bool container_reported_waiting(const struct container *c, const char **ret_reason, const char **ret_message)
+{
+	const struct container_lifecycle *l = c->lifecycle;
+	if (c->state != CONTAINER_RUNNING || !l)
+		return false;
+	if (l->in_post_start) {
+		*ret_reason = "ContainerCreating";
+		*ret_message = "";
+		return true;
+	}
+	if (l->post_start_failed) {
+		*ret_reason = "PostStartHookError";
+		*ret_message = l->message;
+		return true;
+	}
+	return false;
 }
 
 /* --- starting a container -------------------------------------------------------------- */
@@ -208,6 +614,30 @@ static const char *image_reference(const struct container *c)
 	return image ? image : "";
 }
 
+/* A pull this container waits for reports how far it is. */
+static void on_image_progress(void *data, const char *message)
+{
+	struct container *c = data;
+	if (c->state != CONTAINER_WAITING)
+		return;
+	set_waiting(c, "ContainerCreating", message);
+	changed(c->pod);
+}
+
+/* A pull this container waited for has ended (agent/imagepull.c). */
+static void on_image_pulled(void *data, const char *reason, const struct error *err)
+{
+	struct container *c = data;
+	if (err) {
+		struct error failure = *err;
+		error_prefix(&failure, "image \"%s\"", image_reference(c));
+		start_failed(c, reason, &failure);
+		changed(c->pod);
+		return;
+	}
+	schedule_sync(c->pod);
+}
+
 static int open_log(struct container *c, struct error *err)
 {
 	cleanup_free char *dir = xasprintf("%s/%s", c->pod->log_dir, c->name);
@@ -238,9 +668,26 @@ static void start_container(struct container *c)
 	const char *reason = "CreateContainerConfigError";
 	char *dir = NULL, *rootfs = NULL, *upper = NULL, *work = NULL;
 
-	/* Image: present on the board, or waiting for it. */
+	/* Image: present on the board (pulled first where the policy says), or waiting for it. */
+	const char *policy = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c->spec, "imagePullPolicy"));
+	if (env->pulls) {
+		const char *pull_reason = NULL;
+		struct imagepull_who who = { pod->namespace, pod->name,      pod->uid,
+			                     c->name,        env->node_name, on_image_progress };
+		int pulled = imagepull_ensure(env->pulls, image_reference(c), policy, &who, on_image_pulled, c,
+		                              &pull_reason, &err);
+		if (pulled == -EINPROGRESS) {
+			set_waiting(c, "ContainerCreating", err.message);
+			changed(pod);
+			return;
+		}
+		if (pulled < 0) {
+			reason = pull_reason;
+			error_prefix(&err, "image \"%s\"", image_reference(c));
+			goto fail;
+		}
+	}
 	if (images_resolve(env->images, image_reference(c), &image, &err) < 0) {
-		const char *policy = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c->spec, "imagePullPolicy"));
 		reason = policy && strcmp(policy, "Never") == 0 ? "ErrImageNeverPull" : "ImagePullBackOff";
 		error_prefix(&err, "image \"%s\"", image_reference(c));
 		goto fail;
@@ -257,8 +704,10 @@ static void start_container(struct container *c)
 	    podspec_user(pod->object, c->spec, &image, where, &uid, &gid, &err) < 0 ||
 	    podspec_security(c->spec, where, &cap_add, &cap_drop, &read_only_root, &err) < 0 ||
 	    podspec_limits(c->spec, where, &limits, &err) < 0 ||
-	    podspec_mounts(pod->object, c->spec, pod->volumes_dir, where, &mounts, &mount_count, &err) < 0)
+	    podspec_mounts(pod->object, c->spec, pod->volumes_dir, where, &mounts, &mount_count, &err) < 0 ||
+	    lifecycle_prepare(c, where, &err) < 0)
 		goto fail;
+	network_add_mounts(&pod->net, &mounts, &mount_count);
 
 	reason = "RunContainerError";
 	dir = xasprintf("%s/containers/%s", pod->dir, c->name);
@@ -338,6 +787,7 @@ static void start_container(struct container *c)
 	c->signalled = false;
 	c->reason[0] = c->message[0] = '\0';
 	log_info("pod %s/%s: container %s started (pid %d)", pod->namespace, pod->name, c->name, (int)c->pid);
+	lifecycle_started(c);
 	goto out;
 fail:
 	cgroups_procs_close(&procs);
@@ -406,6 +856,7 @@ static void on_container_exit(struct loop *loop, pid_t pid, int status, void *da
 	         oom                      ? "OOMKilled"
 	         : c->last.exit_code == 0 ? "Completed"
 	                                  : "Error");
+	lifecycle_exited(c);
 	c->state = CONTAINER_TERMINATED;
 	if (clock_monotonic_ms() - c->started_ms >= POD_BACKOFF_RESET_MS) {
 		c->backoff_ms = 0;
@@ -419,16 +870,6 @@ static void on_container_exit(struct loop *loop, pid_t pid, int status, void *da
 
 /* --- termination ------------------------------------------------------------------------ */
 
-static void kill_all(struct loop *loop, void *data)
-{
-	(void)loop;
-	struct pod *pod = data;
-	pod->kill_timer = NULL;
-	for (size_t i = 0; i < pod->count; i++)
-		if (pod->containers[i].runtime)
-			pod->env.driver->signal(pod->containers[i].runtime, SIGKILL);
-}
-
 static void cleanup(struct pod *pod)
 {
 	struct error err;
@@ -437,6 +878,8 @@ static void cleanup(struct pod *pod)
 		if (c->restart_timer)
 			loop_cancel_timer(pod->env.loop, c->restart_timer);
 		c->restart_timer = NULL;
+		lifecycle_free(c);
+		imagepull_cancel(pod->env.pulls, c);
 		cgroups_group_free(c->cgroup);
 		c->cgroup = NULL;
 	}
@@ -457,9 +900,7 @@ static void finish_termination(struct pod *pod)
 {
 	if (pod->terminated || any_running(pod))
 		return;
-	if (pod->kill_timer)
-		loop_cancel_timer(pod->env.loop, pod->kill_timer);
-	pod->kill_timer = NULL;
+	network_pod_release(pod->env.network, pod->uid);
 	cleanup(pod);
 	pod->terminated = true;
 	log_info("pod %s/%s: stopped", pod->namespace, pod->name);
@@ -478,13 +919,8 @@ void pod_terminate(struct pod *pod, int64_t grace_seconds)
 			loop_cancel_timer(pod->env.loop, c->restart_timer);
 			c->restart_timer = NULL;
 		}
-		if (c->runtime && !c->signalled) {
-			pod->env.driver->signal(c->runtime, grace_seconds > 0 ? SIGTERM : SIGKILL);
-			c->signalled = true;
-		}
+		stop_container(c, grace_seconds); /* preStop, SIGTERM, SIGKILL after the grace period */
 	}
-	if (any_running(pod) && grace_seconds > 0)
-		pod->kill_timer = loop_add_timer(pod->env.loop, (uint64_t)grace_seconds * 1000, kill_all, pod);
 	changed(pod);
 	schedule_sync(pod);
 }
@@ -530,7 +966,8 @@ static int setup(struct pod *pod, struct error *err)
 		if ((r = env->driver->sandbox_create(&spec, &pod->sandbox, err)) < 0)
 			return r;
 	}
-	return 0;
+	return network_pod_setup(env->network, pod->object, runtime_sandbox_netns(pod->sandbox), pod->dir, &pod->net,
+	                         err);
 }
 
 /* A container that exited and is to run again: the first restart after a quiet spell is
@@ -574,6 +1011,7 @@ static void pod_sync(struct pod *pod)
 		}
 		pod->setup_done = true;
 		pod->setup_reason[0] = pod->setup_message[0] = '\0';
+		lifecycle_resume_adopted(pod);
 	}
 	/* Init containers, one at a time, each to a successful exit. */
 	while (!pod->initialized) {
@@ -692,6 +1130,7 @@ void pod_free(struct pod *pod)
 	struct loop *loop = pod->env.loop;
 	for (size_t i = 0; i < pod->count; i++) {
 		struct container *c = &pod->containers[i];
+		unwatch_exit(c);
 		if (c->runtime) {
 			/* Agent shutdown: the container goes with it, reaped here. */
 			pod->env.driver->signal(c->runtime, SIGKILL);
@@ -703,15 +1142,16 @@ void pod_free(struct pod *pod)
 	}
 	if (!pod->terminated)
 		cleanup(pod);
-	for (size_t i = 0; i < pod->count; i++)
+	for (size_t i = 0; i < pod->count; i++) {
+		lifecycle_free(&pod->containers[i]);
 		cJSON_Delete(pod->containers[i].spec);
-	if (pod->kill_timer)
-		loop_cancel_timer(loop, pod->kill_timer);
+	}
 	if (pod->sync_timer)
 		loop_cancel_timer(loop, pod->sync_timer);
 	if (pod->setup_timer)
 		loop_cancel_timer(loop, pod->setup_timer);
 	free(pod->containers);
+	network_attachment_clear(&pod->net);
 	cJSON_Delete(pod->object);
 	cJSON_Delete(pod->config);
 	free(pod->uid);
@@ -720,6 +1160,7 @@ void pod_free(struct pod *pod)
 	free(pod->dir);
 	free(pod->volumes_dir);
 	free(pod->log_dir);
+	free(pod->saved_state);
 	free(pod);
 }
 
@@ -766,9 +1207,17 @@ static cJSON *container_status(const struct container *c)
 	bool ready = false;
 	switch (c->state) {
 	case CONTAINER_RUNNING: {
+		const char *reason, *message;
+		if (container_reported_waiting(c, &reason, &message)) {
+			cJSON *waiting = cJSON_AddObjectToObject(state, "waiting");
+			cJSON_AddStringToObject(waiting, "reason", reason);
+			if (message[0])
+				cJSON_AddStringToObject(waiting, "message", message);
+			break;
+		}
 		cJSON *running = cJSON_AddObjectToObject(state, "running");
 		add_time(running, "startedAt", c->started_at);
-		ready = !c->init && !c->pod->terminating;
+		ready = container_ready(c);
 		break;
 	}
 	case CONTAINER_TERMINATED:
@@ -797,7 +1246,7 @@ static cJSON *container_status(const struct container *c)
 	cJSON_AddStringToObject(status, "imageID", c->image_id);
 	if (c->ever_started)
 		cJSON_AddStringToObject(status, "containerID", id);
-	cJSON_AddBoolToObject(status, "started", c->state == CONTAINER_RUNNING);
+	cJSON_AddBoolToObject(status, "started", container_started(c));
 	return status;
 }
 
@@ -816,7 +1265,11 @@ static const char *phase_of(const struct pod *pod)
 	size_t running = 0, succeeded = 0, failed = 0, waiting = 0;
 	for (size_t i = pod->init_count; i < pod->count; i++) {
 		const struct container *c = &pod->containers[i];
-		if (c->state == CONTAINER_RUNNING)
+		const char *reason, *message;
+		if (c->state == CONTAINER_RUNNING && c->restarts == 0 &&
+		    container_reported_waiting(c, &reason, &message))
+			waiting++; /* in its first postStart: the pod is not running yet */
+		else if (c->state == CONTAINER_RUNNING)
 			running++;
 		else if (c->state == CONTAINER_TERMINATED && c->last.exit_code == 0)
 			succeeded++;
@@ -856,6 +1309,32 @@ static void add_condition(cJSON *conditions, struct pod *pod, size_t slot, const
 	cJSON_AddItemToArray(conditions, condition);
 }
 
+/* Kubernetes' message on Ready and ContainersReady when they are False for containers:
+ * "containers with unready status: [a b]". */
+static void add_unready_message(cJSON *conditions, const struct pod *pod)
+{
+	char names[POD_MESSAGE_MAX] = "";
+	size_t length = 0;
+	for (size_t i = pod->init_count; i < pod->count && length < sizeof(names); i++)
+		if (!container_ready(&pod->containers[i]))
+			length += (size_t)snprintf(names + length, sizeof(names) - length, "%s%s", length ? " " : "",
+			                           pod->containers[i].name);
+	if (!names[0])
+		return;
+	cJSON *condition;
+	cJSON_ArrayForEach(condition, conditions)
+	{
+		const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(condition, "type"));
+		const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(condition, "status"));
+		if (type && status && strcmp(status, "False") == 0 &&
+		    (strcmp(type, "Ready") == 0 || strcmp(type, "ContainersReady") == 0)) {
+			char *message = xasprintf("containers with unready status: [%s]", names);
+			cJSON_AddStringToObject(condition, "message", message);
+			free(message);
+		}
+	}
+}
+
 cJSON *pod_status(const struct pod *const_pod)
 {
 	struct pod *pod = (struct pod *)const_pod; /* condition transition times are remembered */
@@ -864,13 +1343,14 @@ cJSON *pod_status(const struct pod *const_pod)
 	cJSON_AddStringToObject(status, "phase", phase);
 	bool all_ready = pod->count > pod->init_count && !pod->terminating;
 	for (size_t i = pod->init_count; i < pod->count; i++)
-		all_ready = all_ready && pod->containers[i].state == CONTAINER_RUNNING;
+		all_ready = all_ready && container_ready(&pod->containers[i]);
 	const char *not_ready = "ContainersNotReady";
 	cJSON *conditions = cJSON_AddArrayToObject(status, "conditions");
 	add_condition(conditions, pod, 0, "Initialized", pod->initialized, "ContainersNotInitialized");
 	add_condition(conditions, pod, 2, "Ready", all_ready, not_ready);
 	add_condition(conditions, pod, 1, "ContainersReady", all_ready, not_ready);
 	add_condition(conditions, pod, 3, "PodScheduled", true, NULL);
+	add_unready_message(conditions, pod);
 	if (pod->env.host_ip && pod->env.host_ip[0]) {
 		cJSON_AddStringToObject(status, "hostIP", pod->env.host_ip);
 		cJSON *ips = cJSON_AddArrayToObject(status, "hostIPs");
@@ -878,11 +1358,12 @@ cJSON *pod_status(const struct pod *const_pod)
 		cJSON_AddStringToObject(ip, "ip", pod->env.host_ip);
 		cJSON_AddItemToArray(ips, ip);
 	}
-	if (host_network(pod) && pod->env.host_ip && pod->env.host_ip[0] && pod->setup_done) {
-		cJSON_AddStringToObject(status, "podIP", pod->env.host_ip);
+	const char *pod_ip = host_network(pod) ? pod->env.host_ip : pod->net.pod_ip;
+	if (pod_ip && pod_ip[0] && pod->setup_done) {
+		cJSON_AddStringToObject(status, "podIP", pod_ip);
 		cJSON *ips = cJSON_AddArrayToObject(status, "podIPs");
 		cJSON *ip = cJSON_CreateObject();
-		cJSON_AddStringToObject(ip, "ip", pod->env.host_ip);
+		cJSON_AddStringToObject(ip, "ip", pod_ip);
 		cJSON_AddItemToArray(ips, ip);
 	}
 	add_time(status, "startTime", pod->start_time);
@@ -896,4 +1377,342 @@ cJSON *pod_status(const struct pod *const_pod)
 		cJSON_AddItemToArray(list, container_status(&pod->containers[i]));
 	cJSON_AddStringToObject(status, "qosClass", "BestEffort");
 	return status;
+}
+
+/* --- adoption: a pod outlives the agent process ---------------------------------------------
+ *
+ * pod_save_state keeps <dir>/pod.json (dir is under the state directory, a tmpfs: no SD card
+ * write) up to date with what a later agent process needs: per container its runtime state
+ * (drivers/runtime.h), restarts, last termination and start time. pod_release frees the
+ * pod's handles and leaves its sandbox, cgroups and containers running. pod_adopt makes a
+ * pod as pod_new does, then, before its first sync, re-opens what pod.json names: the pod
+ * cgroup, the sandbox's pinned namespaces and each container that still runs (same pid,
+ * same log file, restart count unchanged). An adopted container is not the agent's child:
+ * its exit is seen through its pidfd, with an unknown exit status (reported as 255,
+ * reason Unknown), and handled by the restart policy as any exit. What cannot be re-opened
+ * (a reboot emptied the state directory) is removed and the pod starts afresh.
+ */
+
+#define POD_STATE_FILE "pod.json"
+#define POD_STATE_MAX (256 * 1024)
+
+static cJSON *termination_record(const struct termination *t)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "exitCode", t->exit_code);
+	cJSON_AddNumberToObject(o, "signal", t->signal);
+	cJSON_AddStringToObject(o, "reason", t->reason);
+	cJSON_AddStringToObject(o, "message", t->message);
+	cJSON_AddNumberToObject(o, "startedAt", (double)t->started_at);
+	cJSON_AddNumberToObject(o, "finishedAt", (double)t->finished_at);
+	return o;
+}
+
+static double number_at(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+static void termination_from_record(const cJSON *o, struct termination *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->exit_code = (int)number_at(o, "exitCode");
+	t->signal = (int)number_at(o, "signal");
+	snprintf(t->reason, sizeof(t->reason), "%s",
+	         cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "reason")) ?: "");
+	snprintf(t->message, sizeof(t->message), "%s",
+	         cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "message")) ?: "");
+	t->started_at = (time_t)number_at(o, "startedAt");
+	t->finished_at = (time_t)number_at(o, "finishedAt");
+}
+
+int pod_save_state(struct pod *pod, struct error *err)
+{
+	if (pod->terminated || !pod->sandbox)
+		return 0; /* nothing to adopt (yet, or any more) */
+	cJSON *state = cJSON_CreateObject();
+	cJSON_AddStringToObject(state, "uid", pod->uid);
+	cJSON_AddStringToObject(state, "name", pod->name);
+	cJSON_AddBoolToObject(state, "hostNetwork", host_network(pod));
+	cJSON_AddNumberToObject(state, "startTime", (double)pod->start_time);
+	cJSON_AddBoolToObject(state, "initialized", pod->initialized);
+	cJSON_AddNumberToObject(state, "nextInit", (double)pod->next_init);
+	cJSON *list = cJSON_AddArrayToObject(state, "containers");
+	for (size_t i = 0; i < pod->count; i++) {
+		const struct container *c = &pod->containers[i];
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "name", c->name);
+		cJSON_AddStringToObject(o, "state",
+		                        c->state == CONTAINER_RUNNING      ? "running"
+		                        : c->state == CONTAINER_TERMINATED ? "terminated"
+		                                                           : "waiting");
+		char *runtime = NULL;
+		if (c->runtime && runtime_container_state(c->runtime, &runtime, NULL) == 0) {
+			cJSON_AddStringToObject(o, "runtime", runtime);
+			free(runtime);
+		}
+		cJSON_AddNumberToObject(o, "restarts", c->restarts);
+		cJSON_AddNumberToObject(o, "startedAt", (double)c->started_at);
+		cJSON_AddBoolToObject(o, "everStarted", c->ever_started);
+		cJSON_AddBoolToObject(o, "crashedRecently", c->crashed_recently);
+		cJSON_AddNumberToObject(o, "backoffMs", (double)c->backoff_ms);
+		cJSON_AddStringToObject(o, "imageID", c->image_id);
+		if (c->has_last)
+			cJSON_AddItemToObject(o, "last", termination_record(&c->last));
+		cJSON_AddItemToArray(list, o);
+	}
+	char *text = cJSON_PrintUnformatted(state);
+	cJSON_Delete(state);
+	if (pod->saved_state && strcmp(pod->saved_state, text) == 0) {
+		free(text);
+		return 0;
+	}
+	/* Replaced atomically, not synced: the state directory is a tmpfs, and what it says is
+	 * worthless after a power cut anyway (the containers went with it). */
+	cleanup_free char *path = xasprintf("%s/" POD_STATE_FILE, pod->dir);
+	cleanup_free char *tmp = xasprintf("%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int r = fd < 0 ? -errno : file_write_all(fd, text, strlen(text));
+	if (fd >= 0)
+		close(fd);
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlink(tmp);
+		free(text);
+		return error_set_errno(err, -r, "write %s", path);
+	}
+	free(pod->saved_state);
+	pod->saved_state = text;
+	return 0;
+}
+
+static void unwatch_exit(struct container *c)
+{
+	if (c->exit_watched) {
+		loop_remove_fd(c->pod->env.loop, runtime_container_pidfd(c->runtime));
+		c->exit_watched = false;
+	}
+}
+
+/* An adopted container ended: its status went to whoever reaped it, not to us. */
+static void on_adopted_exit(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	(void)fd;
+	(void)events;
+	struct container *c = data;
+	unwatch_exit(c);
+	on_container_exit(loop, c->pid, 255 << 8, c);
+	if (strcmp(c->last.reason, "OOMKilled") != 0) {
+		snprintf(c->last.reason, sizeof(c->last.reason), "Unknown");
+		snprintf(c->last.message, sizeof(c->last.message),
+		         "exit status not known: the container was adopted after an agent restart");
+	}
+}
+
+/* What an earlier agent left of this pod that cannot be adopted: killed and removed. */
+static void discard_leftovers(struct pod *pod)
+{
+	struct error err;
+	const struct pod_env *env = &pod->env;
+	struct cgroups_group *group = pod->cgroup;
+	if (group || cgroups_pod_open(env->cgroups, pod->uid, &group, NULL) == 0) {
+		if (cgroups_remove(group, CGROUPS_REMOVE_KILL, &err) < 0)
+			log_warnx("pod %s/%s: %s", pod->namespace, pod->name, err.message);
+		cgroups_group_free(group);
+	}
+	pod->cgroup = NULL;
+	if (pod->sandbox) {
+		env->driver->sandbox_destroy(pod->sandbox);
+		pod->sandbox = NULL;
+	} else {
+		cleanup_free char *ns_dir = xasprintf("%s/ns", pod->dir);
+		struct sandbox_spec spec = { pod->name, host_network(pod), ns_dir };
+		struct runtime_sandbox *sandbox;
+		if (env->driver->sandbox_adopt(&spec, &sandbox, NULL) == 0)
+			env->driver->sandbox_destroy(sandbox);
+	}
+	for (size_t i = 0; i < pod->count; i++) {
+		cgroups_group_free(pod->containers[i].cgroup);
+		pod->containers[i].cgroup = NULL;
+	}
+}
+
+static void adopt_container(struct pod *pod, struct container *c, const cJSON *record)
+{
+	const struct pod_env *env = &pod->env;
+	c->restarts = (unsigned)number_at(record, "restarts");
+	c->started_at = (time_t)number_at(record, "startedAt");
+	c->ever_started = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(record, "everStarted"));
+	c->crashed_recently = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(record, "crashedRecently"));
+	c->backoff_ms = (uint64_t)number_at(record, "backoffMs");
+	snprintf(c->image_id, sizeof(c->image_id), "%s",
+	         cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(record, "imageID")) ?: "");
+	const cJSON *last = cJSON_GetObjectItemCaseSensitive(record, "last");
+	if (cJSON_IsObject(last)) {
+		termination_from_record(last, &c->last);
+		c->has_last = true;
+	}
+	const char *state = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(record, "state")) ?: "";
+	if (strcmp(state, "terminated") == 0) {
+		c->state = CONTAINER_TERMINATED;
+		return;
+	}
+	const char *runtime = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(record, "runtime"));
+	if (strcmp(state, "running") != 0 || !runtime)
+		return; /* waiting: started by the first sync */
+	struct error err;
+	int r = cgroups_container_open(pod->cgroup, c->name, &c->cgroup, &err);
+	if (r == 0)
+		r = env->driver->adopt(pod->sandbox, runtime, c->cgroup, &c->runtime, &err);
+	if (r == 0) {
+		c->pid = runtime_container_pid(c->runtime);
+		c->state = CONTAINER_RUNNING;
+		c->started_ms = clock_monotonic_ms() - (uint64_t)(time(NULL) - c->started_at) * 1000;
+		int pidfd = runtime_container_pidfd(c->runtime);
+		if (pidfd >= 0 && loop_add_fd(env->loop, pidfd, EPOLLIN, on_adopted_exit, c) == 0)
+			c->exit_watched = true;
+		else
+			log_warnx("pod %s/%s: container %s: no pidfd to learn of its exit", pod->namespace, pod->name,
+			          c->name);
+		log_info("pod %s/%s: container %s adopted (pid %d, restarts %u)", pod->namespace, pod->name, c->name,
+		         (int)c->pid, c->restarts);
+		lifecycle_adopted(c);
+		return;
+	}
+	/* Gone while no agent watched it: an exit with an unknown status. */
+	log_info("pod %s/%s: container %s not adopted: %s", pod->namespace, pod->name, c->name, err.message);
+	if (c->cgroup)
+		cgroups_remove(c->cgroup, CGROUPS_REMOVE_KILL, NULL);
+	c->state = CONTAINER_TERMINATED;
+	c->has_last = true;
+	c->last = (struct termination){ .exit_code = 255, .started_at = c->started_at, .finished_at = time(NULL) };
+	snprintf(c->last.reason, sizeof(c->last.reason), "Unknown");
+	snprintf(c->last.message, sizeof(c->last.message), "the container exited while the agent was away");
+}
+
+/* Re-opens what an earlier agent process left; false when nothing could be (start afresh). */
+static bool adopt_from_state(struct pod *pod)
+{
+	const struct pod_env *env = &pod->env;
+	cleanup_free char *path = xasprintf("%s/" POD_STATE_FILE, pod->dir);
+	cleanup_free char *text = NULL;
+	struct error err;
+	if (file_read(path, POD_STATE_MAX, &text, NULL, NULL) < 0)
+		return false;
+	cJSON *state = cJSON_Parse(text);
+	const char *uid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(state, "uid"));
+	if (!uid || strcmp(uid, pod->uid) != 0) {
+		cJSON_Delete(state);
+		return false;
+	}
+	if (cgroups_pod_open(env->cgroups, pod->uid, &pod->cgroup, &err) < 0) {
+		log_info("pod %s/%s: nothing to adopt: %s", pod->namespace, pod->name, err.message);
+		cJSON_Delete(state);
+		return false;
+	}
+	cleanup_free char *ns_dir = xasprintf("%s/ns", pod->dir);
+	struct sandbox_spec spec = { pod->name, host_network(pod), ns_dir };
+	if (env->driver->sandbox_adopt(&spec, &pod->sandbox, &err) < 0) {
+		log_info("pod %s/%s: nothing to adopt: %s", pod->namespace, pod->name, err.message);
+		cJSON_Delete(state);
+		return false;
+	}
+	pod->start_time = (time_t)number_at(state, "startTime");
+	pod->initialized = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(state, "initialized"));
+	pod->next_init = (size_t)number_at(state, "nextInit");
+	if (pod->next_init > pod->init_count)
+		pod->next_init = pod->init_count;
+	const cJSON *record;
+	size_t adopted = 0;
+	cJSON_ArrayForEach(record, cJSON_GetObjectItemCaseSensitive(state, "containers"))
+	{
+		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(record, "name"));
+		for (size_t i = 0; name && i < pod->count; i++) {
+			struct container *c = &pod->containers[i];
+			if (strcmp(c->name, name) != 0)
+				continue;
+			adopt_container(pod, c, record);
+			adopted += c->runtime != NULL;
+		}
+	}
+	/* A container the record does not show running may have been started just before the
+	 * agent died: nothing of it may run beside the one the first sync starts. */
+	for (size_t i = 0; i < pod->count; i++) {
+		struct container *c = &pod->containers[i];
+		struct cgroups_group *group;
+		if (!c->runtime && !c->cgroup && cgroups_container_open(pod->cgroup, c->name, &group, NULL) == 0) {
+			cgroups_remove(group, CGROUPS_REMOVE_KILL, NULL);
+			cgroups_group_free(group);
+		}
+	}
+	cJSON_Delete(state);
+	log_info("pod %s/%s: adopted (%zu running containers)", pod->namespace, pod->name, adopted);
+	changed(pod);
+	return true;
+}
+
+struct pod *pod_adopt(const struct pod_env *env, const cJSON *object, const cJSON *config)
+{
+	struct pod *pod = pod_new(env, object, config); /* its first sync is due, not run yet */
+	if (!adopt_from_state(pod))
+		discard_leftovers(pod);
+	return pod;
+}
+
+void pod_release(struct pod *pod)
+{
+	if (!pod)
+		return;
+	struct error err;
+	if (pod_save_state(pod, &err) < 0)
+		log_warnx("pod %s/%s: %s", pod->namespace, pod->name, err.message);
+	for (size_t i = 0; i < pod->count; i++) {
+		struct container *c = &pod->containers[i];
+		unwatch_exit(c);
+		if (c->restart_timer)
+			loop_cancel_timer(pod->env.loop, c->restart_timer);
+		c->restart_timer = NULL;
+		if (c->runtime)
+			pod->env.driver->remove(c->runtime); /* the handle only: it keeps running */
+		c->runtime = NULL;
+		cgroups_group_free(c->cgroup);
+		c->cgroup = NULL;
+	}
+	if (pod->sandbox)
+		pod->env.driver->sandbox_release(pod->sandbox);
+	pod->sandbox = NULL;
+	cgroups_group_free(pod->cgroup);
+	pod->cgroup = NULL;
+	pod->terminated = true; /* pod_free: nothing left to stop or clean up */
+	pod_free(pod);
+}
+
+void pod_discard_orphan(const struct pod_env *env, const char *uid)
+{
+	cleanup_free char *dir = xasprintf("%s/%s", env->state_dir, uid);
+	cleanup_free char *path = xasprintf("%s/" POD_STATE_FILE, dir);
+	cleanup_free char *text = NULL;
+	struct error err;
+	struct cgroups_group *group;
+	if (cgroups_pod_open(env->cgroups, uid, &group, NULL) == 0) {
+		if (cgroups_remove(group, CGROUPS_REMOVE_KILL, &err) < 0)
+			log_warnx("pod %s: %s", uid, err.message);
+		cgroups_group_free(group);
+	}
+	if (file_read(path, POD_STATE_MAX, &text, NULL, NULL) == 0) {
+		cJSON *state = cJSON_Parse(text);
+		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(state, "name"));
+		cleanup_free char *ns_dir = xasprintf("%s/ns", dir);
+		struct sandbox_spec spec = { name ? name : "",
+			                     cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(state, "hostNetwork")),
+			                     ns_dir };
+		struct runtime_sandbox *sandbox;
+		if (env->driver->sandbox_adopt(&spec, &sandbox, NULL) == 0)
+			env->driver->sandbox_destroy(sandbox);
+		cJSON_Delete(state);
+	}
+	file_remove_tree(dir);
+	log_info("pod %s: left by an earlier agent and no longer wanted: stopped and removed", uid);
 }

@@ -14,7 +14,9 @@
 
 struct cgroups;
 struct images_store;
+struct imagepull;
 struct loop;
+struct network;
 struct pod;
 struct runtime_ops;
 
@@ -23,11 +25,13 @@ struct pod_env {
 	struct loop *loop;
 	const struct runtime_ops *driver;
 	struct images_store *images;
+	struct imagepull *pulls; /* pulls missing images from the control plane; NULL: the store only */
 	struct cgroups *cgroups;
 	const char *node_name;
 	const char *host_ip;         /* the board's address: hostIP, and podIP of hostNetwork pods */
 	const char *state_dir;       /* <state-dir>/pods/<uid>: namespaces, root filesystems */
 	const char *log_dir;         /* <data-dir>/pods/<ns>_<name>_<uid>/<container>/<restart>.log */
+	struct network *network;     /* pod addresses and resolv.conf (agent/network.c); NULL: none */
 	uint64_t backoff_initial_ms; /* first restart delay of a crashing container (10 s) */
 	uint64_t backoff_max_ms;     /* its cap (300 s, as the kubelet) */
 	/* The status changed (write it back) / the pod has stopped everything and cleaned up. */
@@ -42,6 +46,20 @@ struct pod_env {
 struct pod *pod_new(const struct pod_env *env, const cJSON *object, const cJSON *config);
 /* Stops everything at once and frees (agent shutdown: containers are killed). */
 void pod_free(struct pod *pod);
+
+/* Like pod_new, for a pod an earlier agent process may have left running (see the adoption
+ * section of pod.c): its sandbox, cgroups and running containers are re-opened, not made
+ * again (same pids, restart counts kept); what cannot be re-opened is removed first. */
+struct pod *pod_adopt(const struct pod_env *env, const cJSON *object, const cJSON *config);
+/* Agent shutdown as the kubelet does it: writes the pod's state for a later pod_adopt, then
+ * frees the pod, leaving its containers, sandbox and cgroups running. */
+void pod_release(struct pod *pod);
+/* A pod an earlier agent left running that nobody wants now: its containers killed, its
+ * sandbox, cgroups and state removed. */
+void pod_discard_orphan(const struct pod_env *env, const char *uid);
+/* Writes <state-dir>/<uid>/pod.json when what a later pod_adopt needs has changed. */
+struct error;
+int pod_save_state(struct pod *pod, struct error *err);
 
 /* A newer version of the object from the API (labels, deletionTimestamp ...). */
 void pod_update(struct pod *pod, const cJSON *object);

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <net/if.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <stdio.h>
@@ -173,6 +174,30 @@ fail:
 	netlink_close(inside);
 	netlink_link_delete(podnet->netlink, host, NULL);
 	return error_prefix(err, "attach pod %s (%s) to %s", pod_key, text, podnet->bridge);
+}
+
+bool podnet_attached(struct podnet *podnet, const char *pod_key)
+{
+	char host[PODNET_VETH_NAME_MAX];
+	podnet_host_veth_name(pod_key, host);
+	struct netlink_link link, bridge;
+	return netlink_link_get(podnet->netlink, host, &link, NULL) == 0 &&
+	       netlink_link_get(podnet->netlink, podnet->bridge, &bridge, NULL) == 0 && link.master == bridge.index &&
+	       (link.flags & IFF_UP);
+}
+
+size_t podnet_attached_count(struct podnet *podnet)
+{
+	struct netlink_link *links = NULL, bridge;
+	size_t count = 0, attached = 0;
+	if (netlink_link_get(podnet->netlink, podnet->bridge, &bridge, NULL) < 0 ||
+	    netlink_link_list(podnet->netlink, &links, &count, NULL) < 0)
+		return 0;
+	for (size_t i = 0; i < count; i++)
+		if (links[i].master == bridge.index && strncmp(links[i].name, VETH_PREFIX, 2) == 0)
+			attached++;
+	free(links);
+	return attached;
 }
 
 int podnet_detach(struct podnet *podnet, const char *pod_key, struct error *err)

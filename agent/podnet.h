@@ -57,6 +57,11 @@ void podnet_host_veth_name(const char *pod_key, char name[PODNET_VETH_NAME_MAX])
  * the gateway. A half-made attachment of the same pod is replaced. */
 int podnet_attach(struct podnet *podnet, const char *pod_key, int pod_netns_fd, struct in_addr address,
                   struct error *err);
+/* Is the pod's host veth on the bridge and up (attached by this or an earlier run)? */
+bool podnet_attached(struct podnet *podnet, const char *pod_key);
+/* Pod veths on the bridge. */
+size_t podnet_attached_count(struct podnet *podnet);
+
 /* Removes the pod's veth pair; a pod not attached is fine. */
 int podnet_detach(struct podnet *podnet, const char *pod_key, struct error *err);
 

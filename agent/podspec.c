@@ -299,7 +299,7 @@ static int add_env(struct strv *v, const cJSON *pod, const cJSON *container, con
 			                : NULL;
 			int64_t n = 0;
 			bool cpu = dot && strcmp(dot + 1, "cpu") == 0;
-			if (q && scheduler_parse_quantity(q, cpu ? 1000 : 1, &n) < 0)
+			if (q && scheduler_parse_quantity(q, cpu ? 3 : 0, &n) < 0)
 				q = NULL;
 			char text[32];
 			/* As the kubelet: cpu in whole cores rounded up, memory in bytes. */
@@ -475,9 +475,9 @@ int podspec_limits(const cJSON *container, const char *where, struct cgroups_lim
 		const cJSON *section;
 		const char *section_name, *name;
 		int scale;
-	} fields[] = { { requests, "requests", "cpu", 1000 },
-		       { limits, "limits", "cpu", 1000 },
-		       { limits, "limits", "memory", 1 } };
+	} fields[] = { { requests, "requests", "cpu", 3 }, /* scheduler_parse_quantity: 10^-scale units */
+		       { limits, "limits", "cpu", 3 },
+		       { limits, "limits", "memory", 0 } };
 	int64_t values[3] = { 0, 0, 0 };
 	for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
 		const cJSON *q = cJSON_GetObjectItemCaseSensitive(fields[i].section, fields[i].name);

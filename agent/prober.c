@@ -570,7 +570,8 @@ struct prober {
 	enum probe_result last;
 	unsigned run;
 	bool started, held, finished, attempted;
-	uint64_t started_at;      /* monotonic ms */
+	int64_t started_at;       /* monotonic ms; signed: a running time longer than the clock's
+	                           * value (a test's, on a board booted minutes ago) puts it before 0 */
 	uint64_t last_attempt_at; /* monotonic ms, valid when attempted */
 	struct loop_timer *timer;
 	struct probe_check *check;
@@ -615,10 +616,10 @@ static void schedule(struct prober *p)
 	if (!p->started || p->held || p->finished || p->check || p->timer)
 		return;
 	uint64_t now = clock_monotonic_ms();
-	uint64_t due = p->started_at + p->spec.initial_delay_ms;
-	if (p->attempted && p->last_attempt_at + p->spec.period_ms > due)
-		due = p->last_attempt_at + p->spec.period_ms;
-	p->timer = loop_add_timer(p->target.loop, due > now ? due - now : 0, on_timer, p);
+	int64_t due = p->started_at + (int64_t)p->spec.initial_delay_ms;
+	if (p->attempted && (int64_t)(p->last_attempt_at + p->spec.period_ms) > due)
+		due = (int64_t)(p->last_attempt_at + p->spec.period_ms);
+	p->timer = loop_add_timer(p->target.loop, due > (int64_t)now ? (uint64_t)(due - (int64_t)now) : 0, on_timer, p);
 }
 
 /* Kubernetes' worker: a run of threshold equal outcomes publishes the outcome. */
@@ -726,7 +727,7 @@ void prober_start(struct prober *p, uint64_t running_ms)
 	p->finished = false;
 	p->attempted = false;
 	p->started = true;
-	p->started_at = running_ms < now ? now - running_ms : 0;
+	p->started_at = (int64_t)now - (int64_t)running_ms;
 	p->last_message[0] = '\0';
 	schedule(p);
 }

@@ -20,6 +20,7 @@ struct proxy {
 	struct proxy_entry **entries;
 	size_t count;
 	bool stopped;
+	bool deferred; /* proxy_defer: changes kept until proxy_commit */
 };
 
 static void entry_free(struct proxy_entry *entry)
@@ -147,6 +148,8 @@ static int validate(const struct proxy *proxy, const struct proxy_service *servi
 
 static int apply(struct proxy *proxy, struct proxy_entry **entries, size_t count, struct error *err)
 {
+	if (proxy->deferred)
+		return 0;
 	return proxy->ops->apply(proxy->state, (const struct proxy_entry *const *)entries, count, err);
 }
 
@@ -268,6 +271,17 @@ int proxy_new(const struct proxy_config *config, struct proxy **ret_proxy, struc
 fail:
 	free(proxy);
 	return r;
+}
+
+void proxy_defer(struct proxy *proxy)
+{
+	proxy->deferred = true;
+}
+
+int proxy_commit(struct proxy *proxy, struct error *err)
+{
+	proxy->deferred = false;
+	return apply(proxy, proxy->entries, proxy->count, err);
 }
 
 int proxy_shutdown(struct proxy *proxy, struct error *err)

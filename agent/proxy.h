@@ -11,7 +11,8 @@
  *   userspace (agent/proxy_userspace.c): TCP and UDP relays on the event loop, for boards
  *             whose kernel has no nf_tables; ClusterIPs are held as /32s on a link of its own.
  *
- *   proxy_new (mode "auto" tries nftables, then userspace) -> proxy_set_service /
+ *   proxy_new (mode "auto" tries nftables, then userspace; the nftables table of an earlier
+ *   run is left in place) -> [proxy_defer ... proxy_commit] -> proxy_set_service /
  *   proxy_remove_service (validated, then applied; a refused change leaves everything as it
  *   was) -> proxy_shutdown (removes the table, or the listeners and the link) -> proxy_free
  *
@@ -74,6 +75,11 @@ int proxy_new(const struct proxy_config *config, struct proxy **ret_proxy, struc
 int proxy_set_service(struct proxy *proxy, const struct proxy_service *service, struct error *err);
 /* A service not known is fine. */
 int proxy_remove_service(struct proxy *proxy, const char *namespace, const char *name, struct error *err);
+/* Until proxy_commit, changes are validated and kept but not applied: what the dataplane
+ * serves stays as it was (an agent that restarts keeps the rules of its previous run until
+ * it has read every Service again, then replaces them at once). */
+void proxy_defer(struct proxy *proxy);
+int proxy_commit(struct proxy *proxy, struct error *err);
 int proxy_shutdown(struct proxy *proxy, struct error *err);
 void proxy_free(struct proxy *proxy);
 

@@ -202,8 +202,22 @@ static int nft_start(const struct proxy_settings *settings, void **ret_state, st
 	struct nft_state *state = xcalloc(1, sizeof(*state));
 	state->settings = *settings;
 	int r = netlink_open_netfilter(-1, &state->netfilter, err);
-	if (r == 0)
-		r = nft_apply(state, NULL, 0, err); /* proves nf_tables works here */
+	/* Proves nf_tables (with NAT) works here on a probe table made and deleted in one batch,
+	 * leaving the table of an earlier run as it is: its rules keep serving until the first
+	 * apply replaces them. */
+	if (r == 0) {
+		struct proxy_settings probe = *settings;
+		snprintf(probe.table, sizeof(probe.table), "%.50s_probe", settings->table);
+		struct netlink_message batch = { 0 };
+		nft_batch_begin(&batch);
+		nft_table_flush_out(&batch, NFPROTO_IPV4, probe.table);
+		nft_table_add(&batch, NFPROTO_IPV4, probe.table);
+		base_chains(&batch, &probe);
+		nft_table_delete(&batch, NFPROTO_IPV4, probe.table);
+		nft_batch_end(&batch);
+		r = netlink_send_batch(state->netfilter, &batch, err, "probe nftables");
+		netlink_message_free(&batch);
+	}
 	if (r < 0) {
 		netlink_close(state->netfilter);
 		free(state);

@@ -30,7 +30,11 @@
 #include "core/authz.h"
 #include "core/binder.h"
 #include "core/controllers.h"
+#include "core/logrelay.h"
+#include "core/metrics.h"
+#include "core/ipalloc.h"
 #include "core/object.h"
+#include "core/registry.h"
 #include "core/selector.h"
 #include "core/store.h"
 #include "core/transport.h"
@@ -39,6 +43,7 @@
 #include "platform/clock.h"
 #include "platform/error.h"
 #include "platform/log.h"
+#include "platform/loop.h"
 #include "platform/memory.h"
 
 #define ROUTE_NAME_MAX 253
@@ -75,6 +80,9 @@ struct apiserver {
 	struct watch_hub *watches;
 	struct binder *binder;           /* the scheduler at work; NULL when disabled */
 	struct controllers *controllers; /* NULL when disabled */
+	struct loop_timer *binder_timer; /* the binder stopped within its time budget: more soon */
+	struct metrics *metrics;         /* usage the agents report (core/metrics.c) */
+	struct logrelay *logs;           /* pod logs from the agents (core/logrelay.c) */
 	struct parked_answer *parked;
 	uint64_t next_parked_id;
 	char *version_json;
@@ -764,7 +772,9 @@ static void handle_create(struct request_context *c)
 	if (c->route.kind->namespaced && (r = namespace_usable(c, object_namespace(object), &err)) < 0)
 		goto fail;
 	object_apply_defaults(c->route.kind, object);
-	if ((r = object_validate(c->route.kind, object, &err)) < 0)
+	if ((r = object_validate(c->route.kind, object, &err)) < 0 ||
+	    (r = ipalloc_admit(c->api->store, &c->api->options.controllers.network, c->route.kind->name, NULL, object,
+	                       &err)) < 0)
 		goto fail;
 	char uid[37], now[CLOCK_RFC3339_SIZE];
 	object_new_uid(uid);
@@ -863,7 +873,9 @@ static void handle_update_with(struct request_context *c, cJSON *stored, cJSON *
 		controllers_prepare_job_update(stored, updated);
 	object_apply_defaults(c->route.kind, updated);
 	if ((r = object_validate(c->route.kind, updated, &err)) < 0 ||
-	    (r = object_validate_update(c->route.kind, stored, updated, &err)) < 0)
+	    (r = object_validate_update(c->route.kind, stored, updated, &err)) < 0 ||
+	    (r = ipalloc_admit(c->api->store, &c->api->options.controllers.network, c->route.kind->name, stored,
+	                       updated, &err)) < 0)
 		goto out;
 	if ((r = authorize(c, AUTHZ_UPDATE, stored, &err)) < 0)
 		goto out;
@@ -1284,6 +1296,18 @@ static void serve_get(struct request_context *c)
 		uint8_t buf[4];
 		coap_add_option(c->response, COAP_OPTION_OBSERVE, coap_encode_var_safe(buf, sizeof(buf), sequence),
 		                buf);
+		/* A registration answered block-wise would be restarted by libcoap on the client for
+		 * every notification that arrives before its last block: under steady change it never
+		 * ends. An answer that does not fit one datagram says "truncated" instead, as a
+		 * notification does, and the client fetches it with a plain GET (watch.h). */
+		size_t room = coap_session_max_pdu_size(c->session);
+		room = room > 64 ? room - 64 : 0;
+		if (body && strlen(body) > room) {
+			free(body);
+			body = xasprintf("{\"kind\":\"WatchEvents\",\"resourceVersion\":\"%" PRIu64
+			                 "\",\"truncated\":true,\"from\":\"%" PRIu64 "\"}",
+			                 spec.revision, has_since ? since : 0);
+		}
 	}
 	selector_free(spec.labels);
 	selector_free(spec.fields);
@@ -1300,6 +1324,29 @@ fail:
 
 /* --- libcoap glue ---------------------------------------------------------------------- */
 
+/* /apis/metrics.k8s.io/v1beta1/...: served from memory by core/metrics.c. */
+static bool serve_metrics(struct request_context *c)
+{
+	coap_string_t *path = coap_get_uri_path(c->request);
+	bool mine = path && metrics_path((const char *)path->s);
+	if (mine) {
+		size_t length = 0, offset = 0, total = 0;
+		const uint8_t *data = NULL;
+		coap_get_data_large(c->request, &length, &data, &offset, &total);
+		coap_pdu_code_t method = coap_pdu_get_code(c->request);
+		char *body = NULL;
+		int code = metrics_serve(c->api->metrics, c->api->store,
+		                         method == COAP_REQUEST_CODE_GET   ? "GET"
+		                         : method == COAP_REQUEST_CODE_PUT ? "PUT"
+		                                                           : "other",
+		                         c->identity, (const char *)path->s, (const char *)data, length,
+		                         clock_realtime_ms(), &body);
+		reply(c, COAP_RESPONSE_CODE(code), body);
+	}
+	coap_delete_string(path);
+	return mine;
+}
+
 static void hnd_request(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
                         const coap_string_t *query, coap_pdu_t *response)
 {
@@ -1312,14 +1359,26 @@ static void hnd_request(coap_resource_t *resource, coap_session_t *session, cons
 		.raw_query = query,
 		.response = response,
 	};
+	if (logrelay_serve(api->logs, api->store, resource, session, request, query, response))
+		return;
 	coap_async_t *async = coap_find_async(session, coap_pdu_get_token(request));
 	if (async) {
 		answer_parked(&c, async);
 		return;
 	}
 	transport_session_identity(session, c.identity, sizeof(c.identity));
+	if (serve_metrics(&c))
+		return;
+	if (api->options.on_identity)
+		api->options.on_identity(api->options.on_identity_data, c.identity);
+	authz_principal(c.identity); /* node:<name>@<generation> is node:<name> */
 	struct error err = { 0 };
 	coap_string_t *path = coap_get_uri_path(request);
+	if (path && registry_serve(api->options.registry, (const char *)path->s, c.identity, resource, session, request,
+	                           query, response)) {
+		coap_delete_string(path);
+		return;
+	}
 	int r = parse_route(path ? (const char *)path->s : "", &c.route, &err);
 	coap_delete_string(path);
 	if (r == 0)
@@ -1413,6 +1472,8 @@ static int commit_and_release(struct apiserver *api)
  * so requests are never kept waiting for long. */
 #define APISERVER_CONTROL_ROUNDS 8
 
+static void on_binder_due(struct loop *loop, void *data);
+
 static int on_batch(void *data)
 {
 	struct apiserver *api = data;
@@ -1439,6 +1500,8 @@ static int on_batch(void *data)
 		released += commit_and_release(api);
 	}
 	size_t sent = watch_flush(api->watches);
+	if (api->binder && binder_unfinished(api->binder) && !api->binder_timer)
+		api->binder_timer = loop_add_timer(transport_loop(api->transport), 0, on_binder_due, api);
 	return released + (int)sent;
 }
 
@@ -1449,6 +1512,14 @@ static void on_controllers_due(void *data)
 	struct apiserver *api = data;
 	if (on_batch(api) > 0)
 		coap_io_process(transport_context(api->transport), COAP_IO_NO_WAIT);
+}
+
+static void on_binder_due(struct loop *loop, void *data)
+{
+	(void)loop;
+	struct apiserver *api = data;
+	api->binder_timer = NULL;
+	on_controllers_due(api);
 }
 
 static void on_store_change(const struct store_change *change, void *data)
@@ -1465,12 +1536,14 @@ static void on_token_lost(void *data, coap_session_t *session, const coap_bin_co
 {
 	struct apiserver *api = data;
 	watch_remove(api->watches, session, token);
+	logrelay_token_lost(api->logs, session, token);
 }
 
 static void on_session_closed(void *data, coap_session_t *session)
 {
 	struct apiserver *api = data;
 	watch_remove_session(api->watches, session);
+	logrelay_session_closed(api->logs, session);
 }
 
 int apiserver_new(struct transport *transport, struct store *store, const struct apiserver_options *options,
@@ -1487,21 +1560,29 @@ int apiserver_new(struct transport *transport, struct store *store, const struct
 	api->version_json = xstrdup(options->version_json ? options->version_json : "{}");
 	api->options.version_json = api->version_json;
 	api->watches = watch_hub_new(options->max_watches_per_client);
+	api->metrics = metrics_new();
+	api->logs = logrelay_new(transport_loop(transport), transport_context(transport));
 	if (!options->no_scheduler) {
 		int r = binder_new(store, &api->binder, err);
 		if (r < 0) {
 			watch_hub_free(api->watches);
+			metrics_free(api->metrics);
+			logrelay_free(api->logs);
 			free(api->version_json);
 			free(api);
 			return r;
 		}
 	}
 	if (!options->no_controllers) {
-		int r = controllers_new(store, transport_loop(transport), &options->controllers, on_controllers_due,
-		                        api, &api->controllers, err);
+		struct controllers_options controllers_options = options->controllers;
+		controllers_options.metrics = api->metrics;
+		int r = controllers_new(store, transport_loop(transport), &controllers_options, on_controllers_due, api,
+		                        &api->controllers, err);
 		if (r < 0) {
 			binder_free(api->binder);
 			watch_hub_free(api->watches);
+			metrics_free(api->metrics);
+			logrelay_free(api->logs);
 			free(api->version_json);
 			free(api);
 			return r;
@@ -1547,6 +1628,15 @@ int apiserver_new(struct transport *transport, struct store *store, const struct
 		coap_resource_set_userdata(r, api);
 		coap_add_resource(context, r);
 	}
+	if (options->registry) {
+		/* The image registry (core/registry.h) answers below /registry/v1: its list is discoverable. */
+		coap_resource_t *r = coap_resource_init(coap_make_str_const("registry/v1/images"), 0);
+		coap_register_request_handler(r, COAP_REQUEST_GET, hnd_request);
+		coap_add_attr(r, coap_make_str_const("ct"), coap_make_str_const("50"), 0);
+		coap_add_attr(r, coap_make_str_const("title"), coap_make_str_const("\"Images\""), 0);
+		coap_resource_set_userdata(r, api);
+		coap_add_resource(context, r);
+	}
 	static const struct transport_peer_hooks peer_hooks = { on_token_lost, on_session_closed };
 	transport_set_peer_hooks(transport, &peer_hooks, api);
 	transport_set_batch_hook(transport, on_batch, api);
@@ -1561,8 +1651,12 @@ void apiserver_free(struct apiserver *api)
 	transport_set_batch_hook(api->transport, NULL, NULL);
 	transport_set_peer_hooks(api->transport, NULL, NULL);
 	watch_hub_free(api->watches);
+	if (api->binder_timer)
+		loop_cancel_timer(transport_loop(api->transport), api->binder_timer);
 	binder_free(api->binder);
 	controllers_free(api->controllers);
+	metrics_free(api->metrics);
+	logrelay_free(api->logs);
 	while (api->heartbeats)
 		heartbeat_drop(api, api->heartbeats->key);
 	for (struct parked_answer *p = api->parked, *next; p; p = next) {

@@ -25,6 +25,7 @@
 
 struct apiserver;
 struct error;
+struct registry;
 struct store;
 struct transport;
 
@@ -39,6 +40,11 @@ struct apiserver_options {
 	bool no_scheduler;                      /* do not bind pending pods (core/binder.c) */
 	bool no_controllers;                    /* run no controllers (core/controllers.c) */
 	struct controllers_options controllers; /* grace periods, eviction rate ...; zero: defaults */
+	struct registry *registry;              /* serves /registry/... (core/registry.h); may be NULL */
+	/* Told the PSK identity of each request before it is served (core/bootstrap.c learns
+	 * that a board switched to a new credential); may be NULL. */
+	void (*on_identity)(void *data, const char *identity);
+	void *on_identity_data;
 };
 
 int apiserver_new(struct transport *transport, struct store *store, const struct apiserver_options *options,

@@ -18,6 +18,15 @@ const char *authz_verb_name(enum authz_verb verb)
 	return (unsigned)verb < ARRAY_SIZE(names) ? names[verb] : "?";
 }
 
+void authz_principal(char *identity)
+{
+	if (strncmp(identity, "node:", 5) != 0)
+		return;
+	char *at = strchr(identity + 5, '@');
+	if (at && at[1] && strspn(at + 1, "0123456789") == strlen(at + 1))
+		*at = '\0';
+}
+
 const char *authz_node_name(const char *identity)
 {
 	if (identity && strncmp(identity, "node:", 5) == 0 && identity[5] != '\0')
@@ -61,13 +70,15 @@ static bool bound_to(const cJSON *pod, const char *node)
 	return bound && strcmp(bound, node) == 0;
 }
 
+/* name NULL: any name. */
 static bool name_is(const cJSON *item, const char *key, const char *name)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(item, key);
-	return cJSON_IsString(v) && strcmp(v->valuestring, name) == 0;
+	return cJSON_IsString(v) && (!name || strcmp(v->valuestring, name) == 0);
 }
 
-/* Does the pod spec use the ConfigMap (secret = false) or Secret (true) called name? */
+/* Does the pod spec use the ConfigMap (secret = false) or Secret (true) called name (NULL:
+ * any)? */
 static bool pod_uses(const cJSON *pod, bool secret, const char *name)
 {
 	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(pod, "spec");
@@ -122,18 +133,38 @@ static int check_pod_use(const char *text, size_t length, void *data)
 	return s->found ? -1 : 0; /* stop at the first user */
 }
 
+#define MIRROR_ANNOTATION "kubernetes.io/config.mirror"
+
+/* A mirror pod of one of node's static pods, as Kubernetes' NodeRestriction admits it: the
+ * mirror annotation, bound to the node, owned by nothing but that Node, using no ConfigMap
+ * or Secret (a node may read only those its API-made pods use). NULL when it is one. */
+static const char *not_own_mirror_pod(const cJSON *pod, const char *node)
+{
+	const cJSON *metadata = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
+	if (!name_is(cJSON_GetObjectItemCaseSensitive(metadata, "annotations"), MIRROR_ANNOTATION, NULL))
+		return "a node may create only mirror pods (annotation " MIRROR_ANNOTATION ")";
+	if (!bound_to(pod, node))
+		return "a node may create only mirror pods bound to itself";
+	const cJSON *owner;
+	cJSON_ArrayForEach(owner, cJSON_GetObjectItemCaseSensitive(metadata, "ownerReferences"))
+	{
+		if (!name_is(owner, "kind", "Node") || !name_is(owner, "name", node))
+			return "a mirror pod may be owned only by its own Node";
+	}
+	if (pod_uses(pod, false, NULL) || pod_uses(pod, true, NULL))
+		return "a mirror pod may not use ConfigMaps or Secrets";
+	return NULL;
+}
+
 static int check_node(struct store *store, const struct authz_request *r, const char *node, struct error *err)
 {
 	const char *kind = r->kind->name;
+	/* Every node routes to the others' pod CIDRs and serves every Service (the proxy and
+	 * cluster DNS): it reads all Nodes, Services and Endpoints, as Kubernetes' nodes do. */
+	bool reading = r->verb == AUTHZ_GET || r->verb == AUTHZ_LIST || r->verb == AUTHZ_WATCH;
+	if (reading && (strcmp(kind, "Node") == 0 || strcmp(kind, "Service") == 0 || strcmp(kind, "Endpoints") == 0))
+		return 0;
 	if (strcmp(kind, "Node") == 0) {
-		if (r->verb == AUTHZ_LIST || r->verb == AUTHZ_WATCH) {
-			char term[300];
-			snprintf(term, sizeof(term), "metadata.name=%s", node);
-			if (selector_has_term(r->field_selector, term))
-				return 0;
-			return deny(r, err,
-			            "a node may list or watch only its own Node (fieldSelector metadata.name=<node>)");
-		}
 		if (r->verb == AUTHZ_DELETE)
 			return deny(r, err, "a node may not delete Nodes");
 		const char *name = r->name;
@@ -165,8 +196,10 @@ static int check_node(struct store *store, const struct authz_request *r, const 
 			if (r->object && bound_to(r->object, node))
 				return 0;
 			return deny(r, err, "the pod is not bound to this node");
-		case AUTHZ_CREATE:
-			return deny(r, err, "a node may not create pods");
+		case AUTHZ_CREATE: {
+			const char *why = r->object ? not_own_mirror_pod(r->object, node) : "no pod given";
+			return why ? deny(r, err, why) : 0;
+		}
 		}
 	}
 	bool secret = strcmp(kind, "Secret") == 0;
@@ -194,5 +227,7 @@ int authz_check(struct store *store, const struct authz_request *request, struct
 	const char *node = authz_node_name(request->identity);
 	if (node)
 		return check_node(store, request, node, err);
+	if (strncmp(request->identity, "token:", 6) == 0)
+		return deny(request, err, "a join token may only join the cluster (POST /bootstrap/join)");
 	return deny(request, err, "unknown identity");
 }

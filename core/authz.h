@@ -2,10 +2,14 @@
  *
  *   admin        anything
  *   node:<name>  what a kubelet needs and no more (the Kubernetes Node authorizer):
- *                its own Node (create, get, update, status); pods bound to it (get, list and
+ *                its own Node (create, update, status); every Node, Service and Endpoints
+ *                (get, list, watch: routes, the proxy, DNS); pods bound to it (get, list and
  *                watch only with fieldSelector spec.nodeName=<name>, update their status,
- *                delete them once terminated); ConfigMaps and Secrets used by a pod bound to
- *                it (get); Events (create)
+ *                delete them once terminated); mirror pods of its static pods (create: the
+ *                kubernetes.io/config.mirror annotation, bound to it, owned only by its own
+ *                Node, no ConfigMap or Secret); ConfigMaps and Secrets used by a pod bound
+ *                to it (get); Events (create)
+ *   token:<id>   a join token: nothing here (it may only join, at /bootstrap/join)
  *   anything else, or anything not listed: refused (4.03) with a message naming the rule
  */
 #ifndef BRAMBLE_CORE_AUTHZ_H
@@ -34,6 +38,10 @@ struct authz_request {
 
 /* 0 when allowed; -EPERM with the reason otherwise. May read the store (the pods of a node). */
 int authz_check(struct store *store, const struct authz_request *request, struct error *err);
+
+/* The principal of a PSK identity, in place: an issued node credential "node:<name>@<G>"
+ * (generation G, core/bootstrap.h) is the node "node:<name>". */
+void authz_principal(char *identity);
 
 /* The node name of a "node:<name>" identity, or NULL. */
 const char *authz_node_name(const char *identity);

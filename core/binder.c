@@ -2,7 +2,8 @@
  *
  *   scheduler   the snapshot: every Node, every bound pod
  *   pending     keys ("namespace/name") of pods without a node, each with the cluster
- *               generation it was last tried at; a pod is tried when it is new or the
+ *               generation it was last tried at, in arrival order and indexed by key
+ *               (tens of thousands may wait at once); a pod is tried when it is new or the
  *               cluster generation has moved since (cluster_generation counts changes to
  *               Nodes and the departure of bound pods, the events that free room)
  *
@@ -33,14 +34,20 @@
 struct pending_pod {
 	char *key;         /* namespace/name */
 	uint64_t tried_at; /* cluster generation of the last attempt; 0: never tried */
+	uint32_t hash;
+	size_t slot; /* its index in pending */
+	struct pending_pod *next_in_bucket;
 };
 
 struct binder {
 	struct store *store;
 	struct scheduler *scheduler;
-	struct pending_pod *pending;
+	struct pending_pod **pending; /* in the order they came, but for removals (the last moves up) */
 	size_t pending_count, pending_capacity;
+	struct pending_pod **buckets; /* by key: finding one is O(1), not a scan of thousands */
+	size_t bucket_count;
 	uint64_t cluster_generation;
+	bool unfinished; /* the last run ran out of time */
 };
 
 static char *key_of(const cJSON *pod)
@@ -49,32 +56,68 @@ static char *key_of(const cJSON *pod)
 	return xasprintf("%s/%s", ns ? ns : "default", name ? name : "");
 }
 
-static ssize_t pending_find(const struct binder *b, const char *key)
+static uint32_t hash_key(const char *s)
 {
-	for (size_t i = 0; i < b->pending_count; i++)
-		if (strcmp(b->pending[i].key, key) == 0)
-			return (ssize_t)i;
-	return -1;
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+static struct pending_pod *pending_find(const struct binder *b, const char *key)
+{
+	if (!b->bucket_count)
+		return NULL;
+	uint32_t h = hash_key(key);
+	for (struct pending_pod *p = b->buckets[h & (b->bucket_count - 1)]; p; p = p->next_in_bucket)
+		if (p->hash == h && strcmp(p->key, key) == 0)
+			return p;
+	return NULL;
 }
 
 static void pending_remove(struct binder *b, const char *key)
 {
-	ssize_t i = pending_find(b, key);
-	if (i < 0)
+	struct pending_pod *p = pending_find(b, key);
+	if (!p)
 		return;
-	free(b->pending[i].key);
-	b->pending[i] = b->pending[--b->pending_count];
+	struct pending_pod **link = &b->buckets[p->hash & (b->bucket_count - 1)];
+	while (*link != p)
+		link = &(*link)->next_in_bucket;
+	*link = p->next_in_bucket;
+	struct pending_pod *last = b->pending[--b->pending_count];
+	b->pending[p->slot] = last;
+	last->slot = p->slot;
+	free(p->key);
+	free(p);
 }
 
 static void pending_add(struct binder *b, const char *key)
 {
-	if (pending_find(b, key) >= 0 || b->pending_count >= BINDER_MAX_PENDING)
+	if (pending_find(b, key) || b->pending_count >= BINDER_MAX_PENDING)
 		return;
 	if (b->pending_count == b->pending_capacity) {
 		b->pending_capacity = b->pending_capacity ? 2 * b->pending_capacity : 16;
 		b->pending = xrealloc(b->pending, b->pending_capacity * sizeof(*b->pending));
 	}
-	b->pending[b->pending_count++] = (struct pending_pod){ xstrdup(key), 0 };
+	if (b->pending_count + 1 > b->bucket_count) {
+		size_t n = b->bucket_count ? 2 * b->bucket_count : 64;
+		struct pending_pod **buckets = xcalloc(n, sizeof(*buckets));
+		for (size_t i = 0; i < b->pending_count; i++) {
+			struct pending_pod *p = b->pending[i];
+			p->next_in_bucket = buckets[p->hash & (n - 1)];
+			buckets[p->hash & (n - 1)] = p;
+		}
+		free(b->buckets);
+		b->buckets = buckets;
+		b->bucket_count = n;
+	}
+	struct pending_pod *p = xcalloc(1, sizeof(*p));
+	p->key = xstrdup(key);
+	p->hash = hash_key(key);
+	p->slot = b->pending_count;
+	p->next_in_bucket = b->buckets[p->hash & (b->bucket_count - 1)];
+	b->buckets[p->hash & (b->bucket_count - 1)] = p;
+	b->pending[b->pending_count++] = p;
 }
 
 /* Is this pod the default scheduler's to place? */
@@ -171,9 +214,12 @@ void binder_free(struct binder *b)
 {
 	if (!b)
 		return;
-	for (size_t i = 0; i < b->pending_count; i++)
-		free(b->pending[i].key);
+	for (size_t i = 0; i < b->pending_count; i++) {
+		free(b->pending[i]->key);
+		free(b->pending[i]);
+	}
 	free(b->pending);
+	free(b->buckets);
 	scheduler_free(b->scheduler);
 	free(b);
 }
@@ -315,11 +361,22 @@ static int try_pod(struct binder *b, const char *key, struct error *err)
 	return r == -ESTALE || r == -ENOENT ? 0 : r < 0 ? r : writes;
 }
 
+bool binder_unfinished(const struct binder *b)
+{
+	return b->unfinished;
+}
+
 int binder_run(struct binder *b, struct error *err)
 {
 	int writes = 0;
+	uint64_t started = clock_monotonic_us();
+	b->unfinished = false;
 	for (size_t i = 0; i < b->pending_count;) {
-		struct pending_pod *p = &b->pending[i];
+		if (clock_monotonic_us() - started >= BINDER_RUN_BUDGET_US) {
+			b->unfinished = true;
+			break;
+		}
+		struct pending_pod *p = b->pending[i];
 		if (p->tried_at == b->cluster_generation) {
 			i++;
 			continue;

@@ -12,6 +12,7 @@
 #ifndef BRAMBLE_CORE_BINDER_H
 #define BRAMBLE_CORE_BINDER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct binder;
@@ -20,6 +21,7 @@ struct store;
 struct store_change;
 
 #define BINDER_MAX_PENDING 100000
+#define BINDER_RUN_BUDGET_US 50000
 
 /* Reads the Nodes and pods in the store to start from. */
 int binder_new(struct store *store, struct binder **ret_binder, struct error *err);
@@ -28,9 +30,14 @@ void binder_free(struct binder *binder);
 /* Feeds one committed change (the store's change hook, fanned out by the API server). */
 void binder_on_change(struct binder *binder, const struct store_change *change);
 
-/* Schedules what is waiting; the writes are left uncommitted for the caller's commit.
- * Returns how many writes it made (0: nothing to do), or a negative errno. */
+/* Schedules what is waiting, for at most BINDER_RUN_BUDGET_US (so that heartbeats and
+ * requests are not kept waiting behind ten thousand decisions); the writes are left
+ * uncommitted for the caller's commit. Returns how many writes it made (0: nothing to
+ * do), or a negative errno. */
 int binder_run(struct binder *binder, struct error *err);
+
+/* The last run stopped at its budget with pods still to try: run again soon. */
+bool binder_unfinished(const struct binder *binder);
 
 size_t binder_pending(const struct binder *binder);
 

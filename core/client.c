@@ -379,6 +379,14 @@ int client_build_pdu(coap_session_t *session, enum client_method method, const c
                      size_t body_len, int observe, uint8_t token[8], size_t *ret_token_length, coap_pdu_t **ret_pdu,
                      struct error *err)
 {
+	return client_build_pdu_format(session, method, path_with_query, body, body_len,
+	                               COAP_MEDIATYPE_APPLICATION_JSON, observe, token, ret_token_length, ret_pdu, err);
+}
+
+int client_build_pdu_format(coap_session_t *session, enum client_method method, const char *path_with_query,
+                            const char *body, size_t body_len, unsigned content_format, int observe, uint8_t token[8],
+                            size_t *ret_token_length, coap_pdu_t **ret_pdu, struct error *err)
+{
 	size_t total = strlen(path_with_query);
 	if (total > CLIENT_PATH_MAX)
 		return error_set(err, EINVAL, "request path longer than %d characters", CLIENT_PATH_MAX);
@@ -405,10 +413,9 @@ int client_build_pdu(coap_session_t *session, enum client_method method, const c
 		goto bad_path;
 	if (body) {
 		uint8_t buf[4];
-		coap_insert_optlist(
-		        &options,
-		        coap_new_optlist(COAP_OPTION_CONTENT_FORMAT,
-		                         coap_encode_var_safe(buf, sizeof(buf), COAP_MEDIATYPE_APPLICATION_JSON), buf));
+		coap_insert_optlist(&options,
+		                    coap_new_optlist(COAP_OPTION_CONTENT_FORMAT,
+		                                     coap_encode_var_safe(buf, sizeof(buf), content_format), buf));
 	}
 	coap_pdu_t *pdu = coap_pdu_init(COAP_MESSAGE_CON, method_code(method), coap_new_message_id(session),
 	                                coap_session_max_pdu_size(session));
@@ -441,7 +448,7 @@ bad_path:
 
 /* Builds and sends one request (observe: -1 none, else the Observe value). */
 static int send_request(struct client *c, enum client_method method, const char *path_with_query, const char *body,
-                        size_t body_len, int observe, struct error *err)
+                        size_t body_len, unsigned content_format, int observe, struct error *err)
 {
 	if (c->state == CLIENT_FAILED) {
 		if (err)
@@ -449,8 +456,8 @@ static int send_request(struct client *c, enum client_method method, const char 
 		return -c->failure.code;
 	}
 	coap_pdu_t *pdu;
-	int r = client_build_pdu(c->session, method, path_with_query, body, body_len, observe, c->token,
-	                         &c->token_length, &pdu, err);
+	int r = client_build_pdu_format(c->session, method, path_with_query, body, body_len, content_format, observe,
+	                                c->token, &c->token_length, &pdu, err);
 	if (r < 0)
 		return r;
 	c->waiting = true;
@@ -465,10 +472,18 @@ static int send_request(struct client *c, enum client_method method, const char 
 int client_request(struct client *client, enum client_method method, const char *path_with_query, const char *body,
                    size_t body_len, struct client_response *ret_response, struct error *err)
 {
+	return client_request_format(client, method, path_with_query, body, body_len, COAP_MEDIATYPE_APPLICATION_JSON,
+	                             ret_response, err);
+}
+
+int client_request_format(struct client *client, enum client_method method, const char *path_with_query,
+                          const void *body, size_t body_len, unsigned content_format,
+                          struct client_response *ret_response, struct error *err)
+{
 	struct client_response response = { 0 };
 	client->response = &response;
 	client->watch_fn = NULL;
-	int r = send_request(client, method, path_with_query, body, body_len, -1, err);
+	int r = send_request(client, method, path_with_query, body, body_len, content_format, -1, err);
 	if (r < 0) {
 		client->response = NULL;
 		return r;
@@ -559,7 +574,8 @@ int client_watch(struct client *client, const char *path_with_query, int timeout
 	client->watch_data = data;
 	client->watch_result = 0;
 	client->watch_over = false;
-	int r = send_request(client, CLIENT_GET, path_with_query, NULL, 0, COAP_OBSERVE_ESTABLISH, err);
+	int r = send_request(client, CLIENT_GET, path_with_query, NULL, 0, COAP_MEDIATYPE_APPLICATION_JSON,
+	                     COAP_OBSERVE_ESTABLISH, err);
 	if (r < 0) {
 		client->watch_fn = NULL;
 		return r;

@@ -59,6 +59,10 @@ const char *client_server(const struct client *client);
  * (whatever its code), or a negative errno (timeout, handshake, body too large). */
 int client_request(struct client *client, enum client_method method, const char *path_with_query, const char *body,
                    size_t body_len, struct client_response *ret_response, struct error *err);
+/* The same with a body of another content format (42 application/octet-stream ...). */
+int client_request_format(struct client *client, enum client_method method, const char *path_with_query,
+                          const void *body, size_t body_len, unsigned content_format,
+                          struct client_response *ret_response, struct error *err);
 void client_response_clear(struct client_response *response);
 
 /* For an error answer (code >= 400): fills err with the server's message and field and
@@ -81,6 +85,9 @@ int client_watch(struct client *client, const char *path_with_query, int timeout
 int client_build_pdu(coap_session_t *session, enum client_method method, const char *path_with_query, const char *body,
                      size_t body_len, int observe, uint8_t token[8], size_t *ret_token_length, coap_pdu_t **ret_pdu,
                      struct error *err);
+int client_build_pdu_format(coap_session_t *session, enum client_method method, const char *path_with_query,
+                            const char *body, size_t body_len, unsigned content_format, int observe, uint8_t token[8],
+                            size_t *ret_token_length, coap_pdu_t **ret_pdu, struct error *err);
 /* 205, 404 ... of a response PDU. */
 int client_pdu_code(const coap_pdu_t *pdu);
 /* Fills reason, message and field from an error answer's {reason, message, field} body. */

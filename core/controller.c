@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "core/object.h"
+#include "core/selector.h"
 #include "core/store.h"
 #include "platform/buffer.h"
 #include "platform/clock.h"
@@ -707,6 +708,54 @@ int controller_claim(struct controllers *c, const char *resource, const char *ns
 		cJSON_Delete(updated);
 	}
 	cJSON_Delete(stored);
+	return r;
+}
+
+int controller_claim_pods(struct controllers *c, const cJSON *owner, const struct selector *selector, bool deleting,
+                          const struct pod ***ret_pods, size_t *ret_count, struct error *err)
+{
+	const char *uid = object_string_at(owner, "metadata.uid"), *ns = object_namespace(owner);
+	struct map *owned = uid ? map_get(&c->pods_by_owner, uid) : NULL;
+	struct map *orphans = ns ? map_get(&c->orphans, ns) : NULL;
+	size_t room = (owned ? owned->count : 0) + (orphans ? orphans->count : 0), count = 0;
+	const struct pod **pods = xcalloc(room ? room : 1, sizeof(*pods));
+	int writes = 0, r = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		struct map *set = pass == 0 ? owned : orphans;
+		if (!set)
+			continue;
+		map_each(e, set)
+		{
+			const struct pod *pod = e->value;
+			bool matches = selector_matches_labels(selector, pod->labels);
+			if (pass == 0) {
+				const struct pod_owner *o = pod_controller(pod, NULL);
+				if (!o || strcmp(o->uid, uid) != 0)
+					continue;
+				if (!matches && !deleting) {
+					r = controller_claim(c, "pods", pod->namespace, pod->name, pod->uid, NULL, uid,
+					                     err);
+					if (r < 0)
+						goto fail;
+					writes += r;
+					continue;
+				}
+			} else {
+				if (!matches || deleting || pod->deleting)
+					continue;
+				r = controller_claim(c, "pods", pod->namespace, pod->name, pod->uid, owner, NULL, err);
+				if (r < 0)
+					goto fail;
+				writes += r;
+			}
+			pods[count++] = pod;
+		}
+	}
+	*ret_pods = pods;
+	*ret_count = count;
+	return writes;
+fail:
+	free(pods);
 	return r;
 }
 

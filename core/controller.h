@@ -80,11 +80,13 @@ struct pod {
 	int owner_count;
 	int controller; /* index into owners of the controller reference, or -1 */
 	char *node_name;
+	char *target_node; /* unbound: the one node its required affinity allows (metadata.name In [x]) */
 	enum pod_phase phase;
 	bool ready;
 	int64_t ready_since_ms; /* wall clock: the Ready condition's lastTransitionTime */
 	bool deleting;          /* metadata.deletionTimestamp set */
 	int64_t created_ms;     /* wall clock */
+	int64_t finished_ms;    /* wall clock: the latest container termination, 0: none */
 	int restarts;
 	char *pod_ip, *hostname, *subdomain;
 	struct pod_port ports[POD_MAX_PORTS];
@@ -123,12 +125,21 @@ enum controller_id {
 	CONTROLLER_JOB,
 	CONTROLLER_ENDPOINTS,
 	CONTROLLER_NODE_LIFECYCLE,
+	CONTROLLER_HPA,
+	CONTROLLER_NODE_IPAM,
 	CONTROLLER_COUNT
 };
 
 /* Keys to sync: unique, in the order queued. */
 struct queue {
 	struct map keys;
+};
+
+/* A sync that took long (a ReplicaSet of thousands of pods) is not run again within a few
+ * times its cost: under a stream of pod changes it would otherwise run after every commit. */
+struct sync_cost {
+	uint64_t at_ms;   /* monotonic: when it ended */
+	uint64_t cost_us; /* how long it took */
 };
 
 struct delayed {
@@ -173,6 +184,7 @@ struct controllers {
 	struct map objects[CACHED_COUNT];
 
 	struct queue queues[CONTROLLER_COUNT];
+	struct map costs[CONTROLLER_COUNT]; /* key -> struct sync_cost, for costly syncs only */
 	struct delayed *delayed;
 	size_t delayed_count, delayed_capacity;
 	struct loop_timer *timer;
@@ -190,6 +202,9 @@ struct controllers {
 	double eviction_tokens;
 	uint64_t eviction_tokens_ms;
 	bool disrupted;
+
+	/* horizontal pod autoscaler: "namespace/name" -> its recent recommendations */
+	struct map hpa_history;
 };
 
 struct pod_change {
@@ -209,9 +224,11 @@ struct controller_ops {
 };
 
 extern const struct controller_ops replicaset_controller, deployment_controller, daemonset_controller, job_controller,
-        endpoints_controller, garbage_controller, namespace_controller, node_lifecycle_controller;
+        endpoints_controller, garbage_controller, namespace_controller, node_lifecycle_controller, hpa_controller;
+extern const struct controller_ops node_ipam_controller; /* core/nodeipam.c */
 
 void garbage_free_index(struct controllers *c);
+void hpa_free_state(struct controllers *c);
 
 /* --- the manager's services ------------------------------------------------------------ */
 
@@ -285,6 +302,14 @@ void controller_set_controller_ref(cJSON *object, const cJSON *owner);
  * object; uid is a precondition. Returns 1 written, 0 nothing to do, or a negative errno. */
 int controller_claim(struct controllers *c, const char *resource, const char *ns, const char *name, const char *uid,
                      const cJSON *owner, const char *release_uid, struct error *err);
+
+/* The pods `owner` controls as its selector says: pods it controls that stop matching are
+ * released, matching pods without a controller adopted (not while `deleting`). Fills
+ * ret_pods (free() it) with the pods kept, terminated and deleting ones included; returns
+ * the writes made or a negative errno. */
+struct selector;
+int controller_claim_pods(struct controllers *c, const cJSON *owner, const struct selector *selector, bool deleting,
+                          const struct pod ***ret_pods, size_t *ret_count, struct error *err);
 
 /* Sets a status count; a zero is left out when omit_zero (Kubernetes' omitempty). */
 void controller_set_count(cJSON *status, const char *name, int64_t value, bool omit_zero);

@@ -30,12 +30,20 @@
 #include "platform/memory.h"
 
 #define CONTROLLERS_MAX_DELAYED 100000
+#define CONTROLLERS_COSTLY_SYNC_US 5000 /* a sync at least this long, writing at most once, ... */
+#define CONTROLLERS_COST_SPACING 10     /* ... waits this many times its cost before the next */
 
 static const struct controller_ops *const controller_table[CONTROLLER_COUNT] = {
-	[CONTROLLER_NAMESPACE] = &namespace_controller,   [CONTROLLER_GARBAGE] = &garbage_controller,
-	[CONTROLLER_DEPLOYMENT] = &deployment_controller, [CONTROLLER_REPLICASET] = &replicaset_controller,
-	[CONTROLLER_DAEMONSET] = &daemonset_controller,   [CONTROLLER_JOB] = &job_controller,
-	[CONTROLLER_ENDPOINTS] = &endpoints_controller,   [CONTROLLER_NODE_LIFECYCLE] = &node_lifecycle_controller,
+	[CONTROLLER_NAMESPACE] = &namespace_controller,
+	[CONTROLLER_GARBAGE] = &garbage_controller,
+	[CONTROLLER_DEPLOYMENT] = &deployment_controller,
+	[CONTROLLER_REPLICASET] = &replicaset_controller,
+	[CONTROLLER_DAEMONSET] = &daemonset_controller,
+	[CONTROLLER_JOB] = &job_controller,
+	[CONTROLLER_ENDPOINTS] = &endpoints_controller,
+	[CONTROLLER_NODE_LIFECYCLE] = &node_lifecycle_controller,
+	[CONTROLLER_HPA] = &hpa_controller,
+	[CONTROLLER_NODE_IPAM] = &node_ipam_controller,
 };
 
 static const char *const cached_resources[CACHED_COUNT] = {
@@ -86,6 +94,28 @@ static enum pod_phase phase_of(const char *phase)
 	return POD_PENDING;
 }
 
+/* The node named by required node affinity of the form a DaemonSet pod has: one term with
+ * matchFields [{key: metadata.name, operator: In, values: [name]}]; NULL otherwise. */
+static const char *affinity_node(const cJSON *spec)
+{
+	const cJSON *terms = cJSON_GetObjectItemCaseSensitive(
+	        cJSON_GetObjectItemCaseSensitive(
+	                cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(spec, "affinity"),
+	                                                 "nodeAffinity"),
+	                "requiredDuringSchedulingIgnoredDuringExecution"),
+	        "nodeSelectorTerms");
+	if (cJSON_GetArraySize(terms) != 1)
+		return NULL;
+	const cJSON *fields = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(terms, 0), "matchFields");
+	const cJSON *field = cJSON_GetArrayItem(fields, 0);
+	const cJSON *values = cJSON_GetObjectItemCaseSensitive(field, "values");
+	const char *key = string_member(field, "key"), *op = string_member(field, "operator");
+	if (cJSON_GetArraySize(fields) != 1 || !key || !op || strcmp(key, "metadata.name") != 0 ||
+	    strcmp(op, "In") != 0 || cJSON_GetArraySize(values) != 1)
+		return NULL;
+	return cJSON_GetStringValue(cJSON_GetArrayItem(values, 0));
+}
+
 static struct pod *pod_parse(const cJSON *json)
 {
 	struct pod *pod = xcalloc(1, sizeof(*pod));
@@ -117,6 +147,8 @@ static struct pod *pod_parse(const cJSON *json)
 		pod->owner_count++;
 	}
 	pod->node_name = dup_or_null(string_member(spec, "nodeName"));
+	if (!pod->node_name)
+		pod->target_node = dup_or_null(affinity_node(spec));
 	pod->phase = phase_of(string_member(status, "phase"));
 	const cJSON *condition;
 	cJSON_ArrayForEach(condition, cJSON_GetObjectItemCaseSensitive(status, "conditions"))
@@ -133,6 +165,11 @@ static struct pod *pod_parse(const cJSON *json)
 	cJSON_ArrayForEach(container_status, cJSON_GetObjectItemCaseSensitive(status, "containerStatuses"))
 	{
 		pod->restarts += (int)controller_int_at(container_status, "restartCount", 0);
+		const cJSON *terminated = cJSON_GetObjectItemCaseSensitive(
+		        cJSON_GetObjectItemCaseSensitive(container_status, "state"), "terminated");
+		int64_t finished = controller_parse_time(string_member(terminated, "finishedAt"));
+		if (finished > pod->finished_ms)
+			pod->finished_ms = finished;
 	}
 	pod->pod_ip = dup_or_null(string_member(status, "podIP"));
 	pod->hostname = dup_or_null(string_member(spec, "hostname"));
@@ -173,6 +210,7 @@ static void pod_free(struct pod *pod)
 		free(pod->owners[i].uid);
 	}
 	free(pod->node_name);
+	free(pod->target_node);
 	free(pod->pod_ip);
 	free(pod->hostname);
 	free(pod->subdomain);
@@ -559,14 +597,21 @@ void controllers_free(struct controllers *c)
 		}
 		map_clear(&c->objects[i]);
 	}
-	for (int i = 0; i < CONTROLLER_COUNT; i++)
+	for (int i = 0; i < CONTROLLER_COUNT; i++) {
 		map_clear(&c->queues[i].keys);
+		map_each(e, &c->costs[i])
+		{
+			free(e->value);
+		}
+		map_clear(&c->costs[i]);
+	}
 	for (size_t i = 0; i < c->delayed_count; i++)
 		free(c->delayed[i].key);
 	free(c->delayed);
 	for (size_t i = 0; i < CONTROLLER_EVENT_MEMORY; i++)
 		free(c->events[i].what);
 	garbage_free_index(c);
+	hpa_free_state(c);
 	free(c);
 }
 
@@ -582,8 +627,32 @@ int controllers_run(struct controllers *c, struct error *err)
 		memset(&c->queues[id].keys, 0, sizeof(c->queues[id].keys));
 		map_each(e, &keys)
 		{
+			/* Costly syncs are spaced out, in the API server (tests run without a loop). */
+			struct sync_cost *cost = c->loop ? map_get(&c->costs[id], e->key) : NULL;
+			uint64_t now = controller_monotonic_ms(c);
+			if (cost) {
+				uint64_t next = cost->at_ms + cost->cost_us * CONTROLLERS_COST_SPACING / 1000;
+				if (now < next) {
+					controller_enqueue_after(c, (enum controller_id)id, e->key, next - now);
+					continue;
+				}
+			}
+			uint64_t started_us = clock_monotonic_us();
 			struct error sync_err = { 0 };
 			int r = controller_table[id]->sync(c, e->key, &sync_err);
+			uint64_t took_us = clock_monotonic_us() - started_us;
+			/* Only syncs that found next to nothing to do are spaced: one that creates
+			 * or deletes pods is progress. */
+			if (c->loop && took_us >= CONTROLLERS_COSTLY_SYNC_US && r <= 1) {
+				if (!cost) {
+					cost = xcalloc(1, sizeof(*cost));
+					map_put(&c->costs[id], e->key, cost);
+				}
+				cost->at_ms = controller_monotonic_ms(c);
+				cost->cost_us = took_us;
+			} else if (cost) {
+				free(map_remove(&c->costs[id], e->key));
+			}
 			if (r < 0)
 				log_warnx("%s controller: %s: %s", controller_table[id]->name, e->key,
 				          sync_err.message[0] ? sync_err.message : strerror(-r));

@@ -16,6 +16,8 @@
  *   node lifecycle  a node whose heartbeats stop is marked Ready=Unknown after a grace
  *                   period and tainted unreachable; its pods are evicted after their
  *                   toleration (rate-limited; nothing when most nodes are unreachable)
+ *   HPA             HorizontalPodAutoscalers scale Deployments and ReplicaSets on the
+ *                   usage the agents report (core/metrics.h), as Kubernetes' algorithm does
  *
  * The API server feeds every committed change to controllers_on_change() and calls
  * controllers_run() after each commit; the controllers write through the store's one
@@ -34,10 +36,13 @@
 
 #include <cjson/cJSON.h>
 
+#include "core/ipalloc.h"
+
 struct controllers;
 struct error;
 struct kind;
 struct loop;
+struct metrics;
 struct store;
 struct store_change;
 
@@ -50,11 +55,14 @@ struct store_change;
 
 /* Zero means the default everywhere. */
 struct controllers_options {
-	uint64_t node_grace_ms;     /* heartbeats missed this long: Ready=Unknown */
-	uint64_t eviction_delay_ms; /* tolerationSeconds of pods that do not tolerate unreachable/not-ready */
-	double eviction_rate;       /* nodes per second whose pods start being evicted (burst 1) */
-	unsigned unhealthy_percent; /* nodes not Ready at or above this share: evict nothing */
-	uint64_t job_backoff_ms;    /* first delay before a failed Job pod is replaced */
+	uint64_t node_grace_ms;        /* heartbeats missed this long: Ready=Unknown */
+	uint64_t eviction_delay_ms;    /* tolerationSeconds of pods that do not tolerate unreachable/not-ready */
+	double eviction_rate;          /* nodes per second whose pods start being evicted (burst 1) */
+	unsigned unhealthy_percent;    /* nodes not Ready at or above this share: evict nothing */
+	uint64_t job_backoff_ms;       /* first delay before a failed Job pod is replaced */
+	struct metrics *metrics;       /* the usage the HPA scales on (core/metrics.h); NULL: none */
+	uint64_t hpa_sync_ms;          /* how often each HPA is evaluated; 0: 15 s, as Kubernetes */
+	struct ipalloc_config network; /* node pod CIDRs (core/nodeipam.c) */
 };
 
 /* Called (from a loop timer) when delayed work is due: the caller runs a batch, i.e.

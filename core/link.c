@@ -378,6 +378,19 @@ static void connect_now(struct loop *loop, void *data)
 		link->poll_timer = loop_add_timer(link->loop, LINK_HANDSHAKE_POLL_MS, poll_handshake, link);
 }
 
+int link_set_credential(struct link *link, const char *identity, const char *key)
+{
+	if (!identity || !identity[0] || strlen(identity) > TRANSPORT_PSK_IDENTITY_MAX || !key || !key[0] ||
+	    strlen(key) > TRANSPORT_PSK_KEY_MAX)
+		return -EINVAL;
+	free(link->identity);
+	explicit_bzero(link->key, strlen(link->key));
+	free(link->key);
+	link->identity = xstrdup(identity);
+	link->key = xstrdup(key);
+	return 0;
+}
+
 int link_new(struct loop *loop, const struct link_options *options, struct link **ret_link, struct error *err)
 {
 	if (!options->identity || !options->identity[0] || strlen(options->identity) > TRANSPORT_PSK_IDENTITY_MAX)

@@ -70,6 +70,10 @@ int link_observe(struct link *link, const char *path_with_query, link_notify_fn 
 /* Ends an observation (deregisters it with the server); fn is not called again. */
 void link_observe_cancel(struct link *link, struct link_observation *observation);
 
+/* The credential for the next handshakes (a rotated one); the current session goes on.
+ * Returns -EINVAL (nothing changed) for an empty or too long identity or key. */
+int link_set_credential(struct link *link, const char *identity, const char *key);
+
 /* Drops the session and starts a new handshake (after a server restart, say). */
 void link_reset(struct link *link);
 

@@ -264,11 +264,40 @@ struct bound_pod {
 	size_t anti_index; /* in s->anti_pods when anti */
 };
 
+/* Pods of one owner per node, kept as pods come and go, so that spreading costs each
+ * decision a pass over the nodes the owner uses, not over its thousands of pods. */
+struct owner_count {
+	struct node *node;
+	int32_t count;
+};
+
 struct owner {
 	struct hash_link link;
 	char *uid;
+	char *namespace; /* of its first pod: only pods of this namespace are counted */
 	struct bound_pod *pods;
+	struct owner_count *counts;
+	size_t count_count, count_capacity;
 };
+
+static void owner_count_add(struct owner *o, struct node *node, int32_t delta)
+{
+	for (size_t i = 0; i < o->count_count; i++) {
+		if (o->counts[i].node != node)
+			continue;
+		o->counts[i].count += delta;
+		if (o->counts[i].count <= 0)
+			o->counts[i] = o->counts[--o->count_count];
+		return;
+	}
+	if (delta <= 0)
+		return;
+	if (o->count_count == o->count_capacity) {
+		o->count_capacity = o->count_capacity ? 2 * o->count_capacity : 8;
+		o->counts = xrealloc(o->counts, o->count_capacity * sizeof(*o->counts));
+	}
+	o->counts[o->count_count++] = (struct owner_count){ node, delta };
+}
 
 struct node {
 	struct hash_link link;
@@ -1541,6 +1570,8 @@ static void pod_unlink(struct scheduler *s, struct bound_pod *p)
 		p->node_next->node_prev = p->node_prev;
 	if (p->owner) {
 		struct owner *o = p->owner;
+		if (strcmp(o->namespace, p->namespace) == 0)
+			owner_count_add(o, node, -1);
 		if (p->owner_prev)
 			p->owner_prev->owner_next = p->owner_next;
 		else
@@ -1550,6 +1581,8 @@ static void pod_unlink(struct scheduler *s, struct bound_pod *p)
 		if (!o->pods) {
 			hash_remove(&s->owner_index, &o->link);
 			free(o->uid);
+			free(o->namespace);
+			free(o->counts);
 			free(o);
 		}
 	}
@@ -1647,9 +1680,12 @@ static int pod_bind(struct scheduler *s, const cJSON *json, const char *node_nam
 		if (!o) {
 			o = xcalloc(1, sizeof(*o));
 			o->uid = xstrdup(p->owner_uid);
+			o->namespace = xstrdup(p->namespace);
 			o->link.key = o->uid;
 			hash_insert(&s->owner_index, &o->link);
 		}
+		if (strcmp(o->namespace, p->namespace) == 0)
+			owner_count_add(o, node, 1);
 		p->owner = o;
 		p->owner_next = o->pods;
 		if (o->pods)
@@ -2057,6 +2093,16 @@ static void count_owner(struct scheduler *s, const struct pod_facts *f)
 	}
 	memset(s->zone_counts, 0, (s->zone_count + 1) * sizeof(*s->zone_counts));
 	const struct owner *o = f->owner_uid ? (const struct owner *)hash_find(&s->owner_index, f->owner_uid) : NULL;
+	if (o && strcmp(o->namespace, f->namespace) == 0) {
+		for (size_t i = 0; i < o->count_count; i++) {
+			struct node *node = o->counts[i].node;
+			node->epoch = s->epoch;
+			node->owner_count = o->counts[i].count;
+			if (node->known && node->zone >= 0)
+				s->zone_counts[node->zone] += o->counts[i].count;
+		}
+		return;
+	}
 	for (const struct bound_pod *p = o ? o->pods : NULL; p; p = p->owner_next) {
 		/* SelectorSpread counts the owner's pods of the same namespace only */
 		if (strcmp(p->namespace, f->namespace) != 0)

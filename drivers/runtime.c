@@ -458,6 +458,11 @@ void runtime_remove(struct runtime_container *c)
 	free(c);
 }
 
+int runtime_sandbox_netns(const struct runtime_sandbox *sandbox)
+{
+	return sandbox ? sandbox->fds[NS_NET] : -1;
+}
+
 pid_t runtime_container_pid(const struct runtime_container *container)
 {
 	return container->pid;

@@ -162,6 +162,8 @@ extern const struct runtime_ops runtime_process;
 
 const struct runtime_ops *runtime_by_name(const char *name);
 pid_t runtime_container_pid(const struct runtime_container *container);
+/* The sandbox's network namespace (owned by the sandbox), or -1 when it uses the board's. */
+int runtime_sandbox_netns(const struct runtime_sandbox *sandbox);
 /* Readable (poll, loop_add_fd) once the container's process has exited: how a caller learns
  * that an adopted container ended. -1 where the kernel has no pidfds (before 5.3). */
 int runtime_container_pidfd(const struct runtime_container *container);

@@ -334,8 +334,11 @@ static int read_addresses(struct board_facts *facts, struct error *err)
 	const int families[] = { AF_INET, AF_INET6 };
 	for (size_t f = 0; f < ARRAY_SIZE(families); f++) {
 		for (struct ifaddrs *i = list; i && facts->address_count < BOARD_ADDRESSES_MAX; i = i->ifa_next) {
+			/* Bramble's own links (the pod bridge, the proxy's service link) hold pod and
+			 * Service addresses, not the board's. */
 			if (!i->ifa_addr || i->ifa_addr->sa_family != families[f] || !(i->ifa_flags & IFF_UP) ||
-			    (i->ifa_flags & IFF_LOOPBACK) || !address_wanted(i->ifa_addr))
+			    (i->ifa_flags & IFF_LOOPBACK) || !address_wanted(i->ifa_addr) ||
+			    strncmp(i->ifa_name, "bramble", 7) == 0)
 				continue;
 			struct board_address *a = &facts->addresses[facts->address_count];
 			const void *raw =

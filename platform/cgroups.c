@@ -489,6 +489,9 @@ static int v1_read_usage(struct cgroups_group *group, struct cgroups_usage *u, s
 		r = value_read(group, "memory", "memory.oom_control", "oom_kill", &u->oom_kills, err);
 		u->oom_kills_known = r >= 0;
 	}
+	if (r >= 0 &&
+	    value_read(group, "memory", "memory.stat", "total_inactive_file", &u->memory_inactive_file_bytes, NULL) < 0)
+		u->memory_inactive_file_bytes = 0;
 	return r;
 }
 
@@ -541,6 +544,9 @@ static int v2_read_usage(struct cgroups_group *group, struct cgroups_usage *u, s
 		r = value_read(group, "memory", "memory.events", "oom_kill", &u->oom_kills, err);
 		u->oom_kills_known = r >= 0;
 	}
+	if (r >= 0 &&
+	    value_read(group, "memory", "memory.stat", "inactive_file", &u->memory_inactive_file_bytes, NULL) < 0)
+		u->memory_inactive_file_bytes = 0;
 	return r;
 }
 

@@ -63,6 +63,9 @@ struct cgroups_usage {
 	uint64_t pids_current;
 	uint64_t oom_kills;   /* processes the OOM killer killed in the group (OOMKilled) */
 	bool oom_kills_known; /* false on v1 kernels older than 4.13 (no oom_kill counter) */
+	/* Page cache the kernel may reclaim first; memory_current less this is the working set
+	 * (what Kubernetes' metrics report). 0 where memory.stat does not say. */
+	uint64_t memory_inactive_file_bytes;
 };
 
 struct cgroups;       /* the module, opened once per agent */

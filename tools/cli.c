@@ -230,10 +230,16 @@ static int follow_news(int code, const char *body, size_t length, void *data)
 int cli_follow(struct client *client, const struct kind *kind, const char *namespace, const char *name,
                uint64_t deadline_ms, cli_follow_fn fn, void *data, struct error *err)
 {
-	cleanup_free char *path = kinds_path(kind, kind->namespaced ? namespace : NULL, name);
+	cleanup_free char *base = kinds_path(kind, kind->namespaced ? namespace : NULL, name);
 	char resource[KINDS_NAME_MAX];
 	kinds_resource(kind, resource, sizeof(resource));
+	/* After the first look at the object the watch starts from its resourceVersion: the
+	 * registration then answers with the (few) events since, not the whole object, which
+	 * may not fit a datagram and would come back as "truncated" every time. */
+	char revision[32] = "";
 	for (;;) {
+		cleanup_free char *path =
+		        revision[0] ? xasprintf("%s?resourceVersion=%s", base, revision) : xstrdup(base);
 		int timeout = -1;
 		if (deadline_ms) {
 			uint64_t now = clock_monotonic_ms();
@@ -245,6 +251,9 @@ int cli_follow(struct client *client, const struct kind *kind, const char *names
 		int r = client_watch(client, path, timeout, follow_news, &state, err);
 		if (state.result != 0)
 			return state.result;
+		bool gone_or_expired = r == -EIO && (state.code == 404 || state.code == 410);
+		if (gone_or_expired)
+			r = 0; /* the object went away, or the revision is too old: look at it again */
 		if (r == -EIO && state.code)
 			return error_set(err, EIO, "watching %s \"%s\" failed: the server answered %d.%02d", resource,
 			                 name, state.code / 100, state.code % 100);
@@ -256,6 +265,8 @@ int cli_follow(struct client *client, const struct kind *kind, const char *names
 		r = cli_object_call(client, CLIENT_GET, kind, namespace, name, NULL, NULL, &object, err);
 		if (r < 0 && r != -ENOENT)
 			return r;
+		const char *rv = object_string_at(object, "metadata.resourceVersion");
+		snprintf(revision, sizeof(revision), "%s", rv ? rv : "");
 		r = fn(object, data);
 		cJSON_Delete(object);
 		if (r != 0)

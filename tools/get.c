@@ -68,6 +68,47 @@ static void column(struct row *row, const char *header, const char *fmt, ...)
 	row->count++;
 }
 
+/* kubectl's TARGETS of an HPA: "cpu: 150%/50%" per metric ("<unknown>" before any). */
+static void hpa_targets(struct row *row, const cJSON *hpa)
+{
+	char cell[GET_CELL_MAX] = "";
+	size_t at = 0;
+	const cJSON *metrics = cli_item(hpa, "spec.metrics"), *metric;
+	cJSON *fallback = NULL;
+	if (cJSON_GetArraySize(metrics) == 0) /* no metrics: cpu at 80% */
+		metrics = fallback = cJSON_Parse("[{\"resource\":{\"name\":\"cpu\",\"target\":{\"type\":"
+		                                 "\"Utilization\",\"averageUtilization\":80}}}]");
+	cJSON_ArrayForEach(metric, metrics)
+	{
+		const char *name = cli_string(metric, "resource.name");
+		bool utilization = strcmp(cli_string(metric, "resource.target.type"), "Utilization") == 0;
+		char current[32] = "<unknown>", target[32];
+		if (utilization)
+			snprintf(target, sizeof(target), "%lld%%",
+			         cli_number(metric, "resource.target.averageUtilization"));
+		else
+			snprintf(target, sizeof(target), "%s", cli_string(metric, "resource.target.averageValue"));
+		const cJSON *status;
+		cJSON_ArrayForEach(status, cli_item(hpa, "status.currentMetrics"))
+		{
+			if (strcmp(cli_string(status, "resource.name"), name) != 0)
+				continue;
+			if (utilization && cli_item(status, "resource.current.averageUtilization"))
+				snprintf(current, sizeof(current), "%lld%%",
+				         cli_number(status, "resource.current.averageUtilization"));
+			else if (!utilization && cli_string(status, "resource.current.averageValue")[0])
+				snprintf(current, sizeof(current), "%s",
+				         cli_string(status, "resource.current.averageValue"));
+		}
+		int n = snprintf(cell + at, sizeof(cell) - at, "%s%s: %s/%s", at ? ", " : "", name, current, target);
+		if (n < 0 || (size_t)n >= sizeof(cell) - at)
+			break;
+		at += (size_t)n;
+	}
+	cJSON_Delete(fallback);
+	column(row, "TARGETS", "%s", cell);
+}
+
 static const char *or_none(const char *s)
 {
 	return s && s[0] ? s : "<none>";
@@ -332,6 +373,7 @@ static void fill_row(const struct kind *kind, const cJSON *object, const char *n
 	} else if (strcmp(k, "HorizontalPodAutoscaler") == 0) {
 		column(row, "REFERENCE", "%s/%s", cli_string(object, "spec.scaleTargetRef.kind"),
 		       cli_string(object, "spec.scaleTargetRef.name"));
+		hpa_targets(row, object);
 		column(row, "MINPODS", "%lld",
 		       cli_item(object, "spec.minReplicas") ? cli_number(object, "spec.minReplicas") : 1);
 		column(row, "MAXPODS", "%lld", cli_number(object, "spec.maxReplicas"));

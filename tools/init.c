@@ -2,6 +2,8 @@
  *
  * Writes, in the data directory (default /var/lib/bramble, made 0700):
  *   credentials   the identities the API server accepts; today the admin's (0600)
+ *   cluster.key   the cluster key (ECDSA P-256, 0600): the server proves with it to joining
+ *                 boards that it is the cluster their token names (core/bootstrap.h)
  *   bramble.conf  this board as server and agent, listening on --listen
  *   admin.conf    what a client needs: server URI, identity "admin", its key (0600)
  * and refuses to overwrite an existing cluster unless --force is given.
@@ -15,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/bootstrap.h"
 #include "platform/error.h"
 #include "platform/file.h"
 #include "platform/memory.h"
@@ -39,7 +42,8 @@ static void usage(FILE *out)
 {
 	fputs("usage: bramble init [--data-dir DIR] [--listen ADDRESS:PORT] [--node-name NAME] [--force]\n"
 	      "\n"
-	      "Creates a new cluster with this board as its server: credentials, DIR/bramble.conf\n"
+	      "Creates a new cluster with this board as its server: credentials, the cluster key\n"
+	      "(DIR/cluster.key; boards joining with a token check its hash), DIR/bramble.conf\n"
 	      "(start it with: bramble agent --config DIR/bramble.conf) and DIR/admin.conf, the\n"
 	      "client configuration of the cluster's administrator.\n"
 	      "  --data-dir DIR    default /var/lib/bramble\n"
@@ -94,6 +98,7 @@ int init_main(int argc, char **argv)
 	cleanup_free char *conf = xasprintf("%s/bramble.conf", dir);
 	cleanup_free char *admin = xasprintf("%s/admin.conf", dir);
 	cleanup_free char *credentials = xasprintf("%s/credentials", dir);
+	cleanup_free char *cluster_key_path = xasprintf("%s/cluster.key", dir);
 	if (!force && access(conf, F_OK) == 0) {
 		fprintf(stderr, "bramble init: %s exists: a cluster is already set up in %s (--force replaces it)\n",
 		        conf, dir);
@@ -101,11 +106,14 @@ int init_main(int argc, char **argv)
 	}
 	char key[INIT_KEY_CHARACTERS + 1] = "";
 	cleanup_free char *creds_text = NULL, *conf_text = NULL, *server = NULL, *admin_text = NULL;
+	char *cluster_key_text = NULL;
+	struct bootstrap_cluster_key *cluster_key = NULL;
 	if (file_mkdir_p(dir, 0700, &err) < 0 || chmod(dir, 0700) < 0 || random_key(key, &err) < 0)
 		goto fail;
 	if (force) {
 		/* A new cluster starts from an empty store with a new Secret key. */
-		static const char *const old[] = { "store.db", "store.db-wal", "store.db-shm", "secret.key" };
+		static const char *const old[] = { "store.db", "store.db-wal", "store.db-shm", "secret.key",
+			                           "cluster.key" };
 		for (size_t i = 0; i < ARRAY_SIZE(old); i++) {
 			cleanup_free char *path = xasprintf("%s/%s", dir, old[i]);
 			unlink(path);
@@ -125,18 +133,30 @@ int init_main(int argc, char **argv)
 	admin_text = xasprintf("# Bramble client configuration (bramble init)\n"
 	                       "[cluster]\nserver = %s\n\n[user]\nidentity = admin\nkey = %s\n",
 	                       server, key);
-	if (file_write_atomic(credentials, creds_text, strlen(creds_text), 0600, &err) < 0 ||
+	if (bootstrap_cluster_key_generate(&cluster_key_text, &err) < 0 ||
+	    bootstrap_cluster_key_parse(cluster_key_text, &cluster_key, &err) < 0 ||
+	    file_write_atomic(cluster_key_path, cluster_key_text, strlen(cluster_key_text), 0600, &err) < 0 ||
+	    file_write_atomic(credentials, creds_text, strlen(creds_text), 0600, &err) < 0 ||
 	    file_write_atomic(admin, admin_text, strlen(admin_text), 0600, &err) < 0 ||
 	    file_write_atomic(conf, conf_text, strlen(conf_text), 0644, &err) < 0)
 		goto fail;
 	explicit_bzero(key, sizeof(key));
+	explicit_bzero(cluster_key_text, strlen(cluster_key_text));
+	free(cluster_key_text);
 	printf("Created a cluster in %s\n"
 	       "  start the server:  bramble agent --config %s\n"
-	       "  admin client:      %s (identity admin; keep it secret)\n",
-	       dir, conf, admin);
+	       "  admin client:      %s (identity admin; keep it secret)\n"
+	       "  cluster hash:      %s\n"
+	       "  join a board:      bramble token create, then [agent] token = ... in its bramble.conf\n",
+	       dir, conf, admin, bootstrap_cluster_key_hash(cluster_key));
+	bootstrap_cluster_key_free(cluster_key);
 	return 0;
 fail:
 	explicit_bzero(key, sizeof(key));
+	if (cluster_key_text)
+		explicit_bzero(cluster_key_text, strlen(cluster_key_text));
+	free(cluster_key_text);
+	bootstrap_cluster_key_free(cluster_key);
 	fprintf(stderr, "bramble init: %s\n", err.message);
 	return 1;
 }

@@ -16,7 +16,8 @@ struct verb {
 static const struct verb verbs[] = {
 	{ "agent", agent_main, "run this board's agent (and control plane, on a server)" },
 	{ "init", init_main, "create a new cluster with this board as its server" },
-	{ "image", image_main, "import, list and remove container images on this board" },
+	{ "image", image_main, "push images to the cluster, list and remove them; import on this board" },
+	{ "token", token_main, "join tokens for new boards: create, ls, rm" },
 	{ "run", run_main, "run one container in the foreground (or detached)" },
 	{ "container", container_main, "exec in, kill and remove detached containers" },
 	{ "get", get_main, "list objects or show one, as tables, JSON, YAML or names; -w to watch" },
@@ -35,6 +36,9 @@ static const struct verb verbs[] = {
 	{ "uncordon", uncordon_main, "mark nodes schedulable again" },
 	{ "drain", drain_main, "cordon a node and delete its pods" },
 	{ "taint", taint_main, "add or remove taints of nodes" },
+	{ "hollow-nodes", hollow_main, "simulated Nodes for scale tests (like kubemark)" },
+	{ "logs", logs_main, "print (or follow, -f) the output of a pod's container" },
+	{ "top", top_main, "show the cpu and memory in use by nodes or pods" },
 	{ "version", version_main, "print the client's and the server's version" },
 };
 

@@ -14,13 +14,13 @@ build_packages=(make gcc libc6-dev binutils pkg-config autoconf automake libtool
 	bison flex gperf patch xz-utils bzip2 file apt dpkg-dev
 	gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf gcc-arm-linux-gnueabi)
 fuzz_packages=(clang libclang-rt-14-dev)
-test_packages=(qemu-user-static libcoap3-bin busybox-static iproute2 procps clang-format clang bc python3)
+test_packages=(qemu-user-static libcoap3-bin busybox-static iproute2 procps clang-format clang bc python3 nftables)
 
 case "${1:-build}" in
 build) wanted=("${build_packages[@]}") ;;
 test) wanted=("${build_packages[@]}" "${test_packages[@]}") ;;
 fuzz) wanted=("${build_packages[@]}" "${fuzz_packages[@]}") ;;
-bench) wanted=("${build_packages[@]}" "${test_packages[@]}" crun) ;;
+bench) wanted=("${build_packages[@]}" "${test_packages[@]}" crun iperf3) ;;
 *) echo "usage: $0 [build|test|fuzz|bench]" >&2; exit 2 ;;
 esac
 

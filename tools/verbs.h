@@ -5,6 +5,7 @@
 
 int version_main(int argc, char **argv);
 int init_main(int argc, char **argv);
+int token_main(int argc, char **argv);
 int image_main(int argc, char **argv);
 int run_main(int argc, char **argv);
 int container_main(int argc, char **argv);
@@ -24,5 +25,8 @@ int cordon_main(int argc, char **argv);
 int uncordon_main(int argc, char **argv);
 int drain_main(int argc, char **argv);
 int taint_main(int argc, char **argv);
+int hollow_main(int argc, char **argv);
+int logs_main(int argc, char **argv);
+int top_main(int argc, char **argv);
 
 #endif

@@ -28,6 +28,8 @@ data-dir = $dir/board
 server = coaps://127.0.0.1:$port
 state-dir = $dir/board/run
 cgroup-parent = $parent
+[network]
+pod-network = off
 CONF
 bash tests/images/make-images.sh "$dir/images" >/dev/null
 "$bramble" image import --data-dir "$dir/board" "$dir/images/busybox-oci.tar" >/dev/null

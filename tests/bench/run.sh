@@ -8,6 +8,9 @@
 #   6. scheduling throughput: 10,000 pods onto 1,000 hollow nodes (tests/bench/bench_scheduler.c)
 #   7. the prober's CPU per probe attempt: HTTP, TCP and exec (tests/bench/bench_prober.c)
 #   8. the kubelet: pod start latency, agent RSS idle and with 20 pods, agent idle CPU
+#   9. images over the cluster: push and pull MB/s of a ~10 MB image (tests/bench/image_pull.sh)
+#  10. the network: ClusterIP against direct pod IP, throughput (iperf3) and request/response
+#      latency, nftables and userspace proxies side by side (tests/bench/network.sh)
 # Environment: IDLE_SECONDS (default 60), LOAD_SECONDS (default 10), CLIENTS (default 4).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -96,3 +99,9 @@ build/x86_64/bench-prober 40 "$load"
 echo
 echo "== the kubelet: pod start latency, agent RSS and idle CPU (tests/bench/kubelet.sh)"
 IDLE_SECONDS=$idle tests/bench/kubelet.sh build/x86_64/bramble
+
+echo
+echo "== images over the cluster: push and pull of a ~10 MB image on loopback (tests/bench/image_pull.sh)"
+tests/bench/image_pull.sh build/x86_64/bramble
+echo "== network: ClusterIP vs direct pod IP, nftables and userspace proxy (tests/bench/network.sh)"
+tests/bench/network.sh build/x86_64/bramble

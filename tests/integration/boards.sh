@@ -5,6 +5,7 @@
 #
 #   boards_lan                       the LAN: namespace + bridge (10.X.Y.0/24, X.Y from the run)
 #   board_add NAME ROLES             a board: namespace, veth on the LAN, config, credential
+#                                    (BOARD_TOKEN=JOIN-STRING board_add: it joins with the token)
 #   board_start NAME / board_stop NAME / board_kill NAME (SIGKILL: its containers stay)
 #   in_board NAME CMD...             runs CMD in the board's network namespace
 #   b ARGS...                        the CLI as the admin, against cp
@@ -51,6 +52,14 @@ board_add() { # board_add NAME ROLES
 		sed -i "s/^roles = .*/roles = $roles/" "$dir/bramble.conf"
 		cp_dir=$dir
 		cp_addr=$addr
+	elif [ -n "${BOARD_TOKEN:-}" ]; then
+		# Joins with a token at its first start (no credential made here).
+		cat >"$dir/bramble.conf" <<CONF
+[node]
+name = $name
+roles = $roles
+data-dir = $dir
+CONF
 	else
 		local key
 		key=$(head -c 24 /dev/urandom | base64 | tr -d '/+=' | head -c 32)
@@ -72,6 +81,7 @@ cgroup-parent = bramble-$run_id-$name
 node-status-interval = 2
 restart-backoff = ${BOARD_RESTART_BACKOFF:-1}
 CONF
+	[ -n "${BOARD_TOKEN:-}" ] && [[ $roles != *server* ]] && echo "token = $BOARD_TOKEN" >>"$dir/bramble.conf"
 	"$BRAMBLE" image import --data-dir "$dir" "$test_dir/images/busybox-oci.tar" >/dev/null
 	on_exit "board_cleanup $name"
 }

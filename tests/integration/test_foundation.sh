@@ -73,6 +73,9 @@ roles = server, agent
 data-dir = $test_dir/data
 [server]
 listen = 127.0.0.1:$port
+[network]
+# this board runs in the machine's own network namespace: leave its network alone
+pod-network = off
 CONF
 "$BRAMBLE" agent --config "$test_dir/bramble.conf" >"$test_dir/agent.log" 2>&1 &
 agent_pid=$!

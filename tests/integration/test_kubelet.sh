@@ -32,14 +32,15 @@ phase_is() { pod_json "$1" | grep -q "\"phase\":\"$2\""; }
 log_has() { grep -rqs -- "$3" "$test_dir/$2/pods/default_$1_"*/main/; }
 
 # Running and Ready.
-pod web a1 "echo serving; exec sleep 1000" | b apply -f - >/dev/null
+web_sleep=$((100000 + RANDOM)) # a command line no other test's container has
+pod web a1 "echo serving; exec sleep $web_sleep" | b apply -f - >/dev/null
 check "a pod bound to a1 runs there" wait_until 15 phase_is web Running
 check_output "and is Ready" '"type":"Ready","status":"True"' pod_json web
 check_output "its container is running with a start time" '"state":{"running":{"startedAt":"' pod_json web
 check_output "hostIP is the board's address" "\"hostIP\":\"$(board_ip a1)\"" pod_json web
 check "its output is in the board's container log" wait_until 5 log_has web a1 serving
 check_output "the table shows it Running on a1" 'web +1/1 +Running +0 .* a1' b get pods -o wide
-web_pid=$(pgrep -f 'sleep 1000' | head -n1)
+web_pid=$(pgrep -f "sleep $web_sleep" | head -n1)
 check "the container process lives in the pod's cgroup under the board's parent" \
 	grep -q "bramble-$run_id-a1/pod-" "/proc/$web_pid/cgroup"
 
@@ -90,7 +91,7 @@ config_error() { pod_json broken | grep -q '"reason":"CreateContainerConfigError
 check "a missing ConfigMap holds the container with CreateContainerConfigError naming it" wait_until 15 config_error
 
 pod noimage a2 "true" "" | sed 's/busybox:1.36/nosuch:1.0/' | b apply -f - >/dev/null
-image_missing() { pod_json noimage | grep -qE '"reason":"(ImagePullBackOff|ErrImageNeverPull)","message":"image\\"nosuch:1.0\\":noimage'; }
+image_missing() { pod_json noimage | grep -qE '"reason":"(ErrImagePull|ImagePullBackOff)","message":"image\\"nosuch:1.0\\":(Back-offpullingimage\\"nosuch:1.0\\":)?noimage'; }
 check "an image present nowhere is reported as such" wait_until 15 image_missing
 
 # Scheduling onto the boards.

@@ -94,18 +94,21 @@ TEST(node_matrix)
 		const char *other_name = is_node ? "pi-2" : is_pod ? "p2" : strcmp(kind, "Secret") == 0 ? "s2" : "c2";
 		const cJSON *own_object = is_pod ? own_pod : NULL, *other_object = is_pod ? other_pod : NULL;
 		const char *own_selector = is_node ? "metadata.name=pi-1" : "spec.nodeName=pi-1";
+		/* Nodes, Services and Endpoints: every node reads them all (routes, proxy, DNS) */
+		bool readable = is_node || strcmp(kind, "Service") == 0 || strcmp(kind, "Endpoints") == 0;
 
 		/* get */
 		CHECK_INT(check(store, me, AUTHZ_GET, kind, av, own_name, false, NULL, own_object), ==,
-		          is_node || is_pod || is_config ? 0 : -EPERM);
-		CHECK_INT(check(store, me, AUTHZ_GET, kind, av, other_name, false, NULL, other_object), ==, -EPERM);
-		/* list and watch: only with the node's own selector, only Nodes and Pods */
+		          readable || is_pod || is_config ? 0 : -EPERM);
+		CHECK_INT(check(store, me, AUTHZ_GET, kind, av, other_name, false, NULL, other_object), ==,
+		          readable ? 0 : -EPERM);
+		/* list and watch: pods only with the node's own selector */
 		for (int verb = AUTHZ_LIST; verb <= AUTHZ_WATCH; verb++) {
 			CHECK_INT(check(store, me, verb, kind, av, NULL, false, own_selector, NULL), ==,
-			          is_node || is_pod ? 0 : -EPERM);
-			CHECK_INT(check(store, me, verb, kind, av, NULL, false, NULL, NULL), ==, -EPERM);
+			          readable || is_pod ? 0 : -EPERM);
+			CHECK_INT(check(store, me, verb, kind, av, NULL, false, NULL, NULL), ==, readable ? 0 : -EPERM);
 			CHECK_INT(check(store, me, verb, kind, av, NULL, false, "spec.nodeName=pi-2", NULL), ==,
-			          -EPERM);
+			          readable ? 0 : -EPERM);
 		}
 		/* create: its own Node, Events */
 		CHECK_INT(check(store, me, AUTHZ_CREATE, kind, av, own_name, false, NULL, own_object), ==,
@@ -144,4 +147,41 @@ TEST(node_names)
 	CHECK(authz_node_name("node:") == NULL);
 	CHECK(authz_node_name("admin") == NULL);
 	CHECK(authz_node_name(NULL) == NULL);
+}
+
+TEST(a_node_creates_only_mirror_pods_of_its_own)
+{
+	struct store *store = fixture();
+#define MIRROR_BASE                                                                                                    \
+	"{\"metadata\":{\"name\":\"web-pi-1\",\"annotations\":{%s},\"ownerReferences\":[{"                             \
+	"\"apiVersion\":\"v1\",\"kind\":\"Node\",\"name\":\"%s\",\"uid\":\"u\"}]},"                                    \
+	"\"spec\":{\"nodeName\":\"%s\",\"containers\":[{\"name\":\"c\",\"image\":\"i\"%s}]}}"
+	const char *mirror = "\"kubernetes.io/config.mirror\":\"abc\"";
+	const char *secret_env = ",\"envFrom\":[{\"secretRef\":{\"name\":\"s1\"}}]";
+	struct {
+		const char *annotations, *owner, *node, *extra;
+		int expected;
+		const char *why;
+	} cases[] = {
+		{ mirror, "pi-1", "pi-1", "", 0, NULL },
+		{ "", "pi-1", "pi-1", "", -EPERM, "only mirror pods (annotation" },
+		{ mirror, "pi-1", "pi-2", "", -EPERM, "bound to itself" },
+		{ mirror, "pi-2", "pi-1", "", -EPERM, "owned only by its own Node" },
+		{ mirror, "pi-1", "pi-1", secret_env, -EPERM, "may not use ConfigMaps or Secrets" },
+	};
+	const struct kind *pod_kind = kind_lookup("v1", "Pod");
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char text[1024];
+		snprintf(text, sizeof(text), MIRROR_BASE, cases[i].annotations, cases[i].owner, cases[i].node,
+		         cases[i].extra);
+		cJSON *pod = cJSON_Parse(text);
+		CHECK(pod != NULL);
+		struct authz_request r = { "node:pi-1", AUTHZ_CREATE, pod_kind, "default", NULL, false, NULL, pod };
+		struct error err;
+		CHECK_INT(authz_check(store, &r, &err), ==, cases[i].expected);
+		if (cases[i].why)
+			CHECK_CONTAINS(err.message, cases[i].why);
+		cJSON_Delete(pod);
+	}
+	store_close(store);
 }

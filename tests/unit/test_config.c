@@ -141,3 +141,16 @@ TEST(empty_node_name_becomes_the_host_name)
 	CHECK(c.node_name[0] != '\0');
 	config_free(&c);
 }
+
+TEST(join_token_must_carry_the_cluster_hash)
+{
+	int r;
+	cleanup_free char *errors = load_errors("[agent]\ntoken = abcdef.0123456789abcdef\n", &r);
+	CHECK_INT(r, ==, -EINVAL);
+	CHECK_CONTAINS(errors, ":2: agent.token: join token abcdef has no cluster hash");
+	cleanup_free char *ok = load_errors("[agent]\ntoken = abcdef.0123456789abcdef:sha256:"
+	                                    "00000000000000000000000000000000000000000000000000000000000000ff\n",
+	                                    &r);
+	CHECK_OK(r);
+	CHECK_STR(ok, "");
+}

@@ -68,3 +68,26 @@ TEST(missing_file_is_a_clear_error)
 	CHECK_INT(credentials_load("/nonexistent/credentials", &c, &err), ==, -ENOENT);
 	CHECK_CONTAINS(err.message, "/nonexistent/credentials");
 }
+
+TEST(stores_a_boards_own_credential_privately_and_reads_it_back)
+{
+	cleanup_free char *path = xasprintf("%s/node-credential", unit_temp_dir());
+	struct error err;
+	CHECK_OK(credentials_store_own(path, "node:pi-2@1", "0123456789abcdefXYZ", "issued when pi-2 joined", &err));
+	struct stat st;
+	CHECK_OK(stat(path, &st));
+	CHECK_INT(st.st_mode & 0777, ==, 0600);
+	char *identity = NULL, *key = NULL;
+	CHECK_OK(credentials_load_own(path, &identity, &key, &err));
+	CHECK_STR(identity, "node:pi-2@1");
+	CHECK_STR(key, "0123456789abcdefXYZ");
+	free(identity);
+	free(key);
+	/* Replaced whole (a rotation). */
+	CHECK_OK(credentials_store_own(path, "node:pi-2@2", "abcdefghijklmnopqrst", "rotated", &err));
+	CHECK_OK(credentials_load_own(path, &identity, &key, &err));
+	CHECK_STR(identity, "node:pi-2@2");
+	free(identity);
+	free(key);
+	CHECK_INT(credentials_store_own(path, "node:pi-2@3", "short", "x", &err), ==, -EINVAL);
+}

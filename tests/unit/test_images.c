@@ -12,6 +12,7 @@
 #include <mbedtls/sha256.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -902,4 +903,84 @@ TEST(disk_full_during_unpack_leaves_nothing)
 	CHECK_INT(import, ==, -ENOSPC);
 	CHECK_CONTAINS(err.message, "No space left on device");
 	CHECK_INT(blobs + layers + tmp, ==, 0);
+}
+
+TEST(gc_leaves_an_import_in_progress_alone)
+{
+	struct images_store store;
+	open_store(&store, 0);
+	/* An import runs without the store's lock, holding its own directory locked. */
+	cleanup_free char *live = xasprintf("%s/tmp/import-live", store.dir);
+	CHECK_OK(file_mkdir_p(live, 0700, NULL));
+	int fd = open(live, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(fd >= 0);
+	CHECK(flock(fd, LOCK_EX) == 0);
+	CHECK_OK(images_gc(&store, NULL));
+	CHECK_INT(store_count(&store, "tmp"), ==, 1);
+	close(fd); /* the import died */
+	CHECK_OK(images_gc(&store, NULL));
+	CHECK_INT(store_count(&store, "tmp"), ==, 0);
+	images_close(&store);
+}
+
+TEST(an_archive_s_blobs_are_linked_into_the_store_as_plain_files)
+{
+	struct images_store store;
+	open_store(&store, 0);
+	struct image_spec spec = busybox("amd64");
+	struct built b;
+	struct blob *layers = build_layers(&spec, &b);
+	cleanup_free char *config = config_json(&spec, &b);
+	char config_hex[65];
+	sha256_hex(config, strlen(config), config_hex);
+	/* docker save, but the layer named in manifest.json is a symlink to the real file: the
+	 * store must get a file (not the link), readable, with the content's digest. */
+	cleanup_free char *manifest = xasprintf(
+	        "[{\"Config\":\"%s.json\",\"RepoTags\":[\"linked:1\"],\"Layers\":[\"l/layer.tar\"]}]", config_hex);
+	cleanup_free char *config_name = xasprintf("%s.json", config_hex);
+	cleanup_free char *path = temp_path("linked.tar");
+	struct archive *a = archive_write_new();
+	archive_write_set_format_pax_restricted(a);
+	CHECK_INT(archive_write_open_filename(a, path), ==, ARCHIVE_OK);
+	struct {
+		const char *name, *data, *target;
+		size_t size;
+		mode_t mode;
+	} files[] = {
+		{ "manifest.json", manifest, NULL, strlen(manifest), 0644 },
+		{ config_name, config, NULL, strlen(config), 0600 },
+		{ "real.tar", layers[0].data, NULL, layers[0].size, 04755 },
+		{ "l/layer.tar", NULL, "../real.tar", 0, 0777 },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		struct archive_entry *e = archive_entry_new();
+		archive_entry_set_pathname(e, files[i].name);
+		archive_entry_set_filetype(e, files[i].target ? AE_IFLNK : AE_IFREG);
+		archive_entry_set_perm(e, files[i].mode);
+		if (files[i].target)
+			archive_entry_set_symlink(e, files[i].target);
+		archive_entry_set_size(e, (la_int64_t)files[i].size);
+		CHECK_INT(archive_write_header(a, e), ==, ARCHIVE_OK);
+		if (files[i].size)
+			CHECK_INT(archive_write_data(a, files[i].data, files[i].size), ==, files[i].size);
+		archive_entry_free(e);
+	}
+	CHECK_INT(archive_write_close(a), ==, ARCHIVE_OK);
+	archive_write_free(a);
+	free(layers[0].data);
+	free(layers);
+	struct error err = { 0 };
+	CHECK_INT(images_import(&store, path, &err), ==, 0);
+	cleanup_free char *blob = xasprintf("%s/blobs/sha256/%s", store.dir, b.layer_hex[0]);
+	struct stat st;
+	CHECK(lstat(blob, &st) == 0);
+	CHECK(S_ISREG(st.st_mode));
+	CHECK_INT(st.st_mode & 07777, ==, 0644);
+	cleanup_free char *stored_config = xasprintf("%s/blobs/sha256/%s", store.dir, config_hex);
+	CHECK(lstat(stored_config, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0644);
+	CHECK_INT(store_count(&store, "tmp"), ==, 0);
+	struct images_image image;
+	CHECK_OK(images_resolve(&store, "linked:1", &image, NULL));
+	images_image_free(&image);
+	images_close(&store);
 }

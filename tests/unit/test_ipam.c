@@ -177,3 +177,18 @@ TEST(ipam_bad_input)
 	CHECK_INT(ipam_allocated_count(ipam), ==, 0);
 	ipam_free(ipam);
 }
+
+TEST(ipam_stored_cidr_names_the_last_runs_block)
+{
+	char path[300], cidr[32];
+	snprintf(path, sizeof(path), "%s/pod-addresses", unit_temp_dir());
+	CHECK_INT(ipam_stored_cidr(path, cidr, sizeof(cidr)), ==, -ENOENT);
+	struct ipam *ipam;
+	struct error err;
+	CHECK_OK(ipam_open(path, "10.42.7.0/24", &ipam, &err));
+	struct in_addr a;
+	CHECK_OK(ipam_allocate(ipam, "pod-1", &a, &err));
+	ipam_free(ipam);
+	CHECK_OK(ipam_stored_cidr(path, cidr, sizeof(cidr)));
+	CHECK_STR(cidr, "10.42.7.0/24");
+}

@@ -309,3 +309,47 @@ TEST(proxy_refuses_bad_services_and_keeps_the_old)
 	CHECK_INT(proxy_new(&config, &proxy, &err), ==, -EINVAL);
 	CHECK_CONTAINS(err.message, "proxy mode 'ipvs'");
 }
+
+/* An agent restart: the next proxy leaves the table of the one before serving until it has
+ * been told every service again (proxy_defer ... proxy_commit), then replaces it at once. */
+TEST(proxy_restart_keeps_the_rules_until_commit)
+{
+	if (!nftables_expected())
+		return; /* qemu-user has no NETLINK_NETFILTER: proxy_nftables_dataplane checks the refusal */
+	network();
+	struct error err = { 0 };
+	struct proxy *first, *second;
+	struct proxy_config config = base_config;
+	config.mode = "nftables";
+	CHECK_OK(proxy_new(&config, &first, &err));
+	set_dns_and_web(first);
+	proxy_free(first); /* a crash: no proxy_shutdown */
+
+	CHECK_OK(proxy_new(&config, &second, &err));
+	proxy_defer(second);
+	check_tcp(NULL, "10.43.0.20", 80); /* the first run's rules, still there */
+	struct proxy_endpoint web_endpoint = { ip("10.42.3.2"), 8080 };
+	struct proxy_service_port web_ports[] = {
+		{ .protocol = IPPROTO_TCP, .port = 81, .endpoints = &web_endpoint, .endpoint_count = 1 }
+	};
+	struct proxy_service web = { .namespace = "default",
+		                     .name = "web",
+		                     .cluster_ip = ip("10.43.0.21"),
+		                     .ports = web_ports,
+		                     .port_count = 1 };
+	CHECK_OK(proxy_set_service(second, &web, &err));
+	check_tcp(NULL, "10.43.0.20", 80); /* deferred: nothing applied yet */
+	CHECK_OK(proxy_commit(second, &err));
+	check_tcp(NULL, "10.43.0.21", 81);
+	/* the old rules are gone: a connection to the old ClusterIP reaches no endpoint */
+	int server = bound(SOCK_STREAM, "10.42.3.2", 8080);
+	int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(80), .sin_addr = ip("10.43.0.20") };
+	connect(client, (struct sockaddr *)&to, sizeof(to));
+	struct pollfd p = { server, POLLIN, 0 };
+	CHECK_INT(poll(&p, 1, 300), ==, 0);
+	close(client);
+	close(server);
+	CHECK_OK(proxy_shutdown(second, &err));
+	proxy_free(second);
+}
