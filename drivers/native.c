@@ -246,8 +246,7 @@ static int seccomp_compile(struct error *err);
 static int native_sandbox_create(const struct sandbox_spec *spec, struct runtime_sandbox **ret_sandbox,
                                  struct error *err)
 {
-	/* The pod's containers will need the filter: compiled now, once per process (bramble
-	 * run makes its sandbox while another thread makes its cgroups). */
+	/* The pod's containers will need the filter: compiled now, once per process. */
 	int compiled = seccomp_compile(err);
 	if (compiled < 0)
 		return compiled;

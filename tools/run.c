@@ -5,9 +5,10 @@
  * pods' containers after a restart.
  *
  * State lives in /run/bramble/run/<name>: the root's mountpoint, and the writable layer
- * (upper, work) unless --read-only. With --rm all of these are in a tmpfs the container
- * mounts on the directory in its own mount namespace (upper_in_memory): on disk there is
- * only the empty directory, removed afterwards. A detached container also
+ * (upper, work) unless --read-only. A --rm container has no state directory: its root and
+ * writable layer are in a tmpfs it mounts, in its own mount namespace, on the shared empty
+ * directory /run/bramble/run/.rm (upper_in_memory), so nothing of it is ever on disk; its
+ * name is reserved by its pod cgroup. A detached container also
  * has run.json (its driver, cgroup parent, network mode, environment and the runtime's
  * state) and ns/, where its sandbox's namespaces are pinned; its cgroup
  * <parent>/pod-<name>/main stays until `bramble container rm`.
@@ -19,8 +20,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <malloc.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,11 +143,9 @@ static int apply_image(const struct images_image *image, char **args, const char
 	return 0;
 }
 
-/* The run's cgroups are made on a helper thread while the main thread resolves the image
- * and makes the sandbox, which do not depend on them: initialising libcgroup (whose
- * discovery zeroes some 400 KiB of tables, a page fault for each page) and making two groups
- * in every hierarchy is the longest step of a start. Only that thread calls the cgroups
- * module until it is joined. */
+/* The run's cgroups: one for the run (as for a pod) with the container's under it, like the
+ * kubelet. (Making them on a helper thread while the image is resolved and the sandbox made
+ * was tried: on a loaded machine the extra wake-up cost more than the overlap saved.) */
 struct cgroup_setup {
 	const char *parent;
 	const char *name;
@@ -160,16 +157,24 @@ struct cgroup_setup {
 	int r;
 };
 
-static void *cgroup_setup_run(void *data)
+static void cgroup_setup_run(struct cgroup_setup *s)
 {
-	struct cgroup_setup *s = data;
+	struct cgroups_group *existing = NULL;
+	if ((s->r = cgroups_open(s->parent, &s->cgroups, &s->err)) < 0)
+		return;
+	/* The name is taken while its pod cgroup exists (a --rm container has no state
+	 * directory to say so). */
+	if (cgroups_pod_open(s->cgroups, s->name, &existing, NULL) == 0) {
+		s->r = error_set(&s->err, EEXIST, "a container named %s exists (cgroup %s)", s->name,
+		                 cgroups_group_name(existing));
+		cgroups_group_free(existing);
+		return;
+	}
 	/* One cgroup for the run (as for a pod) with the container's under it, like the kubelet. */
-	if ((s->r = cgroups_open(s->parent, &s->cgroups, &s->err)) < 0 ||
-	    (s->r = cgroups_pod_create(s->cgroups, s->name, &(struct cgroups_limits){ 0 }, &s->pod, &s->err)) < 0 ||
+	if ((s->r = cgroups_pod_create(s->cgroups, s->name, &(struct cgroups_limits){ 0 }, &s->pod, &s->err)) < 0 ||
 	    (s->r = cgroups_container_create(s->pod, "main", s->limits, &s->group, &s->err)) < 0)
-		return NULL;
+		return;
 	s->r = cgroups_procs_open(s->group, &s->procs, &s->err);
-	return NULL;
 }
 
 static int enter_cgroup(void *data)
@@ -474,11 +479,13 @@ int run_main(int argc, char **argv)
 		return 125;
 	}
 	/* A --rm container's writes are thrown away: they stay in memory, in a tmpfs the
-	 * container mounts on its state directory, where its root is assembled too
-	 * (upper_in_memory): nothing but that directory is made on disk. */
+	 * container mounts (in its own mount namespace) on a shared empty directory, where its
+	 * root is assembled too: nothing is made on disk. */
 	bool upper_in_memory = remove && !read_only;
+	cleanup_free char *in_memory = xasprintf(RUN_STATE_DIR "/.rm");
+	cleanup_free char *in_memory_root = xasprintf("%s/rootfs", in_memory);
 	if (upper_in_memory) {
-		if ((r = file_mkdir_p(state, 0700, &err)) < 0)
+		if ((r = file_mkdir_p(in_memory, 0700, &err)) < 0)
 			goto out;
 	} else if ((r = file_mkdir_p(mountpoint, 0700, &err)) < 0 || (r = file_mkdir_p(upper, 0755, &err)) < 0 ||
 	           (r = file_mkdir_p(work, 0700, &err)) < 0) {
@@ -487,19 +494,10 @@ int run_main(int argc, char **argv)
 	struct cgroup_setup setup = {
 		.parent = cgroup_parent, .name = name, .limits = &limits, .procs = { .count = 0 }
 	};
-	pthread_t setup_thread;
-	pthread_attr_t attributes;
-	/* A small stack, and no malloc arena of its own (64 MiB of address space to map): the
-	 * thread lives for a few milliseconds. */
-	mallopt(M_ARENA_MAX, 1);
-	pthread_attr_init(&attributes);
-	pthread_attr_setstacksize(&attributes, 256 * 1024);
-	bool threaded = pthread_create(&setup_thread, &attributes, cgroup_setup_run, &setup) == 0;
-	pthread_attr_destroy(&attributes);
-	if (!threaded)
-		cgroup_setup_run(&setup);
-	r = 0;
-	if (image_reference) {
+	cgroup_setup_run(&setup);
+	/* No image, no sandbox when the cgroups could not be made. */
+	r = setup.r;
+	if (r >= 0 && image_reference) {
 		cleanup_free char *store_dir = xasprintf("%s/images", data_dir);
 		if ((r = images_open(&images, store_dir, 0, NULL, NULL, &err)) >= 0 &&
 		    (r = images_resolve(&images, image_reference, &image, &err)) >= 0)
@@ -510,16 +508,12 @@ int run_main(int argc, char **argv)
 	struct sandbox_spec sandbox_spec = { name, host_network, detach ? namespaces : NULL };
 	if (r >= 0)
 		r = driver->sandbox_create(&sandbox_spec, &sandbox, &err);
-	if (threaded)
-		pthread_join(setup_thread, NULL);
 	cgroups = setup.cgroups;
 	pod = setup.pod;
 	group = setup.group;
 	procs = setup.procs;
-	if (setup.r < 0) {
-		r = setup.r;
+	if (setup.r < 0)
 		err = setup.err;
-	}
 	if (r < 0)
 		goto out;
 	struct container_spec spec = {
@@ -527,12 +521,12 @@ int run_main(int argc, char **argv)
 		.layers = layers,
 		.layer_count = layer_count,
 		.upper_dir = read_only         ? NULL
-		             : upper_in_memory ? state
+		             : upper_in_memory ? in_memory
 		                               : upper,
 		.work_dir = work,
 		.read_only_root = read_only,
 		.upper_in_memory = upper_in_memory,
-		.rootfs_mountpoint = mountpoint,
+		.rootfs_mountpoint = upper_in_memory ? in_memory_root : mountpoint,
 		.argv = command,
 		.env = environment,
 		.cwd = workdir,
