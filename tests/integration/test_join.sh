@@ -119,7 +119,8 @@ check_exit "an agent with neither credential nor token says how to get one (1)" 
 # A board joining a server that does not answer says where and keeps trying; SIGTERM stops it.
 BOARD_TOKEN=$good board_add u1 agent
 sed -i "s|^server = .*|server = coaps://$lan_prefix.250:5684|" "$test_dir/u1/bramble.conf"
-in_board u1 "$BRAMBLE" agent --config "$test_dir/u1/bramble.conf" >"$test_dir/u1.log" 2>&1 &
+# nsenter execs the agent itself: $! is the agent, not a subshell around it.
+nsenter --net="/run/netns/brb-$run_id-u1" "$BRAMBLE" agent --config "$test_dir/u1/bramble.conf" >"$test_dir/u1.log" 2>&1 &
 u1_pid=$!
 waiting() { grep -q "no answer from coaps://$lan_prefix.250:5684 within 5 s.*trying again" "$test_dir/u1.log"; }
 check "joining an unreachable server names it and the timeout, then retries" wait_until 15 waiting
@@ -127,6 +128,7 @@ kill "$u1_pid"
 stopped_at=$SECONDS
 wait "$u1_pid"
 check "SIGTERM stops a joining agent within a few seconds" test $((SECONDS - stopped_at)) -le 6
+check "and the agent process is gone" bash -c "! kill -0 $u1_pid 2>/dev/null"
 
 # A token identity may only join.
 cat >"$test_dir/token.conf" <<CONF
