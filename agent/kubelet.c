@@ -1293,6 +1293,37 @@ static void on_link_state(struct link *link, bool up, void *data)
 
 /* --- life -------------------------------------------------------------------------------- */
 
+/* The pod cache (agent/podcache.c); without one the kubelet still runs, without autonomy.
+ * The cache key is derived from the node's credential; a server board's kubelet has a
+ * credential made up at each start, so it is given the store's key instead. */
+static void open_cache(struct kubelet *k, const struct kubelet_options *options)
+{
+	const struct config *config = k->config;
+	int r;
+	const void *key_material = options->cache_key ? options->cache_key : options->key;
+	size_t key_length = options->cache_key ? options->cache_key_length : options->key ? strlen(options->key) : 0;
+	cleanup_free char *cache_path = xasprintf("%s/podcache.db", config->data_dir);
+	struct podcache_options cache_options = { cache_path, key_material, key_length, config->node_name };
+	struct error cache_err;
+	r = key_material ? podcache_open(&cache_options, &k->cache, &cache_err) : -ENOKEY;
+	if ((r == -EIO || r == -EPROTO) && access(cache_path, F_OK) == 0) {
+		/* Not a cache this agent can read: kept aside, and a fresh one made (the control
+		 * plane fills it again). */
+		cleanup_free char *aside = xasprintf("%s.broken", cache_path);
+		log_warnx("%s; moved to %s, starting with an empty pod cache", cache_err.message, aside);
+		cleanup_free char *wal = xasprintf("%s-wal", cache_path);
+		cleanup_free char *shm = xasprintf("%s-shm", cache_path);
+		if (rename(cache_path, aside) == 0) {
+			unlink(wal);
+			unlink(shm);
+			r = podcache_open(&cache_options, &k->cache, &cache_err);
+		}
+	}
+	if (r < 0)
+		log_warnx("%s: the pods bound here will not run without the control plane",
+		          key_material ? cache_err.message : "no key for the pod cache");
+}
+
 int kubelet_new(const struct kubelet_options *options, struct kubelet **ret_kubelet, struct error *err)
 {
 	const struct config *config = options->config;
@@ -1345,30 +1376,7 @@ int kubelet_new(const struct kubelet_options *options, struct kubelet **ret_kube
 		.terminated = on_pod_terminated,
 		.data = k,
 	};
-	/* The cache key is derived from the node's credential; a server board's kubelet has a
-	 * credential made up at each start, so it is given the store's key instead. */
-	const void *key_material = options->cache_key ? options->cache_key : options->key;
-	size_t key_length = options->cache_key ? options->cache_key_length : options->key ? strlen(options->key) : 0;
-	cleanup_free char *cache_path = xasprintf("%s/podcache.db", config->data_dir);
-	struct podcache_options cache_options = { cache_path, key_material, key_length, config->node_name };
-	struct error cache_err;
-	r = key_material ? podcache_open(&cache_options, &k->cache, &cache_err) : -ENOKEY;
-	if ((r == -EIO || r == -EPROTO) && access(cache_path, F_OK) == 0) {
-		/* Not a cache this agent can read: kept aside, and a fresh one made (the control
-		 * plane fills it again). */
-		cleanup_free char *aside = xasprintf("%s.broken", cache_path);
-		log_warnx("%s; moved to %s, starting with an empty pod cache", cache_err.message, aside);
-		cleanup_free char *wal = xasprintf("%s-wal", cache_path);
-		cleanup_free char *shm = xasprintf("%s-shm", cache_path);
-		if (rename(cache_path, aside) == 0) {
-			unlink(wal);
-			unlink(shm);
-			r = podcache_open(&cache_options, &k->cache, &cache_err);
-		}
-	}
-	if (r < 0)
-		log_warnx("%s: the pods bound here will not run without the control plane",
-		          key_material ? cache_err.message : "no key for the pod cache");
+	open_cache(k, options);
 	/* Before any control plane: static pods, then what the cache holds; then whatever an
 	 * earlier agent left that is in neither goes. */
 	watch_static_dir(k);

@@ -896,8 +896,10 @@ int network_new(const struct network_options *options, struct network **ret_netw
 	link_set_state_hook(n->link, on_link_state, n);
 	/* The pod CIDR this node had when the agent last ran: pods start again without waiting
 	 * for the control plane (edge autonomy); the Node's spec.podCIDR confirms it later. */
-	cleanup_free char *state = xasprintf("%s/network/pod-addresses", config->data_dir);
-	if (ipam_stored_cidr(state, n->pod_cidr, sizeof(n->pod_cidr)) == 0) {
+	char *state = xasprintf("%s/network/pod-addresses", config->data_dir);
+	bool stored = ipam_stored_cidr(state, n->pod_cidr, sizeof(n->pod_cidr)) == 0;
+	free(state);
+	if (stored) {
 		n->cidr_unconfirmed = true;
 		setup_network(n);
 	} else {

@@ -126,8 +126,10 @@ TEST(old_reports_are_not_served)
 	/* 3 windows of 10 s are 30 s: the minimum applies */
 	cleanup_free char *fresh = get(m, "admin", "/apis/metrics.k8s.io/v1beta1/nodes/pi-1", now + 29000, &code);
 	CHECK_INT(code, ==, 205);
+	CHECK(fresh != NULL && strstr(fresh, "\"pi-1\"") != NULL);
 	cleanup_free char *stale = get(m, "admin", "/apis/metrics.k8s.io/v1beta1/nodes/pi-1", now + 31000, &code);
 	CHECK_INT(code, ==, 404);
+	(void)stale; /* freed by its cleanup */
 	struct metrics_usage usage;
 	CHECK_INT(metrics_pod_usage(m, "default", "web", now + 31000, &usage, NULL), ==, -ENOENT);
 	cleanup_free char *list = get(m, "admin", "/apis/metrics.k8s.io/v1beta1/pods", now + 31000, &code);
@@ -213,6 +215,7 @@ TEST(bad_reports_are_refused_with_the_field_named)
 	int code;
 	cleanup_free char *none = get(m, "admin", "/apis/metrics.k8s.io/v1beta1/nodes/pi-1", now, &code);
 	CHECK_INT(code, ==, 404); /* nothing half-stored */
+	(void)none;
 	metrics_free(m);
 }
 
