@@ -67,6 +67,53 @@ int apply_check_locally(const struct kind *kind, cJSON *object, struct error *er
 	return object_validate(kind, object, err);
 }
 
+/* What the control plane allocates and a manifest usually leaves out (a Service's
+ * clusterIP and node ports) is kept as the server has it, as kubectl apply's merge does:
+ * otherwise every apply of an unchanged Service would be "configured". */
+static void keep_field(const cJSON *from, cJSON *to, const char *name)
+{
+	const cJSON *had = cJSON_GetObjectItemCaseSensitive(from, name);
+	if (had && cJSON_IsObject(to) && !cJSON_GetObjectItemCaseSensitive(to, name))
+		cJSON_AddItemToObject(to, name, cJSON_Duplicate(had, 1));
+}
+
+static void keep_allocated(const cJSON *current, cJSON *desired)
+{
+	if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(current, "kind")) ||
+	    strcmp(cJSON_GetObjectItemCaseSensitive(current, "kind")->valuestring, "Service") != 0)
+		return;
+	const cJSON *had = cJSON_GetObjectItemCaseSensitive(current, "spec");
+	cJSON *spec = cJSON_GetObjectItemCaseSensitive(desired, "spec");
+	if (!cJSON_IsObject(had) || !cJSON_IsObject(spec))
+		return;
+	static const char *const allocated[] = { "clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy",
+		                                 "healthCheckNodePort" };
+	for (size_t i = 0; i < sizeof(allocated) / sizeof(allocated[0]); i++)
+		keep_field(had, spec, allocated[i]);
+	/* node ports, for a Service that still has them: by the port's number and protocol, as
+	 * Kubernetes matches them */
+	const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(spec, "type"));
+	if (!type || (strcmp(type, "NodePort") != 0 && strcmp(type, "LoadBalancer") != 0))
+		return;
+	const cJSON *port;
+	cJSON_ArrayForEach(port, cJSON_GetObjectItemCaseSensitive(spec, "ports"))
+	{
+		const cJSON *old_port;
+		cJSON_ArrayForEach(old_port, cJSON_GetObjectItemCaseSensitive(had, "ports"))
+		{
+			const cJSON *a = cJSON_GetObjectItemCaseSensitive(port, "port"),
+			            *b = cJSON_GetObjectItemCaseSensitive(old_port, "port");
+			const char *pa = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(port, "protocol")),
+			           *pb = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(old_port, "protocol"));
+			if (cJSON_IsNumber(a) && cJSON_IsNumber(b) && a->valueint == b->valueint &&
+			    strcmp(pa ? pa : "TCP", pb ? pb : "TCP") == 0) {
+				keep_field(old_port, (cJSON *)port, "nodePort");
+				break;
+			}
+		}
+	}
+}
+
 cJSON *apply_desired(const struct kind *kind, const cJSON *current, const cJSON *manifest)
 {
 	cJSON *desired = cJSON_Duplicate(current, 1);
@@ -102,6 +149,7 @@ cJSON *apply_desired(const struct kind *kind, const cJSON *current, const cJSON 
 			cJSON_AddItemToObject(merged, item->string, cJSON_Duplicate(item, 1));
 		}
 	}
+	keep_allocated(current, desired);
 	object_apply_defaults(kind, desired);
 	return desired;
 }

@@ -213,7 +213,7 @@ check_exit "an unknown effect (1)" 1 'invalid taint effect: Sometimes, unsupport
 check_output "remove a taint" '^node/pi-1 untainted$' b taint nodes pi-1 dedicated:NoSchedule-
 check_exit "remove it again: not found (1)" 1 'taint "dedicated" not found' b taint nodes pi-1 dedicated-
 check_exit "drain: pods it may not delete are named (1)" 1 \
-	'cannot delete DaemonSet-managed Pods \(use --ignore-daemonsets to ignore\): verbs/agents-x1.*cannot delete Pods declare no controller \(use --force to override\): verbs/lone' \
+	'cannot delete DaemonSet-managed Pods \(use --ignore-daemonsets to ignore\): (verbs/agents-[a-z0-9]+, )?verbs/agents-x1.*cannot delete Pods declare no controller \(use --force to override\): verbs/lone' \
 	b drain pi-1
 check_output "... the node stays cordoned" '^pi-1 +Ready,SchedulingDisabled ' b get nodes
 check_output "drain --ignore-daemonsets --force --grace-period=0" '^node/pi-1 drained$' b drain pi-1 --ignore-daemonsets --force --grace-period=0
