@@ -1088,3 +1088,57 @@ bool controller_node_matches(const cJSON *pod_spec, const struct node *node)
 	}
 	return false;
 }
+
+/* --- queueing for pod owners ------------------------------------------------------------ */
+
+static void enqueue_selecting(struct controllers *c, enum controller_id id, enum cached_kind cache, const char *ns,
+                              const cJSON *labels)
+{
+	map_each(e, &c->objects[cache])
+	{
+		const cJSON *owner = e->value;
+		const char *owner_ns = object_namespace(owner);
+		if (!owner_ns || strcmp(owner_ns, ns) != 0)
+			continue;
+		struct selector *selector = NULL;
+		if (selector_from_json(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(owner, "spec"),
+		                                                        "selector"),
+		                       "spec.selector", &selector, NULL) < 0)
+			continue;
+		if (!selector_is_empty(selector) && selector_matches_labels(selector, labels))
+			controller_enqueue(c, id, e->key);
+		selector_free(selector);
+	}
+}
+
+static void enqueue_pod_owner(struct controllers *c, enum controller_id id, enum cached_kind cache,
+                              const char *owner_kind, const struct pod *pod)
+{
+	const struct pod_owner *owner = pod_controller(pod, owner_kind);
+	if (owner && owner->name) {
+		cleanup_free char *key = xasprintf("%s/%s", pod->namespace, owner->name);
+		controller_enqueue(c, id, key);
+	} else if (pod->controller < 0) {
+		enqueue_selecting(c, id, cache, pod->namespace, pod->labels);
+	}
+}
+
+void controller_enqueue_pod_owners(struct controllers *c, enum controller_id id, enum cached_kind cache,
+                                   const char *owner_kind, const struct pod *old, const struct pod *new)
+{
+	if (!pod_changed_for_owner(old, new))
+		return;
+	if (old)
+		enqueue_pod_owner(c, id, cache, owner_kind, old);
+	if (new)
+		enqueue_pod_owner(c, id, cache, owner_kind, new);
+}
+
+void controller_enqueue_cached(struct controllers *c, enum controller_id id, enum cached_kind cache,
+                               enum cached_kind which, const cJSON *old, const cJSON *new)
+{
+	if (which != cache)
+		return;
+	cleanup_free char *key = controller_key(new ? new : old);
+	controller_enqueue(c, id, key);
+}

@@ -238,6 +238,16 @@ void controller_enqueue_after(struct controllers *c, enum controller_id id, cons
 /* Queues the key at wall-clock time at_ms (a Kubernetes timestamp plus a duration). */
 void controller_enqueue_at_wall(struct controllers *c, enum controller_id id, const char *key, int64_t at_ms);
 
+/* The queueing of every controller that owns pods through a selector (ReplicaSet,
+ * DaemonSet, Job), for its on_pod hook: a pod that changed in a way its owner cares about
+ * queues its controlling owner of owner_kind; a pod without a controller queues every
+ * object of the cache in its namespace whose selector matches its labels (it may adopt). */
+void controller_enqueue_pod_owners(struct controllers *c, enum controller_id id, enum cached_kind cache,
+                                   const char *owner_kind, const struct pod *old, const struct pod *new);
+/* For an on_object hook: a change of an object of the cache queues its own key. */
+void controller_enqueue_cached(struct controllers *c, enum controller_id id, enum cached_kind cache,
+                               enum cached_kind which, const cJSON *old, const cJSON *new);
+
 int64_t controller_now_ms(const struct controllers *c);        /* wall clock */
 uint64_t controller_monotonic_ms(const struct controllers *c); /* for intervals */
 void controller_now_rfc3339(const struct controllers *c, char buf[21]);

@@ -50,50 +50,14 @@ static const cJSON *spec_of(const cJSON *object)
 	return cJSON_GetObjectItemCaseSensitive(object, "spec");
 }
 
-static void enqueue_matching(struct controllers *c, const char *ns, const cJSON *labels)
-{
-	map_each(e, &c->objects[CACHED_DAEMONSETS])
-	{
-		const cJSON *ds = e->value;
-		if (!object_namespace(ds) || strcmp(object_namespace(ds), ns) != 0)
-			continue;
-		struct selector *selector = NULL;
-		if (selector_from_json(cJSON_GetObjectItemCaseSensitive(spec_of(ds), "selector"), "spec.selector",
-		                       &selector, NULL) < 0)
-			continue;
-		if (!selector_is_empty(selector) && selector_matches_labels(selector, labels))
-			controller_enqueue(c, CONTROLLER_DAEMONSET, e->key);
-		selector_free(selector);
-	}
-}
-
-static void pod_event(struct controllers *c, const struct pod *pod)
-{
-	const struct pod_owner *owner = pod_controller(pod, "DaemonSet");
-	if (owner && owner->name) {
-		cleanup_free char *key = xasprintf("%s/%s", pod->namespace, owner->name);
-		controller_enqueue(c, CONTROLLER_DAEMONSET, key);
-	} else if (pod->controller < 0) {
-		enqueue_matching(c, pod->namespace, pod->labels);
-	}
-}
-
 static void on_pod(struct controllers *c, const struct pod *old, const struct pod *new)
 {
-	if (!pod_changed_for_owner(old, new))
-		return;
-	if (old)
-		pod_event(c, old);
-	if (new)
-		pod_event(c, new);
+	controller_enqueue_pod_owners(c, CONTROLLER_DAEMONSET, CACHED_DAEMONSETS, "DaemonSet", old, new);
 }
 
 static void on_object(struct controllers *c, enum cached_kind which, const cJSON *old, const cJSON *new)
 {
-	if (which != CACHED_DAEMONSETS)
-		return;
-	cleanup_free char *key = controller_key(new ? new : old);
-	controller_enqueue(c, CONTROLLER_DAEMONSET, key);
+	controller_enqueue_cached(c, CONTROLLER_DAEMONSET, CACHED_DAEMONSETS, which, old, new);
 }
 
 static void on_node(struct controllers *c, const struct node *old, const struct node *new)

@@ -114,51 +114,14 @@ void controllers_prepare_job_update(const cJSON *stored, cJSON *updated)
 
 /* --- queueing ------------------------------------------------------------------------------- */
 
-static void enqueue_matching(struct controllers *c, const char *ns, const cJSON *labels)
-{
-	map_each(e, &c->objects[CACHED_JOBS])
-	{
-		const cJSON *job = e->value;
-		if (!object_namespace(job) || strcmp(object_namespace(job), ns) != 0)
-			continue;
-		struct selector *selector = NULL;
-		if (selector_from_json(
-		            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(job, "spec"), "selector"),
-		            "spec.selector", &selector, NULL) < 0)
-			continue;
-		if (!selector_is_empty(selector) && selector_matches_labels(selector, labels))
-			controller_enqueue(c, CONTROLLER_JOB, e->key);
-		selector_free(selector);
-	}
-}
-
-static void pod_event(struct controllers *c, const struct pod *pod)
-{
-	const struct pod_owner *owner = pod_controller(pod, "Job");
-	if (owner && owner->name) {
-		cleanup_free char *key = xasprintf("%s/%s", pod->namespace, owner->name);
-		controller_enqueue(c, CONTROLLER_JOB, key);
-	} else if (pod->controller < 0) {
-		enqueue_matching(c, pod->namespace, pod->labels);
-	}
-}
-
 static void on_pod(struct controllers *c, const struct pod *old, const struct pod *new)
 {
-	if (!pod_changed_for_owner(old, new))
-		return;
-	if (old)
-		pod_event(c, old);
-	if (new)
-		pod_event(c, new);
+	controller_enqueue_pod_owners(c, CONTROLLER_JOB, CACHED_JOBS, "Job", old, new);
 }
 
 static void on_object(struct controllers *c, enum cached_kind which, const cJSON *old, const cJSON *new)
 {
-	if (which != CACHED_JOBS)
-		return;
-	cleanup_free char *key = controller_key(new ? new : old);
-	controller_enqueue(c, CONTROLLER_JOB, key);
+	controller_enqueue_cached(c, CONTROLLER_JOB, CACHED_JOBS, which, old, new);
 }
 
 /* --- indexes ---------------------------------------------------------------------------------- */

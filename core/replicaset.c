@@ -35,52 +35,14 @@
 #define RESOURCE "replicasets.apps"
 
 /* Every ReplicaSet of the namespace whose selector matches the labels. */
-static void enqueue_matching(struct controllers *c, const char *ns, const cJSON *labels)
-{
-	map_each(e, &c->objects[CACHED_REPLICASETS])
-	{
-		const cJSON *rs = e->value;
-		const char *rs_ns = object_namespace(rs);
-		if (!rs_ns || strcmp(rs_ns, ns) != 0)
-			continue;
-		struct selector *selector = NULL;
-		if (selector_from_json(
-		            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(rs, "spec"), "selector"),
-		            "spec.selector", &selector, NULL) < 0)
-			continue;
-		if (!selector_is_empty(selector) && selector_matches_labels(selector, labels))
-			controller_enqueue(c, CONTROLLER_REPLICASET, e->key);
-		selector_free(selector);
-	}
-}
-
-static void pod_event(struct controllers *c, const struct pod *pod)
-{
-	const struct pod_owner *owner = pod_controller(pod, "ReplicaSet");
-	if (owner && owner->name) {
-		cleanup_free char *key = xasprintf("%s/%s", pod->namespace, owner->name);
-		controller_enqueue(c, CONTROLLER_REPLICASET, key);
-	} else if (pod->controller < 0) {
-		enqueue_matching(c, pod->namespace, pod->labels);
-	}
-}
-
 static void on_pod(struct controllers *c, const struct pod *old, const struct pod *new)
 {
-	if (!pod_changed_for_owner(old, new))
-		return;
-	if (old)
-		pod_event(c, old);
-	if (new)
-		pod_event(c, new);
+	controller_enqueue_pod_owners(c, CONTROLLER_REPLICASET, CACHED_REPLICASETS, "ReplicaSet", old, new);
 }
 
 static void on_object(struct controllers *c, enum cached_kind which, const cJSON *old, const cJSON *new)
 {
-	if (which != CACHED_REPLICASETS)
-		return;
-	cleanup_free char *key = controller_key(new ? new : old);
-	controller_enqueue(c, CONTROLLER_REPLICASET, key);
+	controller_enqueue_cached(c, CONTROLLER_REPLICASET, CACHED_REPLICASETS, which, old, new);
 }
 
 /* --- deletion order ---------------------------------------------------------------------- */
