@@ -8,29 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 bramble=$(realpath "${1:-build/x86_64/bramble}")
 megabytes=${IMAGE_MB:-10}
-dir=$(mktemp -d /tmp/bramble-image-bench.XXXXXX)
-port=$((20000 + RANDOM % 40000))
-parent=bramble-imgbench-$$
-"$bramble" init --data-dir "$dir/cp" --listen "127.0.0.1:$port" --node-name cp >/dev/null
-sed -i "s/^roles = .*/roles = server/" "$dir/cp/bramble.conf"
-key=$(head -c 24 /dev/urandom | base64 | tr -d '/+=' | head -c 32)
-echo "node:board $key" >>"$dir/cp/credentials"
-mkdir -p "$dir/board"
-echo "node:board $key" >"$dir/board/node-credential"
-chmod 600 "$dir/board/node-credential"
-cat >"$dir/board/bramble.conf" <<CONF
-[node]
-name = board
-roles = agent
-data-dir = $dir/board
-[agent]
-server = coaps://127.0.0.1:$port
-state-dir = $dir/board/run
-cgroup-parent = $parent
-[network]
-# this board runs in the machine's own network namespace: leave its network alone
-pod-network = off
-CONF
+. tests/bench/loopback_cluster.sh
+cluster_make "$(mktemp -d /tmp/bramble-image-bench.XXXXXX)" "bramble-imgbench-$$"
+trap cluster_cleanup EXIT
 
 # The image: busybox and ~10 MB of random bytes in one uncompressed layer, as `docker save` writes.
 root=$dir/rootfs
@@ -54,23 +34,7 @@ tar -C "$dir/archive" -cf "$dir/big.tar" .
 rm -rf "$dir/archive" "$root"
 bytes=$(($(stat -c %s "$dir/config.json") + layer_bytes))
 
-"$bramble" agent --config "$dir/cp/bramble.conf" 2>"$dir/cp.log" &
-cp_pid=$!
-"$bramble" agent --config "$dir/board/bramble.conf" 2>"$dir/board.log" &
-agent_pid=$!
-cleanup() {
-	"$bramble" --config "$dir/cp/admin.conf" delete pods --all >/dev/null 2>&1 || true
-	kill "$agent_pid" "$cp_pid" 2>/dev/null || true
-	wait "$agent_pid" "$cp_pid" 2>/dev/null || true
-	for c in /sys/fs/cgroup/*/"$parent" /sys/fs/cgroup/"$parent"; do
-		[ -d "$c" ] && find "$c" -depth -type d -exec rmdir {} \; 2>/dev/null
-	done
-	grep " $dir/" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m"; done
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-b() { "$bramble" --config "$dir/cp/admin.conf" "$@"; }
-for _ in $(seq 1 100); do b get nodes 2>/dev/null | grep -q 'board  *Ready' && break; sleep 0.1; done
+cluster_start
 
 echo "image: $(stat -c %s "$dir/big.tar") bytes archive, ${megabytes} MB of random data in one layer"
 start=$(date +%s%N)
