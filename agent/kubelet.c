@@ -443,14 +443,35 @@ struct fetch {
 	struct kubelet *kubelet;
 	char *uid;
 	bool secret;
+	bool refresh; /* a running pod's object fetched again (refresh_config) */
 	char *name;
 };
+
+static void refreshed(struct kubelet *k, struct entry *e, const struct fetch *f, cJSON *object)
+{
+	cJSON *map = cJSON_GetObjectItemCaseSensitive(e->config, f->secret ? "secrets" : "configmaps");
+	const cJSON *had = cJSON_GetObjectItemCaseSensitive(map, f->name);
+	if (!object || !map || (had && cJSON_Compare(had, object, 1))) {
+		cJSON_Delete(object); /* gone (kept as it was, as the kubelet does) or unchanged */
+		return;
+	}
+	cache_config(k, f->secret, object);
+	cJSON_DeleteItemFromObjectCaseSensitive(map, f->name);
+	cJSON_AddItemToObject(map, f->name, object);
+	if (e->pod)
+		pod_update_config(e->pod, e->config);
+}
 
 static void on_config_fetched(const struct client_response *response, const struct error *err, void *data)
 {
 	struct fetch *f = data;
 	struct entry *e = find_entry(f->kubelet, f->uid);
-	if (e) {
+	if (e && f->refresh) {
+		cJSON *object = response && response->code == 205
+		                        ? cJSON_ParseWithLength(response->body, response->length)
+		                        : NULL;
+		refreshed(f->kubelet, e, f, object);
+	} else if (e) {
 		e->fetches--;
 		cJSON *object = NULL;
 		if (response && response->code == 205)
@@ -503,6 +524,37 @@ static void fetch_config_and_start(struct kubelet *k, struct entry *e)
 	cJSON_Delete(refs);
 	if (e->fetches == 0)
 		start_pod(k, e);
+}
+
+/* ConfigMaps and Secrets change under running pods: each one a running pod uses is read
+ * again every few heartbeats (as the kubelet's TTL cache does), and the pod's volumes are
+ * rewritten when it changed. Reads only; nothing is written when nothing changed. */
+static void refresh_config(struct kubelet *k)
+{
+	for (struct entry *e = k->entries; e; e = e->next) {
+		if (!e->pod || e->stopped || e->fetches > 0 || !e->config || pod_terminating_object(e->object))
+			continue;
+		cJSON *refs = podspec_config_refs(e->object);
+		for (int secret = 0; secret < 2; secret++) {
+			const cJSON *name;
+			cJSON_ArrayForEach(name,
+			                   cJSON_GetObjectItemCaseSensitive(refs, secret ? "secrets" : "configmaps"))
+			{
+				cleanup_free char *path =
+				        xasprintf("/api/v1/namespaces/%s/%s/%s", e->namespace,
+				                  secret ? "secrets" : "configmaps", name->valuestring);
+				struct fetch *f = xcalloc(1, sizeof(*f));
+				*f = (struct fetch){ k, xstrdup(e->uid), secret, true, xstrdup(name->valuestring) };
+				struct error err;
+				if (link_request(k->link, CLIENT_GET, path, NULL, 0, on_config_fetched, f, &err) < 0) {
+					free(f->uid);
+					free(f->name);
+					free(f);
+				}
+			}
+		}
+		cJSON_Delete(refs);
+	}
 }
 
 /* --- the pods bound here ------------------------------------------------------------------- */
@@ -1253,8 +1305,12 @@ static void on_heartbeat(struct loop *loop, void *data)
 	if (link_is_up(k->link)) {
 		if (!k->node_registered)
 			register_node(k);
-		else
-			send_node_status(k, ++k->beats % KUBELET_STATUS_REFRESH_BEATS == 0);
+		else if (++k->beats % KUBELET_STATUS_REFRESH_BEATS == 0) {
+			send_node_status(k, true);
+			refresh_config(k);
+		} else {
+			send_node_status(k, false);
+		}
 		report_usage(k);
 	}
 	schedule_heartbeat(k);

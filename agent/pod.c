@@ -1123,6 +1123,22 @@ void pod_update(struct pod *pod, const cJSON *object)
 	pod->object = cJSON_Duplicate(object, 1);
 }
 
+void pod_update_config(struct pod *pod, const cJSON *config)
+{
+	if (!config || (pod->config && cJSON_Compare(pod->config, config, 1)))
+		return;
+	cJSON_Delete(pod->config);
+	pod->config = cJSON_Duplicate(config, 1);
+	/* Environment variables keep the values they started with, as in Kubernetes; the
+	 * files of configMap and secret volumes change at once (the ..data swap). */
+	struct error err;
+	if (access(pod->volumes_dir, F_OK) == 0 &&
+	    podspec_volumes_write(pod->object, pod->config, pod->volumes_dir, &err) < 0)
+		log_warnx("pod %s/%s: volumes not updated: %s", pod->namespace, pod->name, err.message);
+	else
+		log_info("pod %s/%s: configMap and secret volumes updated", pod->namespace, pod->name);
+}
+
 void pod_free(struct pod *pod)
 {
 	if (!pod)

@@ -51,6 +51,9 @@ void pod_free(struct pod *pod);
  * section of pod.c): its sandbox, cgroups and running containers are re-opened, not made
  * again (same pids, restart counts kept); what cannot be re-opened is removed first. */
 struct pod *pod_adopt(const struct pod_env *env, const cJSON *object, const cJSON *config);
+/* The ConfigMaps and Secrets the pod uses, fetched again: when they differ, its configMap
+ * and secret volumes are rewritten (environment variables keep their values). */
+void pod_update_config(struct pod *pod, const cJSON *config);
 /* Agent shutdown as the kubelet does it: writes the pod's state for a later pod_adopt, then
  * frees the pod, leaving its containers, sandbox and cgroups running. */
 void pod_release(struct pod *pod);

@@ -85,6 +85,12 @@ check "a pod using a ConfigMap and a Secret runs" wait_until 15 phase_is configu
 check "env from a ConfigMap key and a Secret key" wait_until 5 log_has configured a2 "GREETING=hello-from-configmap PASSWORD=s3cr3t-value"
 check "files from configMap and secret volumes" log_has configured a2 "mode=edge"
 check "the secret's file holds the decoded value" log_has configured a2 "s3cr3t-value"
+# A ConfigMap changed under a running pod: its volume's files follow (read again every 6th
+# heartbeat, 24 s by default), swapped at once through ..data; the container is not restarted.
+b get configmap settings -o json | sed 's/mode=edge/mode=changed/' | b apply -f - >/dev/null
+volume_changed() { grep -qs "mode=changed" $(find "$test_dir/a2" -path '*/volumes/conf/app.conf' 2>/dev/null) /dev/null; }
+check "a changed ConfigMap reaches the running pod's volume" wait_until 45 volume_changed
+check_output "without a restart" '"restartCount":0' pod_json configured
 
 pod broken a1 "true" "" ',"env":[{"name":"X","valueFrom":{"configMapKeyRef":{"name":"absent","key":"k"}}}]' | b apply -f - >/dev/null
 config_error() { pod_json broken | grep -q '"reason":"CreateContainerConfigError","message":"spec.containers\[0\].env\[0\].valueFrom.configMapKeyRef:configmap\\"absent\\"notfound'; }
