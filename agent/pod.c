@@ -893,6 +893,7 @@ static void cleanup(struct pod *pod)
 		cgroups_group_free(pod->cgroup);
 		pod->cgroup = NULL;
 	}
+	file_unmount_below(pod->dir); /* emptyDir tmpfs volumes */
 	file_remove_tree(pod->dir);
 }
 
@@ -1729,6 +1730,7 @@ void pod_discard_orphan(const struct pod_env *env, const char *uid)
 			env->driver->sandbox_destroy(sandbox);
 		cJSON_Delete(state);
 	}
+	file_unmount_below(dir);
 	file_remove_tree(dir);
 	log_info("pod %s: left by an earlier agent and no longer wanted: stopped and removed", uid);
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -732,6 +733,31 @@ static int check_host_path(const cJSON *host_path, const char *name, struct erro
 	return 0;
 }
 
+/* emptyDir with medium: Memory is a tmpfs of its own, as the kubelet makes it, sized by
+ * sizeLimit (the kernel's default, half the memory, without one): writes beyond it fail
+ * with ENOSPC. Mounted once: a pod set up again (an agent restart) keeps its contents.
+ * It is detached with the pod's directory (file_unmount_below). */
+static int mount_memory_medium(const cJSON *source, const char *name, const char *path, struct error *err)
+{
+	const char *medium = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(source, "medium"));
+	if (!medium || strcmp(medium, "Memory") != 0)
+		return 0;
+	struct stat here, parent;
+	cleanup_free char *up = xasprintf("%s/..", path);
+	if (stat(path, &here) == 0 && stat(up, &parent) == 0 && here.st_dev != parent.st_dev)
+		return 0; /* mounted already */
+	char options[64] = "mode=1777";
+	const char *limit = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(source, "sizeLimit"));
+	int64_t bytes = 0;
+	if (limit && (scheduler_parse_quantity(limit, 0, &bytes) < 0 || bytes <= 0))
+		return error_set(err, EINVAL, "spec.volumes[%s].emptyDir.sizeLimit: \"%s\" is not a size", name, limit);
+	if (bytes > 0)
+		snprintf(options, sizeof(options), "mode=1777,size=%lld", (long long)bytes);
+	if (mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, options) < 0)
+		return error_set_errno(err, errno, "spec.volumes[%s].emptyDir: mount a tmpfs on %s", name, path);
+	return 0;
+}
+
 int podspec_volumes_write(const cJSON *pod, const cJSON *config, const char *dir, struct error *err)
 {
 	const cJSON *volume;
@@ -746,10 +772,12 @@ int podspec_volumes_write(const cJSON *pod, const cJSON *config, const char *dir
 			return error_set(err, EINVAL, "spec.volumes: name \"%s\" is not a DNS label", name ? name : "");
 		cleanup_free char *path = xasprintf("%s/%s", dir, name);
 		const cJSON *source;
-		if (cJSON_GetObjectItemCaseSensitive(volume, "emptyDir")) {
+		if ((source = cJSON_GetObjectItemCaseSensitive(volume, "emptyDir"))) {
 			r = file_mkdir_p(path, 0777, err);
 			if (r == 0)
 				chmod(path, 0777); /* as the kubelet: any user of the pod may write */
+			if (r == 0)
+				r = mount_memory_medium(source, name, path, err);
 		} else if ((source = cJSON_GetObjectItemCaseSensitive(volume, "configMap"))) {
 			const char *cm = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(source, "name"));
 			const cJSON *object = cm ? config_object(config, false, cm) : NULL;

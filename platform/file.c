@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -143,4 +144,56 @@ int file_remove_tree(const char *path)
 	if (lstat(path, &st) < 0)
 		return errno == ENOENT ? 0 : -errno;
 	return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0 ? -errno : 0;
+}
+
+/* /proc/self/mounts escapes space, tab, newline and backslash as \ooo. */
+static void unescape_mount_path(char *s)
+{
+	char *out = s;
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '7' && s[2] >= '0' && s[2] <= '7' && s[3] >= '0' &&
+		    s[3] <= '7') {
+			*out++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 3;
+		} else {
+			*out++ = *s;
+		}
+	}
+	*out = '\0';
+}
+
+int file_unmount_below(const char *path)
+{
+	FILE *f = fopen("/proc/self/mounts", "re");
+	if (!f)
+		return 0;
+	size_t length = strlen(path);
+	while (length > 1 && path[length - 1] == '/')
+		length--;
+	char **found = NULL;
+	size_t count = 0;
+	char line[4096];
+	while (fgets(line, sizeof(line), f)) {
+		char *space = strchr(line, ' ');
+		if (!space)
+			continue;
+		char *target = space + 1, *end = strchr(target, ' ');
+		if (!end)
+			continue;
+		*end = '\0';
+		unescape_mount_path(target);
+		if (strncmp(target, path, length) == 0 && (target[length] == '\0' || target[length] == '/')) {
+			found = xrealloc(found, (count + 1) * sizeof(*found));
+			found[count++] = xstrdup(target);
+		}
+	}
+	fclose(f);
+	int detached = 0;
+	for (size_t i = count; i-- > 0;) { /* mounted later, deeper: detached first */
+		if (umount2(found[i], MNT_DETACH) == 0)
+			detached++;
+		free(found[i]);
+	}
+	free(found);
+	return detached;
 }

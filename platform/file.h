@@ -25,6 +25,9 @@ int file_mkdir_p(const char *path, mode_t mode, struct error *err);
 /* rm -rf, without following symbolic links or crossing into other filesystems (a mount
  * left inside is refused, not emptied); a missing path is fine. */
 int file_remove_tree(const char *path);
+/* Detaches every mount at or below path (deepest first), as read from /proc/self/mounts;
+ * returns how many were detached. */
+int file_unmount_below(const char *path);
 
 /* Writes all of buf to fd, retrying short writes and EINTR. */
 int file_write_all(int fd, const void *buf, size_t size);

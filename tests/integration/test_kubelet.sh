@@ -92,6 +92,19 @@ volume_changed() { grep -qs "mode=changed" $(find "$test_dir/a2" -path '*/volume
 check "a changed ConfigMap reaches the running pod's volume" wait_until 45 volume_changed
 check_output "without a restart" '"restartCount":0' pod_json configured
 
+# emptyDir in memory: a tmpfs of its own, sizeLimit enforced; detached with the pod.
+pod scratch a1 'grep -w /cache /proc/mounts; dd if=/dev/zero of=/cache/fill bs=1024 count=4096 2>&1; exec sleep 1000' \
+	'"volumes":[{"name":"cache","emptyDir":{"medium":"Memory","sizeLimit":"1Mi"}}],' \
+	',"volumeMounts":[{"name":"cache","mountPath":"/cache"}]' | b apply -f - >/dev/null
+check "an emptyDir with medium Memory runs" wait_until 15 phase_is scratch Running
+check "it is a tmpfs inside the container" wait_until 5 log_has scratch a1 "^tmpfs /cache tmpfs"
+check "writing beyond its sizeLimit fails with no space" wait_until 5 log_has scratch a1 "No space left on device"
+scratch_uid=$(pod_json scratch | grep -o '"uid":"[^"]*"' | head -n1 | cut -d'"' -f4)
+check "the board holds it as a mount" grep -q "$scratch_uid/volumes/cache tmpfs" /proc/mounts
+b delete pod scratch >/dev/null
+scratch_gone() { ! grep -q "$scratch_uid" /proc/mounts && ! b get pod scratch >/dev/null 2>&1; }
+check "deleting the pod detaches the tmpfs" wait_until 20 scratch_gone
+
 pod broken a1 "true" "" ',"env":[{"name":"X","valueFrom":{"configMapKeyRef":{"name":"absent","key":"k"}}}]' | b apply -f - >/dev/null
 config_error() { pod_json broken | grep -q '"reason":"CreateContainerConfigError","message":"spec.containers\[0\].env\[0\].valueFrom.configMapKeyRef:configmap\\"absent\\"notfound'; }
 check "a missing ConfigMap holds the container with CreateContainerConfigError naming it" wait_until 15 config_error
