@@ -1,6 +1,8 @@
 #include "platform/file.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 #include "platform/error.h"
@@ -87,4 +89,33 @@ TEST(remove_tree_removes_without_following_links)
 	CHECK(access(tree, F_OK) < 0);
 	CHECK(access(kept, F_OK) == 0);   /* the link went, not what it pointed to */
 	CHECK_OK(file_remove_tree(tree)); /* already gone: fine */
+}
+
+static bool mounted_at(const char *path)
+{
+	struct stat here, parent;
+	cleanup_free char *up = xasprintf("%s/..", path);
+	return stat(path, &here) == 0 && stat(up, &parent) == 0 && here.st_dev != parent.st_dev;
+}
+
+TEST(unmount_below_detaches_nested_mounts_and_nothing_beside)
+{
+	cleanup_free char *top = xasprintf("%s/pod", unit_temp_dir());
+	cleanup_free char *inner = xasprintf("%s/pod/volumes/with space", unit_temp_dir());
+	cleanup_free char *nested = xasprintf("%s/pod/volumes/with space/deeper", unit_temp_dir());
+	cleanup_free char *beside = xasprintf("%s/pod-other", unit_temp_dir());
+	CHECK_OK(file_mkdir_p(inner, 0700, NULL));
+	CHECK_OK(file_mkdir_p(beside, 0700, NULL));
+	CHECK_OK(mount("tmpfs", inner, "tmpfs", 0, "size=64k"));
+	CHECK_OK(file_mkdir_p(nested, 0700, NULL));
+	CHECK_OK(mount("tmpfs", nested, "tmpfs", 0, "size=64k"));
+	CHECK_OK(mount("tmpfs", beside, "tmpfs", 0, "size=64k"));
+	CHECK(mounted_at(inner) && mounted_at(nested) && mounted_at(beside));
+	int detached = file_unmount_below(top);
+	bool beside_kept = mounted_at(beside);
+	umount2(beside, MNT_DETACH); /* the test's own, whatever happened */
+	CHECK_INT(detached, ==, 2);
+	CHECK(!mounted_at(inner));
+	CHECK(beside_kept); /* a sibling whose name merely starts the same is not below */
+	CHECK_OK(file_remove_tree(top));
 }
