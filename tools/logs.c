@@ -10,10 +10,12 @@
 #include <string.h>
 
 #include "core/client.h"
+#include "core/object.h"
 #include "platform/buffer.h"
 #include "platform/error.h"
 #include "platform/memory.h"
 #include "tools/cli.h"
+#include "tools/kinds.h"
 #include "tools/verbs.h"
 
 static void usage(FILE *out)
@@ -54,6 +56,82 @@ static int on_notification(int code, const char *body, size_t length, void *data
 		fflush(stdout);
 	}
 	return 0;
+}
+
+static void add_query(struct buffer *path, const char *container, long tail, bool previous, bool timestamps,
+                      bool follow)
+{
+	if (container)
+		cli_query(path, "container", container);
+	if (tail >= 0) {
+		char n[24];
+		snprintf(n, sizeof(n), "%ld", tail);
+		cli_query(path, "tailLines", n);
+	}
+	if (previous)
+		cli_query(path, "previous", "true");
+	if (timestamps)
+		cli_query(path, "timestamps", "true");
+	if (follow)
+		cli_query(path, "follow", "true");
+}
+
+static bool selects_pods(const struct kind *kind)
+{
+	static const char *const kinds[] = { "Deployment", "ReplicaSet", "DaemonSet", "Job", NULL };
+	for (size_t i = 0; kinds[i]; i++)
+		if (strcmp(kind->name, kinds[i]) == 0)
+			return true;
+	return false;
+}
+
+/* `logs deployment/web`, as kubectl: the pods its selector's matchLabels pick, a running one
+ * first; "Found N pods, using pod/NAME" on stderr when there is a choice. */
+static int pick_pod(struct client *client, const struct kind *kind, const char *namespace, const char *name,
+                    char **ret_pod, struct error *err)
+{
+	cJSON *object = NULL;
+	int r = cli_object_call(client, CLIENT_GET, kind, namespace, name, NULL, NULL, &object, err);
+	if (r < 0)
+		return r;
+	struct buffer labels = BUFFER_INIT;
+	const cJSON *label;
+	cJSON_ArrayForEach(label, cJSON_GetObjectItemCaseSensitive(
+	                                  cJSON_GetObjectItemCaseSensitive(
+	                                          cJSON_GetObjectItemCaseSensitive(object, "spec"), "selector"),
+	                                  "matchLabels"))
+	{
+		if (cJSON_IsString(label))
+			buffer_printf(&labels, "%s%s=%s", labels.length ? "," : "", label->string, label->valuestring);
+	}
+	cJSON_Delete(object);
+	if (!labels.length) {
+		buffer_free(&labels);
+		return error_set(err, EINVAL, "%s/%s selects no pods by matchLabels", kind->name, name);
+	}
+	const struct kind *pods = kinds_resolve("pods");
+	cJSON *items = cJSON_CreateArray();
+	r = cli_list(client, pods, namespace, labels.data, NULL, items, NULL, err);
+	buffer_free(&labels);
+	const cJSON *chosen = NULL, *item;
+	cJSON_ArrayForEach(item, items)
+	{
+		const char *phase = object_string_at(item, "status.phase");
+		if (!chosen || (phase && strcmp(phase, "Running") == 0 &&
+		                !(object_string_at(chosen, "status.phase") &&
+		                  strcmp(object_string_at(chosen, "status.phase"), "Running") == 0)))
+			chosen = item;
+	}
+	if (r == 0 && !chosen)
+		r = error_set(err, ENOENT, "no pods of %s/%s found in namespace %s", kind->name, name, namespace);
+	if (r == 0) {
+		*ret_pod = xstrdup(object_name(chosen));
+		int count = cJSON_GetArraySize(items);
+		if (count > 1)
+			fprintf(stderr, "Found %d pods, using pod/%s\n", count, *ret_pod);
+	}
+	cJSON_Delete(items);
+	return r;
 }
 
 int logs_main(int argc, char **argv)
@@ -117,10 +195,20 @@ int logs_main(int argc, char **argv)
 	if (argc - optind > 2)
 		return cli_usage_error(usage, "too many arguments: expected POD and optionally CONTAINER");
 	const char *pod = argv[optind];
-	if (strncmp(pod, "pod/", 4) == 0 || strncmp(pod, "pods/", 5) == 0)
+	const struct kind *owner = NULL; /* TYPE/NAME of a workload: one of its pods is read */
+	if (strncmp(pod, "pod/", 4) == 0 || strncmp(pod, "pods/", 5) == 0 || strncmp(pod, "po/", 3) == 0) {
 		pod = strchr(pod, '/') + 1;
-	else if (strchr(pod, '/'))
-		return cli_usage_error(usage, "logs are read from pods: '%s' is not one", pod);
+	} else if (strchr(pod, '/')) {
+		char type[64];
+		snprintf(type, sizeof(type), "%.*s", (int)(strchr(pod, '/') - pod), pod);
+		owner = kinds_resolve(type);
+		if (!owner || !selects_pods(owner))
+			return cli_usage_error(usage,
+			                       "logs are read from pods or from what selects them (deployment, "
+			                       "replicaset, daemonset, job): '%s' is neither",
+			                       pod);
+		pod = strchr(pod, '/') + 1;
+	}
 	if (argc - optind == 2) {
 		if (container)
 			return cli_usage_error(usage, "give the container either with -c or as an argument, not both");
@@ -133,23 +221,17 @@ int logs_main(int argc, char **argv)
 
 	struct buffer path = BUFFER_INIT;
 	buffer_printf(&path, "/api/v1/namespaces/%s/pods/%s/log", namespace, pod);
-	if (container)
-		cli_query(&path, "container", container);
-	if (tail >= 0) {
-		char n[24];
-		snprintf(n, sizeof(n), "%ld", tail);
-		cli_query(&path, "tailLines", n);
-	}
-	if (previous)
-		cli_query(&path, "previous", "true");
-	if (timestamps)
-		cli_query(&path, "timestamps", "true");
-	if (follow)
-		cli_query(&path, "follow", "true");
+	add_query(&path, container, tail, previous, timestamps, follow);
 
 	struct error err = { 0 };
 	struct client *client = NULL;
 	int r = cli_connect(config, &client, &err);
+	char *picked = NULL;
+	if (r == 0 && owner && (r = pick_pod(client, owner, namespace, pod, &picked, &err)) == 0) {
+		buffer_reset(&path);
+		buffer_printf(&path, "/api/v1/namespaces/%s/pods/%s/log", namespace, picked);
+		add_query(&path, container, tail, previous, timestamps, follow);
+	}
 	if (r == 0 && follow) {
 		struct follow f = { &err, 0 };
 		r = client_watch(client, path.data, -1, on_notification, &f, &err);
@@ -164,6 +246,7 @@ int logs_main(int argc, char **argv)
 			fwrite(response.body, 1, response.length, stdout);
 		client_response_clear(&response);
 	}
+	free(picked);
 	buffer_free(&path);
 	client_close(client);
 	return r < 0 ? cli_fail(&err) : CLI_OK;
