@@ -425,6 +425,11 @@ static void on_pod_terminated(struct pod *pod, void *data)
 	struct entry *e = find_entry(k, pod_uid(pod));
 	if (!e)
 		return;
+	if (pod_evicted(pod) && !pod_terminating_object(e->object)) {
+		e->status_due = true; /* Failed, Evicted: kept in the API until it is deleted there */
+		schedule_flush(k);
+		return;
+	}
 	e->stopped = true;
 	schedule_flush(k);
 }
@@ -532,6 +537,8 @@ static void fetch_config_and_start(struct kubelet *k, struct entry *e)
 static void refresh_config(struct kubelet *k)
 {
 	for (struct entry *e = k->entries; e; e = e->next) {
+		if (e->pod && !e->stopped)
+			pod_check_volumes(e->pod); /* emptyDir sizeLimit, checked as often */
 		if (!e->pod || e->stopped || e->fetches > 0 || !e->config || pod_terminating_object(e->object))
 			continue;
 		cJSON *refs = podspec_config_refs(e->object);
@@ -572,7 +579,10 @@ static int64_t grace_of(const cJSON *object)
 
 static void stop_entry(struct kubelet *k, struct entry *e, int64_t grace)
 {
-	if (e->pod) {
+	if (e->pod && pod_terminated(e->pod)) {
+		e->stopped = true; /* evicted and stopped before: nothing more to stop */
+		schedule_flush(k);
+	} else if (e->pod) {
 		pod_terminate(e->pod, grace);
 	} else {
 		e->stopped = true; /* never started: nothing to stop */

@@ -24,6 +24,7 @@
 #include "agent/pod.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -40,6 +41,7 @@
 #include "agent/podspec.h"
 #include "agent/prober.h"
 #include "core/object.h"
+#include "core/scheduler.h"
 #include "drivers/runtime.h"
 #include "platform/cgroups.h"
 #include "platform/clock.h"
@@ -115,6 +117,7 @@ struct pod {
 	time_t transitions[4]; /* lastTransitionTime of Initialized, ContainersReady, Ready, PodScheduled */
 	bool last_values[4];
 	bool terminating, terminated;
+	char *evicted; /* the eviction's message (pod_evict), or NULL */
 	struct loop_timer *sync_timer;
 	struct loop_timer *setup_timer;
 	uint64_t setup_backoff_ms;
@@ -142,6 +145,14 @@ const cJSON *pod_object(const struct pod *pod)
 bool pod_terminating(const struct pod *pod)
 {
 	return pod->terminating;
+}
+bool pod_terminated(const struct pod *pod)
+{
+	return pod->terminated;
+}
+bool pod_evicted(const struct pod *pod)
+{
+	return pod->evicted != NULL;
 }
 
 static void changed(struct pod *pod)
@@ -926,6 +937,57 @@ void pod_terminate(struct pod *pod, int64_t grace_seconds)
 	schedule_sync(pod);
 }
 
+void pod_evict(struct pod *pod, const char *message)
+{
+	if (pod->evicted || pod->terminating)
+		return;
+	pod->evicted = xstrdup(message);
+	log_warnx("pod %s/%s: evicted: %s", pod->namespace, pod->name, message);
+	const cJSON *grace = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(pod->object, "spec"),
+	                                                      "terminationGracePeriodSeconds");
+	pod_terminate(pod, cJSON_IsNumber(grace) && grace->valuedouble >= 0 ? (int64_t)grace->valuedouble : 30);
+}
+
+static uint64_t usage_bytes;
+static int add_usage(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)path;
+	(void)flag;
+	(void)ftw;
+	usage_bytes += (uint64_t)st->st_blocks * 512;
+	return 0;
+}
+
+void pod_check_volumes(struct pod *pod)
+{
+	if (pod->terminating || !pod->setup_done)
+		return;
+	const cJSON *volume;
+	cJSON_ArrayForEach(volume, cJSON_GetObjectItemCaseSensitive(
+	                                   cJSON_GetObjectItemCaseSensitive(pod->object, "spec"), "volumes"))
+	{
+		const cJSON *dir = cJSON_GetObjectItemCaseSensitive(volume, "emptyDir");
+		const char *limit = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(dir, "sizeLimit"));
+		const char *medium = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(dir, "medium"));
+		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(volume, "name"));
+		int64_t bytes = 0;
+		if (!limit || !name || (medium && strcmp(medium, "Memory") == 0) ||
+		    scheduler_parse_quantity(limit, 0, &bytes) < 0 || bytes <= 0)
+			continue; /* a Memory medium is a tmpfs of that size: the kernel holds the limit */
+		cleanup_free char *path = xasprintf("%s/%s", pod->volumes_dir, name);
+		usage_bytes = 0;
+		if (nftw(path, add_usage, 16, FTW_PHYS | FTW_MOUNT) < 0)
+			continue;
+		if (usage_bytes > (uint64_t)bytes) {
+			/* Kubernetes' words for it */
+			cleanup_free char *message =
+			        xasprintf("Usage of EmptyDir volume \"%s\" exceeds the limit \"%s\". ", name, limit);
+			pod_evict(pod, message);
+			return;
+		}
+	}
+}
+
 /* --- sync ---------------------------------------------------------------------------------- */
 
 static void retry_setup(struct loop *loop, void *data)
@@ -1176,6 +1238,7 @@ void pod_free(struct pod *pod)
 	free(pod->namespace);
 	free(pod->dir);
 	free(pod->volumes_dir);
+	free(pod->evicted);
 	free(pod->log_dir);
 	free(pod->saved_state);
 	free(pod);
@@ -1269,6 +1332,8 @@ static cJSON *container_status(const struct container *c)
 
 static const char *phase_of(const struct pod *pod)
 {
+	if (pod->evicted)
+		return "Failed"; /* as the kubelet's eviction manager reports it, at once */
 	if (!pod->initialized) {
 		/* A failed init container that will not be retried fails the pod. */
 		for (size_t i = 0; i < pod->init_count; i++) {
@@ -1358,6 +1423,10 @@ cJSON *pod_status(const struct pod *const_pod)
 	cJSON *status = cJSON_CreateObject();
 	const char *phase = phase_of(pod);
 	cJSON_AddStringToObject(status, "phase", phase);
+	if (pod->evicted) {
+		cJSON_AddStringToObject(status, "reason", "Evicted");
+		cJSON_AddStringToObject(status, "message", pod->evicted);
+	}
 	bool all_ready = pod->count > pod->init_count && !pod->terminating;
 	for (size_t i = pod->init_count; i < pod->count; i++)
 		all_ready = all_ready && container_ready(&pod->containers[i]);

@@ -54,6 +54,14 @@ struct pod *pod_adopt(const struct pod_env *env, const cJSON *object, const cJSO
 /* The ConfigMaps and Secrets the pod uses, fetched again: when they differ, its configMap
  * and secret volumes are rewritten (environment variables keep their values). */
 void pod_update_config(struct pod *pod, const cJSON *config);
+/* Evicts the pod (phase Failed, reason Evicted, the message): its containers stop within
+ * its grace period; the pod stays in the API, as Kubernetes keeps evicted pods. */
+void pod_evict(struct pod *pod, const char *message);
+/* Evicts the pod when a disk emptyDir holds more than its sizeLimit (the kubelet's check). */
+void pod_check_volumes(struct pod *pod);
+bool pod_evicted(const struct pod *pod);
+/* Everything stopped and cleaned up (the terminated callback has been called). */
+bool pod_terminated(const struct pod *pod);
 /* Agent shutdown as the kubelet does it: writes the pod's state for a later pod_adopt, then
  * frees the pod, leaving its containers, sandbox and cgroups running. */
 void pod_release(struct pod *pod);

@@ -105,6 +105,22 @@ b delete pod scratch >/dev/null
 scratch_gone() { ! grep -q "$scratch_uid" /proc/mounts && ! b get pod scratch >/dev/null 2>&1; }
 check "deleting the pod detaches the tmpfs" wait_until 20 scratch_gone
 
+# emptyDir on disk beyond its sizeLimit: the pod is evicted (checked every 6th heartbeat).
+pod hoarder a2 'dd if=/dev/zero of=/data/fill bs=1024 count=3072; exec sleep 1000' \
+	'"volumes":[{"name":"data","emptyDir":{"sizeLimit":"1Mi"}}],' \
+	',"volumeMounts":[{"name":"data","mountPath":"/data"}]' | b apply -f - >/dev/null
+evicted() {
+	local json
+	json=$(pod_json hoarder)
+	grep -q '"phase":"Failed"' <<<"$json" && grep -q '"reason":"Evicted","message":"UsageofEmptyDirvolume\\"data\\"exceedsthelimit\\"1Mi\\".' <<<"$json"
+}
+check "a disk emptyDir filled beyond its sizeLimit gets its pod evicted, as Kubernetes words it" wait_until 60 evicted
+stopped() { pod_json hoarder | grep -q '"state":{"terminated":{'; }
+check "the evicted pod's container is stopped" wait_until 10 stopped
+b delete pod hoarder >/dev/null
+hoarder_gone() { ! b get pod hoarder >/dev/null 2>&1; }
+check "an evicted pod deleted through the API goes" wait_until 20 hoarder_gone
+
 pod broken a1 "true" "" ',"env":[{"name":"X","valueFrom":{"configMapKeyRef":{"name":"absent","key":"k"}}}]' | b apply -f - >/dev/null
 config_error() { pod_json broken | grep -q '"reason":"CreateContainerConfigError","message":"spec.containers\[0\].env\[0\].valueFrom.configMapKeyRef:configmap\\"absent\\"notfound'; }
 check "a missing ConfigMap holds the container with CreateContainerConfigError naming it" wait_until 15 config_error
