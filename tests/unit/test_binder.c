@@ -55,14 +55,31 @@ static char *get(struct store *store, const char *resource, const char *ns, cons
 	return text;
 }
 
-/* One round as the API server does it: commit, run, commit what it wrote. */
-static int round_trip(struct store *store, struct binder *b)
+/* One run of the binder between commits. */
+static int one_run(struct store *store, struct binder *b)
 {
 	struct error err;
 	CHECK_OK(store_commit(store, &err));
 	int writes = binder_run(b, &err);
 	CHECK_OK(writes);
 	CHECK_OK(store_commit(store, &err));
+	return writes;
+}
+
+/* One round as the API server does it: commit, run, commit what it wrote; a run that used
+ * up its time budget (a slow emulator, a loaded machine) is run again at once, as the API
+ * server does, and the writes of all the runs counted. */
+static int round_trip(struct store *store, struct binder *b)
+{
+	struct error err;
+	int writes = 0;
+	CHECK_OK(store_commit(store, &err));
+	do {
+		int r = binder_run(b, &err);
+		CHECK_OK(r);
+		writes += r;
+		CHECK_OK(store_commit(store, &err));
+	} while (binder_unfinished(b));
 	return writes;
 }
 
@@ -158,9 +175,10 @@ TEST(thousands_waiting_are_found_by_key_and_bound_in_budgeted_runs)
 	int bound = 0, runs = 0;
 	do {
 		CHECK(++runs < 1000);
-		bound += round_trip(store, b);
+		bound += one_run(store, b);
 	} while (binder_unfinished(b));
 	CHECK_INT(bound, ==, 3000 - 51);
+	CHECK(runs > 1); /* 2,949 bindings do not fit one run's budget */
 	CHECK_INT(binder_pending(b), ==, 0);
 	cleanup_free char *one = get(store, "pods", "default", "p1234");
 	CHECK_CONTAINS(one, "\"nodeName\":\"n");
