@@ -24,6 +24,7 @@ if [ "$mode" != up ] && [ -f "$dir/settings" ]; then
 fi
 ns=$name-board2
 veth=${name:0:10}0
+bridge=${name:0:12}-br # board1's pod bridge (a link name has at most 15 characters)
 case "$(uname -m)" in
 aarch64) host=arm64 ;; armv7l) host=armhf ;; armv6l) host=armv6 ;; *) host=x86_64 ;;
 esac
@@ -58,6 +59,13 @@ down() {
 	board_down board1
 	ip netns del "$ns" 2>/dev/null || true
 	ip link del "$veth" 2>/dev/null || true
+	# board1's pod network lived in this machine's namespace: its bridge goes, and the
+	# nftables tables too unless another Bramble agent runs here.
+	ip link del "$bridge" 2>/dev/null || true
+	if ! pgrep -f "bramble agent" >/dev/null; then
+		nft delete table ip bramble_podnet 2>/dev/null || true
+		nft delete table ip bramble_proxy 2>/dev/null || true
+	fi
 	echo "try-join: stopped both boards; their state is kept in $dir (rm -rf it to start over)" >&2
 }
 
@@ -110,6 +118,10 @@ if [ ! -f "$dir/board1/bramble.conf" ]; then
 state-dir = $dir/board1/run
 cgroup-parent = $name-board1
 node-status-interval = 2
+
+[network]
+# board1 runs in this machine's own network namespace: a bridge of its own name
+bridge = $bridge
 CONF
 fi
 # Images come as files until boards pull them: a small busybox image on each board.

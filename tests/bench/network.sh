@@ -26,7 +26,15 @@ boards_lan >/dev/null || { echo "network bench: cannot create network namespaces
 board_add cp "server, agent" >/dev/null
 board_add b agent >/dev/null
 servers=()
-stop_servers() { for p in "${servers[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; servers=(); }
+# $! of `in_pod ... &` is the subshell around nsenter: the server is its child.
+stop_servers() {
+	for p in "${servers[@]}"; do
+		pkill -P "$p" 2>/dev/null || true
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	servers=()
+}
 on_exit stop_servers
 
 pod() { # pod NAME NODE [LABELS-JSON]

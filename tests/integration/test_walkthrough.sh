@@ -85,7 +85,7 @@ for line in "${lines[@]}"; do
 			sed -e "s|10\.77\.0\.1|$TRY_SUBNET.1|g" -e "s|build/try/|$TRY_DIR/|g")
 		for c in "${coap[@]}"; do
 			case "$c" in
-			*"/log\""* | *"-s 30"* | *"-m post"*) continue ;; # the log API is another branch's; a watch runs 30 s; hello exists
+			*"/log\""* | *"-s 30"* | *"-m post"*) continue ;; # the log line names a placeholder POD; a watch runs 30 s; hello exists
 			esac
 			crc=0
 			eval "$c" >"$out.coap" 2>&1 || crc=$?
@@ -100,5 +100,6 @@ for line in "${lines[@]}"; do
 		check "... board2's namespace is gone" bash -c "! ip netns | grep -q '^$TRY_NAME-board2'"
 		check "... no cgroup of the boards is left" bash -c "! ls -d /sys/fs/cgroup/*/$TRY_NAME-* /sys/fs/cgroup/$TRY_NAME-* 2>/dev/null | grep -q ."
 		check "... no agent of the run is left" bash -c "! pgrep -f '[a]gent --config $TRY_DIR/'"
+		check "... board1's pod bridge is gone" bash -c "! ip link show '${TRY_NAME:0:12}-br' 2>/dev/null"
 	fi
 done
