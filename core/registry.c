@@ -394,24 +394,43 @@ int registry_upload_expire(struct registry *r, uint64_t idle_ms)
 
 /* --- reading blobs ------------------------------------------------------------------------- */
 
-int registry_blob_read(struct registry *r, const char *digest, uint64_t offset, size_t max, void **ret_data,
-                       size_t *ret_length, uint64_t *ret_total, struct error *err)
+/* Opens a stored blob for reading from offset: its descriptor and size, or why not. */
+static int open_blob(struct registry *r, const char *digest, uint64_t offset, int *ret_fd, uint64_t *ret_total,
+                     struct error *err)
 {
 	const char *hex = digest_hex(digest);
 	if (!hex)
 		return error_set(err, EINVAL, "'%.80s' is not a sha256 digest", digest);
 	cleanup_free char *path = blob_path(r, hex);
-	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? error_set(err, ENOENT, "blob %s is not in the registry", digest)
 		                       : error_set_errno(err, errno, "reading blob %s", digest);
 	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return error_set_errno(err, errno, "reading blob %s", digest);
+	if (fstat(fd, &st) < 0) {
+		int e = error_set_errno(err, errno, "reading blob %s", digest);
+		close(fd);
+		return e;
+	}
 	uint64_t total = (uint64_t)st.st_size;
-	if (offset > total)
+	if (offset > total) {
+		close(fd);
 		return error_set(err, EINVAL, "offset %" PRIu64 " is past the end of blob %s (%" PRIu64 " bytes)",
 		                 offset, digest, total);
+	}
+	*ret_fd = fd;
+	*ret_total = total;
+	return 0;
+}
+
+int registry_blob_read(struct registry *r, const char *digest, uint64_t offset, size_t max, void **ret_data,
+                       size_t *ret_length, uint64_t *ret_total, struct error *err)
+{
+	uint64_t total;
+	cleanup_close int fd = -1;
+	int opened = open_blob(r, digest, offset, &fd, &total, err);
+	if (opened < 0)
+		return opened;
 	size_t want = total - offset < max ? (size_t)(total - offset) : max;
 	uint8_t *data = xmalloc(want ? want : 1);
 	size_t done = 0;
@@ -435,21 +454,11 @@ int registry_blob_read(struct registry *r, const char *digest, uint64_t offset, 
 int registry_blob_map(struct registry *r, const char *digest, uint64_t offset, size_t max,
                       struct registry_mapping **ret_mapping, struct error *err)
 {
-	const char *hex = digest_hex(digest);
-	if (!hex)
-		return error_set(err, EINVAL, "'%.80s' is not a sha256 digest", digest);
-	cleanup_free char *path = blob_path(r, hex);
-	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? error_set(err, ENOENT, "blob %s is not in the registry", digest)
-		                       : error_set_errno(err, errno, "reading blob %s", digest);
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return error_set_errno(err, errno, "reading blob %s", digest);
-	uint64_t total = (uint64_t)st.st_size;
-	if (offset > total)
-		return error_set(err, EINVAL, "offset %" PRIu64 " is past the end of blob %s (%" PRIu64 " bytes)",
-		                 offset, digest, total);
+	uint64_t total;
+	cleanup_close int fd = -1;
+	int opened = open_blob(r, digest, offset, &fd, &total, err);
+	if (opened < 0)
+		return opened;
 	struct registry_mapping *m = xcalloc(1, sizeof(*m));
 	m->total = total;
 	m->length = total - offset < max ? (size_t)(total - offset) : max;
