@@ -20,11 +20,13 @@
 
 static void usage(FILE *out)
 {
-	fputs("usage: bramble logs [pod/]NAME [-c CONTAINER] [-f] [--tail N] [-p] [--timestamps] [-n NAMESPACE]\n"
-	      "                    [--config FILE]\n"
+	fputs("usage: bramble logs [pod/]NAME|TYPE/NAME [-c CONTAINER] [-f] [--tail N] [-p] [--timestamps]\n"
+	      "                    [-n NAMESPACE] [--config FILE]\n"
 	      "\n"
 	      "Prints the output of a pod's container; a container name is needed when the pod has\n"
-	      "several. -f follows new output, -p shows the previous (restarted) container's.\n",
+	      "several. -f follows new output, -p shows the previous (restarted) container's.\n"
+	      "TYPE/NAME (deployment, replicaset, daemonset, job) reads one of the pods it selects,\n"
+	      "a running one first, as kubectl does.\n",
 	      out);
 }
 
