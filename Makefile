@@ -88,6 +88,7 @@ $(B)/bramble: $(LIB_OBJS) $(B)/obj/tools/main.o
 	@echo "  LINK    $@"
 	@$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(DEPS_LDFLAGS) $(DEPS_LIBS) -lm $(LINK_QUIET)
 ifneq ($(SANITIZE),1)
+	@cp $@ $@.debug # with its symbols, for perf and gdb
 	@$(CROSS_$(ARCH))strip --strip-all $@ 2>/dev/null || strip --strip-all $@
 endif
 

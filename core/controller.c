@@ -1,4 +1,4 @@
-/* What every controller uses (see controller.h): the map, pod facts, reading and writing
+/* What every controller uses (see controller.h): pod facts, reading and writing
  * the store as the API server would, Events, conditions, hashes, tolerations and node
  * selection. Stateless but for the Event memory kept in struct controllers. */
 #include "core/controller.h"
@@ -20,113 +20,6 @@
 #include "platform/error.h"
 #include "platform/log.h"
 #include "platform/memory.h"
-
-/* --- map ----------------------------------------------------------------------------- */
-
-static uint32_t hash_text(const char *s, size_t length, uint32_t h)
-{
-	for (size_t i = 0; i < length; i++) {
-		h ^= (uint8_t)s[i];
-		h *= 16777619u;
-	}
-	return h;
-}
-
-#define FNV_OFFSET 2166136261u
-
-static struct map_entry *map_find(const struct map *map, const char *key, uint32_t hash)
-{
-	if (!map->bucket_count)
-		return NULL;
-	for (struct map_entry *e = map->buckets[hash & (map->bucket_count - 1)]; e; e = e->next_in_bucket)
-		if (e->hash == hash && strcmp(e->key, key) == 0)
-			return e;
-	return NULL;
-}
-
-void *map_get(const struct map *map, const char *key)
-{
-	struct map_entry *e = map_find(map, key, hash_text(key, strlen(key), FNV_OFFSET));
-	return e ? e->value : NULL;
-}
-
-static void map_grow(struct map *map)
-{
-	size_t n = map->bucket_count ? map->bucket_count * 2 : 16;
-	struct map_entry **buckets = xcalloc(n, sizeof(*buckets));
-	for (struct map_entry *e = map->first; e; e = e->next) {
-		e->next_in_bucket = buckets[e->hash & (n - 1)];
-		buckets[e->hash & (n - 1)] = e;
-	}
-	free(map->buckets);
-	map->buckets = buckets;
-	map->bucket_count = n;
-}
-
-void *map_put(struct map *map, const char *key, void *value)
-{
-	uint32_t hash = hash_text(key, strlen(key), FNV_OFFSET);
-	struct map_entry *e = map_find(map, key, hash);
-	if (e) {
-		void *old = e->value;
-		e->value = value;
-		return old;
-	}
-	if (map->count + 1 > map->bucket_count)
-		map_grow(map);
-	e = xcalloc(1, sizeof(*e));
-	e->hash = hash;
-	e->key = xstrdup(key);
-	e->value = value;
-	e->next_in_bucket = map->buckets[hash & (map->bucket_count - 1)];
-	map->buckets[hash & (map->bucket_count - 1)] = e;
-	e->prev = map->last;
-	if (map->last)
-		map->last->next = e;
-	else
-		map->first = e;
-	map->last = e;
-	map->count++;
-	return NULL;
-}
-
-void *map_remove(struct map *map, const char *key)
-{
-	if (!map->bucket_count)
-		return NULL;
-	uint32_t hash = hash_text(key, strlen(key), FNV_OFFSET);
-	for (struct map_entry **p = &map->buckets[hash & (map->bucket_count - 1)]; *p; p = &(*p)->next_in_bucket) {
-		struct map_entry *e = *p;
-		if (e->hash != hash || strcmp(e->key, key) != 0)
-			continue;
-		*p = e->next_in_bucket;
-		if (e->prev)
-			e->prev->next = e->next;
-		else
-			map->first = e->next;
-		if (e->next)
-			e->next->prev = e->prev;
-		else
-			map->last = e->prev;
-		void *value = e->value;
-		free(e->key);
-		free(e);
-		map->count--;
-		return value;
-	}
-	return NULL;
-}
-
-void map_clear(struct map *map)
-{
-	for (struct map_entry *e = map->first, *next; e; e = next) {
-		next = e->next;
-		free(e->key);
-		free(e);
-	}
-	free(map->buckets);
-	memset(map, 0, sizeof(*map));
-}
 
 /* --- pods ----------------------------------------------------------------------------- */
 
@@ -944,12 +837,12 @@ void controller_hash(const cJSON *value, int64_t collision_count, char out[16])
 {
 	struct buffer text = BUFFER_INIT;
 	canonical(&text, value);
-	uint32_t h = hash_text(text.data ? text.data : "", text.length, FNV_OFFSET);
+	uint32_t h = map_hash(text.data ? text.data : "", text.length, MAP_HASH_SEED);
 	buffer_free(&text);
 	if (collision_count >= 0) {
 		uint8_t bytes[4] = { (uint8_t)collision_count, (uint8_t)(collision_count >> 8),
 			             (uint8_t)(collision_count >> 16), (uint8_t)(collision_count >> 24) };
-		h = hash_text((const char *)bytes, sizeof(bytes), h);
+		h = map_hash((const char *)bytes, sizeof(bytes), h);
 	}
 	static const char alphabet[] = "bcdfghjklmnpqrstvwxz2456789";
 	char digits[16];

@@ -22,37 +22,13 @@
 #include <cjson/cJSON.h>
 
 #include "core/controllers.h"
+#include "platform/map.h"
 
 struct error;
 struct kind;
 struct loop;
 struct loop_timer;
 struct store;
-
-/* --- a string-keyed hash map, iterated in insertion order ------------------------------ */
-
-struct map_entry {
-	struct map_entry *next_in_bucket;
-	struct map_entry *prev, *next; /* insertion order */
-	uint32_t hash;
-	char *key;
-	void *value;
-};
-
-struct map {
-	struct map_entry **buckets;
-	size_t bucket_count, count;
-	struct map_entry *first, *last;
-};
-
-void *map_get(const struct map *map, const char *key);
-/* Sets key to value; returns the value it replaces (NULL when new). */
-void *map_put(struct map *map, const char *key, void *value);
-/* Removes key; returns its value (NULL when absent). */
-void *map_remove(struct map *map, const char *key);
-/* Frees the map's own memory, not the values. */
-void map_clear(struct map *map);
-#define map_each(entry, map) for (struct map_entry *entry = (map)->first; entry; entry = entry->next)
 
 /* --- the compact pod and node of the caches ------------------------------------------ */
 
