@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <coap3/coap.h>
 
@@ -611,6 +612,64 @@ static int authorize(struct request_context *c, enum authz_verb verb, const cJSO
 		.object = object,
 	};
 	return authz_check(c->api->store, &request, err);
+}
+
+/* GET /metrics: the control plane's own figures in Prometheus' text format (0.0.4), named
+ * as kube-scheduler and kube-apiserver name them; the administrator's only. */
+static void hnd_prometheus(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
+                           const coap_string_t *query, coap_pdu_t *response)
+{
+	struct apiserver *api = coap_resource_get_userdata(resource);
+	char identity[TRANSPORT_PSK_IDENTITY_MAX + 1];
+	transport_session_psk_identity(session, identity, sizeof(identity));
+	if (identity[0] && strcmp(identity, "admin") != 0) {
+		answer(resource, session, request, query, response, COAP_RESPONSE_CODE(403),
+		       error_body("Forbidden", "metrics are for the administrator", NULL));
+		return;
+	}
+	struct buffer b = BUFFER_INIT;
+	if (api->binder) {
+		struct binder_counts counts;
+		binder_counts(api->binder, &counts);
+		buffer_printf(&b,
+		              "# HELP scheduler_schedule_attempts_total Number of attempts to schedule pods, by the "
+		              "result.\n"
+		              "# TYPE scheduler_schedule_attempts_total counter\n"
+		              "scheduler_schedule_attempts_total{result=\"scheduled\"} %" PRIu64 "\n"
+		              "scheduler_schedule_attempts_total{result=\"unschedulable\"} %" PRIu64 "\n"
+		              "scheduler_schedule_attempts_total{result=\"error\"} %" PRIu64 "\n"
+		              "# HELP scheduler_pending_pods Number of pending pods.\n"
+		              "# TYPE scheduler_pending_pods gauge\n"
+		              "scheduler_pending_pods %zu\n",
+		              counts.scheduled, counts.unschedulable, counts.errors, binder_pending(api->binder));
+	}
+	buffer_printf(&b,
+	              "# HELP apiserver_registered_watchers Number of watches registered.\n"
+	              "# TYPE apiserver_registered_watchers gauge\n"
+	              "apiserver_registered_watchers %zu\n"
+	              "# HELP etcd_object_revision The store's revision.\n"
+	              "# TYPE etcd_object_revision gauge\n"
+	              "etcd_object_revision %" PRIu64 "\n",
+	              watch_count(api->watches), store_revision(api->store));
+	long pages = 0;
+	FILE *statm = fopen("/proc/self/statm", "r");
+	if (statm) {
+		long size;
+		if (fscanf(statm, "%ld %ld", &size, &pages) != 2)
+			pages = 0;
+		fclose(statm);
+	}
+	buffer_printf(&b,
+	              "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+	              "# TYPE process_resident_memory_bytes gauge\n"
+	              "process_resident_memory_bytes %ld\n",
+	              pages * sysconf(_SC_PAGESIZE));
+	coap_pdu_set_code(response, COAP_RESPONSE_CODE_CONTENT);
+	size_t length = b.length;
+	char *body = buffer_steal(&b);
+	if (!coap_add_data_large_response(resource, session, request, response, query, COAP_MEDIATYPE_TEXT_PLAIN, -1, 0,
+	                                  length, (const uint8_t *)body, release_buffer, body))
+		coap_pdu_set_code(response, COAP_RESPONSE_CODE_INTERNAL_ERROR);
 }
 
 static int commit_and_release(struct apiserver *api);
@@ -1545,11 +1604,17 @@ static void on_binder_due(struct loop *loop, void *data)
 static void on_store_change(const struct store_change *change, void *data)
 {
 	struct apiserver *api = data;
-	watch_on_change(change, api->watches);
+	/* Parsed once for all three: a pod is about a kilobyte of JSON, and a scheduling burst
+	 * commits twenty thousand changes. */
+	cJSON *object = cJSON_Parse(change->object);
+	cJSON *previous = change->previous && watch_count(api->watches) ? cJSON_Parse(change->previous) : NULL;
+	watch_on_parsed_change(api->watches, change, object, previous);
 	if (api->binder)
-		binder_on_change(api->binder, change);
+		binder_on_parsed_change(api->binder, change, object);
 	if (api->controllers)
-		controllers_on_change(api->controllers, change);
+		controllers_on_parsed_change(api->controllers, change, object);
+	cJSON_Delete(object);
+	cJSON_Delete(previous);
 }
 
 static void on_token_lost(void *data, coap_session_t *session, const coap_bin_const_t *token)
@@ -1619,6 +1684,11 @@ int apiserver_new(struct transport *transport, struct store *store, const struct
 	coap_resource_set_userdata(unknown, api);
 	coap_add_resource(context, unknown);
 
+	coap_resource_t *prometheus = coap_resource_init(coap_make_str_const("metrics"), 0);
+	coap_register_request_handler(prometheus, COAP_REQUEST_GET, hnd_prometheus);
+	coap_add_attr(prometheus, coap_make_str_const("ct"), coap_make_str_const("0"), 0);
+	coap_resource_set_userdata(prometheus, api);
+	coap_add_resource(context, prometheus);
 	static const char *const fixed[] = { "version", "healthz" };
 	for (size_t i = 0; i < ARRAY_SIZE(fixed); i++) {
 		coap_resource_t *r = coap_resource_init(coap_make_str_const(fixed[i]), 0);

@@ -48,6 +48,7 @@ struct binder {
 	size_t bucket_count;
 	uint64_t cluster_generation;
 	bool unfinished; /* the last run ran out of time */
+	struct binder_counts counts;
 };
 
 static char *key_of(const cJSON *pod)
@@ -149,11 +150,17 @@ static void take_pod(struct binder *b, const cJSON *pod)
 
 void binder_on_change(struct binder *b, const struct store_change *change)
 {
-	bool pods = strcmp(change->resource, "pods") == 0;
-	if (!pods && strcmp(change->resource, "nodes") != 0)
+	if (strcmp(change->resource, "pods") != 0 && strcmp(change->resource, "nodes") != 0)
 		return;
 	cJSON *object = cJSON_Parse(change->object);
-	if (!object)
+	binder_on_parsed_change(b, change, object);
+	cJSON_Delete(object);
+}
+
+void binder_on_parsed_change(struct binder *b, const struct store_change *change, const cJSON *object)
+{
+	bool pods = strcmp(change->resource, "pods") == 0;
+	if ((!pods && strcmp(change->resource, "nodes") != 0) || !object)
 		return;
 	struct error err;
 	if (!pods) {
@@ -170,7 +177,6 @@ void binder_on_change(struct binder *b, const struct store_change *change)
 	} else {
 		take_pod(b, object);
 	}
-	cJSON_Delete(object);
 }
 
 static int load_node(const char *text, size_t length, void *data)
@@ -345,20 +351,31 @@ static int try_pod(struct binder *b, const char *key, struct error *err)
 		set_scheduled_condition(pod, true, NULL);
 		r = store_apply(b->store, &request, NULL, NULL, err);
 		if (r == 0) {
+			b->counts.scheduled++;
 			scheduler_assume(b->scheduler, pod, result.node_name, NULL);
 			log_debug("binder: %s -> %s", key, result.node_name);
 			writes++;
 		}
-	} else if (set_scheduled_condition(pod, false, result.message)) {
-		r = store_apply(b->store, &request, NULL, NULL, err);
-		if (r == 0 && record_event(b, pod, result.message, err) == 0)
-			writes += 2;
 	} else {
-		r = 0;
+		b->counts.unschedulable++;
+		if (set_scheduled_condition(pod, false, result.message)) {
+			r = store_apply(b->store, &request, NULL, NULL, err);
+			if (r == 0 && record_event(b, pod, result.message, err) == 0)
+				writes += 2;
+		} else {
+			r = 0;
+		}
 	}
 	cJSON_Delete(pod);
+	if (r < 0)
+		b->counts.errors++;
 	/* A write refused (the pod changed meanwhile) is retried on the next round. */
 	return r == -ESTALE || r == -ENOENT ? 0 : r < 0 ? r : writes;
+}
+
+void binder_counts(const struct binder *b, struct binder_counts *ret_counts)
+{
+	*ret_counts = b->counts;
 }
 
 bool binder_unfinished(const struct binder *b)

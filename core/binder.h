@@ -14,6 +14,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
 
 struct binder;
 struct error;
@@ -29,6 +32,8 @@ void binder_free(struct binder *binder);
 
 /* Feeds one committed change (the store's change hook, fanned out by the API server). */
 void binder_on_change(struct binder *binder, const struct store_change *change);
+/* The same with change->object already parsed (NULL: not JSON). */
+void binder_on_parsed_change(struct binder *binder, const struct store_change *change, const cJSON *object);
 
 /* Schedules what is waiting, for at most BINDER_RUN_BUDGET_US (so that heartbeats and
  * requests are not kept waiting behind ten thousand decisions); the writes are left
@@ -40,5 +45,12 @@ int binder_run(struct binder *binder, struct error *err);
 bool binder_unfinished(const struct binder *binder);
 
 size_t binder_pending(const struct binder *binder);
+
+/* Decisions since start, as kube-scheduler counts scheduler_schedule_attempts_total: a pod
+ * bound, found no node, or could not be read or written. */
+struct binder_counts {
+	uint64_t scheduled, unschedulable, errors;
+};
+void binder_counts(const struct binder *binder, struct binder_counts *ret_counts);
 
 #endif

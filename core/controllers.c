@@ -30,7 +30,7 @@
 #include "platform/memory.h"
 
 #define CONTROLLERS_MAX_DELAYED 100000
-#define CONTROLLERS_COSTLY_SYNC_US 5000 /* a sync at least this long, writing at most once, ... */
+#define CONTROLLERS_COSTLY_SYNC_US 1000 /* a sync at least this long, writing at most once, ... */
 #define CONTROLLERS_COST_SPACING 10     /* ... waits this many times its cost before the next */
 
 static const struct controller_ops *const controller_table[CONTROLLER_COUNT] = {
@@ -447,9 +447,8 @@ static void object_changed(struct controllers *c, enum cached_kind which, const 
 	cJSON_Delete(old);
 }
 
-static void change(struct controllers *c, const struct store_change *change)
+void controllers_on_parsed_change(struct controllers *c, const struct store_change *change, const cJSON *json)
 {
-	cJSON *json = cJSON_Parse(change->object);
 	if (!json)
 		return;
 	bool deleted = change->type == STORE_DELETED;
@@ -460,20 +459,20 @@ static void change(struct controllers *c, const struct store_change *change)
 	} else if (strcmp(change->resource, "nodes") == 0) {
 		node_changed(c, change->name, deleted ? NULL : json);
 	} else if ((which = cached_kind_of(change->resource)) >= 0) {
-		object_changed(c, (enum cached_kind)which, key, deleted ? NULL : json);
-		if (!deleted)
-			json = NULL; /* the cache keeps it */
+		/* The cache keeps a copy of its own. */
+		object_changed(c, (enum cached_kind)which, key, deleted ? NULL : cJSON_Duplicate(json, 1));
 	} else if (strcmp(change->resource, "events") != 0) {
 		for (int i = 0; i < CONTROLLER_COUNT; i++)
 			if (controller_table[i]->on_other)
 				controller_table[i]->on_other(c, change, json);
 	}
-	cJSON_Delete(json);
 }
 
-void controllers_on_change(struct controllers *c, const struct store_change *store_change)
+void controllers_on_change(struct controllers *c, const struct store_change *change)
 {
-	change(c, store_change);
+	cJSON *json = cJSON_Parse(change->object);
+	controllers_on_parsed_change(c, change, json);
+	cJSON_Delete(json);
 }
 
 void controllers_node_heartbeat(struct controllers *c, const char *node_name)
@@ -505,7 +504,7 @@ static int load_one(const char *text, size_t length, void *data)
 		.name = name ? name : "",
 		.object = copy,
 	};
-	change(s->c, &synthetic);
+	controllers_on_parsed_change(s->c, &synthetic, json);
 	cJSON_Delete(json);
 	return 0;
 }

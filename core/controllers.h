@@ -77,6 +77,10 @@ void controllers_free(struct controllers *controllers);
 
 /* Feeds one committed change (the store's change hook, fanned out by the API server). */
 void controllers_on_change(struct controllers *controllers, const struct store_change *change);
+/* The same with change->object already parsed (NULL: not JSON), for a caller that fans one
+ * change out to several consumers and parses it once. */
+void controllers_on_parsed_change(struct controllers *controllers, const struct store_change *change,
+                                  const cJSON *object);
 
 /* A heartbeat from a node's kubelet that the API server kept in memory (a Lease renewal or
  * a Node status update): the node is alive. */

@@ -44,8 +44,11 @@
  * available: " then "<count> <reason>" per distinct reason, sorted as strings (so by count
  * first, as Go's sort.Strings does), joined by ", ", ending with ".".
  *
- * All nodes are examined for every pod (no percentageOfNodesToScore sampling): at 1,000
- * nodes a decision is well under a millisecond, and examining all keeps choices exact.
+ * Like kube-scheduler with its default (adaptive) percentageOfNodesToScore, a large cluster
+ * is not searched whole for every pod: from 100 nodes on, the search stops once it has
+ * found max(100, n * max(5, 50 - n/125) / 100) feasible nodes (420 of 1,000), and the next
+ * pod's search starts where this one stopped, so that every node gets its turn. Smaller
+ * clusters, and pods that fit nowhere (whose message counts every node), see all nodes.
  */
 #include "core/scheduler.h"
 
@@ -379,6 +382,7 @@ struct scheduler {
 	size_t scored_capacity, zone_capacity;
 	struct reason *reasons;
 	size_t reason_count, reason_capacity;
+	size_t next_start; /* where the next search begins (kube-scheduler's nextStartNodeIndex) */
 };
 
 /* ---- quantities ---- */
@@ -2160,6 +2164,18 @@ static void normalise(struct scheduler *s, size_t n, bool have_owner)
 	}
 }
 
+#define MIN_FEASIBLE_TO_FIND 100
+
+/* How many feasible nodes are enough among n (kube-scheduler's numFeasibleNodesToFind). */
+static size_t feasible_to_find(size_t n)
+{
+	if (n < MIN_FEASIBLE_TO_FIND)
+		return n;
+	size_t percentage = n / 125 >= 45 ? 5 : 50 - n / 125;
+	size_t wanted = n * percentage / 100;
+	return wanted < MIN_FEASIBLE_TO_FIND ? MIN_FEASIBLE_TO_FIND : wanted;
+}
+
 int scheduler_schedule(struct scheduler *s, const cJSON *pod, struct scheduler_result *ret_result, struct error *err)
 {
 	struct pod_facts *f = s->pod;
@@ -2180,8 +2196,11 @@ int scheduler_schedule(struct scheduler *s, const cJSON *pod, struct scheduler_r
 	s->reason_count = 0;
 	size_t feasible = 0;
 	struct reason reasons[REASONS_PER_NODE];
-	for (size_t i = 0; i < s->node_count; i++) {
-		struct node *node = s->nodes[i];
+	size_t wanted = feasible_to_find(s->node_count), examined = 0;
+	if (s->next_start >= s->node_count)
+		s->next_start = 0;
+	for (; examined < s->node_count && feasible < wanted; examined++) {
+		struct node *node = s->nodes[(s->next_start + examined) % s->node_count];
 		unsigned n = filter_node(f, c, node, reasons);
 		if (n) {
 			for (unsigned k = 0; k < n; k++)
@@ -2192,6 +2211,8 @@ int scheduler_schedule(struct scheduler *s, const cJSON *pod, struct scheduler_r
 		score_node(s, f, c, &s->scored[feasible]);
 		feasible++;
 	}
+	if (s->node_count)
+		s->next_start = (s->next_start + examined) % s->node_count;
 	result->feasible = (unsigned)feasible;
 	if (!feasible) {
 		write_message(s, result);

@@ -41,7 +41,7 @@ struct scheduler_result {
 	 * untolerated taint {node-role.kubernetes.io/control-plane: }, 2 Insufficient memory." */
 	char message[SCHEDULER_MESSAGE_MAX];
 	unsigned nodes;    /* nodes considered */
-	unsigned feasible; /* nodes that passed every filter */
+	unsigned feasible; /* nodes that passed every filter, of those examined (see scheduler.c) */
 };
 
 struct scheduler *scheduler_new(void);

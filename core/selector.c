@@ -602,6 +602,19 @@ bool selector_matches_labels(const struct selector *selector, const cJSON *label
 	return true;
 }
 
+const char *selector_required_value(const struct selector *selector, const char *key)
+{
+	if (!selector || selector->nothing)
+		return NULL;
+	for (size_t i = 0; i < selector->count; i++) {
+		const struct term *t = &selector->terms[i];
+		if (strcmp(t->key, key) == 0 && t->value_count == 1 &&
+		    (t->operation == OPERATION_EQUALS || t->operation == OPERATION_IN))
+			return t->values[0];
+	}
+	return NULL;
+}
+
 bool selector_matches(const struct selector *selector, const cJSON *object)
 {
 	if (!selector)

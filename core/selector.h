@@ -33,6 +33,9 @@ int selector_from_json(const cJSON *selector, const char *field_path, struct sel
 bool selector_matches(const struct selector *selector, const cJSON *object);
 bool selector_matches_labels(const struct selector *selector, const cJSON *labels);
 bool selector_is_empty(const struct selector *selector);
+/* The one value a selector requires key to have (key=value, or key in (value)); NULL when
+ * it allows several or says nothing of key. For indexes: spec.nodeName=pi-1. */
+const char *selector_required_value(const struct selector *selector, const char *key);
 
 void selector_free(struct selector *selector);
 

@@ -91,6 +91,7 @@ static void on_coap_fd(struct loop *loop, int fd, uint32_t events, void *data)
 void transport_tune_session(coap_session_t *session)
 {
 	coap_session_set_mtu(session, TRANSPORT_MTU);
+	coap_session_set_nstart(session, TRANSPORT_NSTART);
 }
 
 void transport_set_peer_hooks(struct transport *transport, const struct transport_peer_hooks *hooks, void *data)
@@ -129,6 +130,7 @@ static void on_nack(coap_session_t *session, const coap_pdu_t *sent, const coap_
 static int on_event(coap_session_t *session, const coap_event_t event)
 {
 	struct transport *t = transport_of(session);
+	/* A server session keeps NSTART 1: watch notifications leave one at a time, in order. */
 	if (event == COAP_EVENT_SERVER_SESSION_NEW)
 		coap_session_set_mtu(session, TRANSPORT_MTU);
 	if (!t || !t->peer_hooks.session_closed)

@@ -30,6 +30,12 @@ struct transport;
  * headers, with room to spare): objects up to ~1.4 KB then travel without block-wise
  * transfer. libcoap's default (1152) suits unknown paths; boards share a LAN. */
 #define TRANSPORT_MTU 1400
+/* Requests a client session has unacknowledged at once. RFC 7252's NSTART of 1 makes every
+ * request wait for the last one's acknowledgement, one round trip each: a kubelet's status
+ * writes for twenty pods, or a hollow node process's thousands, would queue behind each
+ * other. Both ends are Bramble, on a LAN: a few in flight. Server sessions keep 1, so that
+ * watch notifications arrive in the order they were sent (core/watch.h). */
+#define TRANSPORT_NSTART 8
 
 /* Fills key (at most TRANSPORT_PSK_KEY_MAX bytes) for a client identity; returns the key's
  * length, or a negative errno when the identity is unknown. */
@@ -48,7 +54,7 @@ struct loop *transport_loop(struct transport *transport);
 
 void transport_set_batch_hook(struct transport *transport, transport_batch_fn fn, void *data);
 
-/* Client sessions use TRANSPORT_MTU too: call this on each new one. */
+/* Client sessions use TRANSPORT_MTU and TRANSPORT_NSTART: call this on each new one. */
 void transport_tune_session(coap_session_t *session);
 
 /* What the transport learns about peers, for whoever keeps per-peer state (watches):

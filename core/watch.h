@@ -3,11 +3,15 @@
  * A client registers with GET + Observe: 0 on a collection or an object path, optionally
  * with labelSelector / fieldSelector and resourceVersion. Every committed change that
  * matches a watch is queued on it; after each commit the hub sends each watch that has
- * events one confirmable notification (2.05, Observe sequence, the same token):
+ * events confirmable notifications (2.05, Observe sequence, the same token), as many
+ * events in each as fit one datagram, in order:
  *
  *   {"kind":"WatchEvents","resourceVersion":"42","events":[{"type":"MODIFIED","object":{...}}]}
  *
- * A batch that does not fit one datagram is replaced by
+ * (resourceVersion: the revision of its last event). The API server's sessions keep
+ * RFC 7252's NSTART of 1, so a notification leaves only once the one before it is
+ * acknowledged: they arrive in order. An event that does not fit a datagram by itself, or a
+ * queue that overflowed, is replaced by
  *   {"kind":"WatchEvents","resourceVersion":"42","truncated":true,"from":"37"}
  * and the client fetches the events block-wise with GET ...?watch=1&resourceVersion=37.
  * Types follow Kubernetes, including selector transitions: an object that stops matching is
@@ -63,6 +67,9 @@ void watch_remove_session(struct watch_hub *hub, const coap_session_t *session);
 
 /* The store's change hook: queues the change on the watches it concerns. */
 void watch_on_change(const struct store_change *change, void *hub);
+/* The same with change->object and change->previous already parsed (NULL when absent). */
+void watch_on_parsed_change(struct watch_hub *hub, const struct store_change *change, const cJSON *object,
+                            const cJSON *previous);
 
 /* Sends one notification to each watch with queued events; returns how many were sent. */
 size_t watch_flush(struct watch_hub *hub);

@@ -50,6 +50,10 @@ replay_events() {
 		grep -oE '"type":"(ADDED|MODIFIED|DELETED)","object"' | wc -l
 }
 check_output "a replay with limit=3 answers 3 events" '^3$' replay_events
+check_output "/metrics counts the 40 pods bound" '^scheduler_schedule_attempts_total\{result="scheduled"\} 40$' \
+	timeout 10 coap-client-openssl -B 10 -m get -u admin -k "$key" "coaps://127.0.0.1:$port/metrics"
+check_output "and no pod pending" '^scheduler_pending_pods 0$' \
+	timeout 10 coap-client-openssl -B 10 -m get -u admin -k "$key" "coaps://127.0.0.1:$port/metrics"
 
 b scale deployment many --replicas 10 >/dev/null
 ten() { [ "$(b get pods 2>/dev/null | grep -c '^many-')" = 10 ]; }

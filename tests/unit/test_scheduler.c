@@ -837,3 +837,40 @@ TEST(message_sorts_as_go_strings)
 	cJSON_Delete(bad);
 	scheduler_free(s);
 }
+
+TEST(large_clusters_are_searched_in_part_and_in_turn)
+{
+	struct scheduler *s = scheduler_new();
+	char name[32];
+	for (int i = 0; i < 1000; i++) {
+		snprintf(name, sizeof(name), "n%04d", i);
+		node_plain(s, name, i < 10 ? "\"disk\":\"ssd\"" : "", "");
+	}
+	struct scheduler_result r;
+	/* 1,000 nodes: enough once 420 are feasible (kube-scheduler's adaptive percentage, 42%). */
+	CHECK(place(s, pod("a", "", "", ""), &r) != NULL);
+	CHECK_INT(r.feasible, ==, 420);
+	CHECK_INT(r.nodes, ==, 1000);
+	/* The next search starts where that one stopped: in turn, every node is looked at. */
+	char first[32];
+	snprintf(first, sizeof(first), "%s", place(s, pod("b", "", "", ""), &r));
+	CHECK_INT(r.feasible, ==, 420);
+	CHECK(strcmp(first, "n0420") >= 0 && strcmp(first, "n0839") <= 0);
+	/* A pod that fits only a few nodes finds them wherever the search starts. */
+	const char *ssd = place(s, pod("c", "", "\"nodeSelector\":{\"disk\":\"ssd\"},", ""), &r);
+	CHECK(ssd != NULL && strcmp(ssd, "n0010") < 0);
+	CHECK_INT(r.feasible, ==, 10);
+	/* One that fits nowhere is tried on every node, and its message counts them all. */
+	CHECK(!place(s, pod("d", "", "", "\"cpu\":\"64\""), &r));
+	CHECK_STR(r.message, "0/1000 nodes are available: 1000 Insufficient cpu.");
+	scheduler_free(s);
+	/* Under 100 nodes, every node every time. */
+	s = scheduler_new();
+	for (int i = 0; i < 99; i++) {
+		snprintf(name, sizeof(name), "m%02d", i);
+		node_plain(s, name, "", "");
+	}
+	CHECK(place(s, pod("e", "", "", ""), &r) != NULL);
+	CHECK_INT(r.feasible, ==, 99);
+	scheduler_free(s);
+}

@@ -231,6 +231,38 @@ TEST(field_selectors_match_named_fields)
 	cJSON_Delete(pending);
 }
 
+TEST(required_value_is_the_one_value_a_selector_allows)
+{
+	const struct {
+		const char *query, *value;
+	} cases[] = {
+		{ "spec.nodeName=pi-1", "pi-1" },
+		{ "status.phase!=Succeeded,spec.nodeName==pi-2", "pi-2" },
+		{ "spec.nodeName=", "" }, /* unscheduled pods */
+		{ "spec.nodeName!=pi-1", NULL },
+		{ "status.phase=Running", NULL },
+		{ "", NULL },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct selector *selector = NULL;
+		struct error err = { 0 };
+		CHECK_INT(selector_parse_fields(cases[i].query, &selector, &err), ==, 0);
+		const char *value = selector_required_value(selector, "spec.nodeName");
+		if (cases[i].value)
+			CHECK_STR(value ? value : "(none)", cases[i].value);
+		else
+			CHECK(value == NULL);
+		selector_free(selector);
+	}
+	struct selector *labels = NULL;
+	struct error err = { 0 };
+	CHECK_INT(selector_parse_labels("app in (web),tier in (a,b)", &labels, &err), ==, 0);
+	CHECK_STR(selector_required_value(labels, "app"), "web");
+	CHECK(selector_required_value(labels, "tier") == NULL);
+	selector_free(labels);
+	CHECK(selector_required_value(NULL, "spec.nodeName") == NULL);
+}
+
 TEST(field_selector_values_may_be_escaped)
 {
 	cJSON *p = pod("a,b=c\\d", NULL, "Running");

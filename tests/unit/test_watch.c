@@ -199,7 +199,7 @@ TEST(per_session_limit_and_replacement_by_token)
 	stop(&f);
 }
 
-TEST(a_batch_too_large_for_a_datagram_is_sent_truncated)
+TEST(a_batch_too_large_for_a_datagram_goes_in_several_notifications_in_order)
 {
 	struct fixture f;
 	start(&f, 4);
@@ -209,15 +209,173 @@ TEST(a_batch_too_large_for_a_datagram_is_sent_truncated)
 		snprintf(name, sizeof(name), "n%d", i);
 		change(&f, STORE_ADDED, (uint64_t)(100 + i), name, "web", NULL);
 	}
-	CHECK_INT(watch_flush(f.hub), ==, 1);
+	size_t sent = watch_flush(f.hub);
+	CHECK_INT(sent, >, 1);
+	int next = 0; /* the name expected next: n0, n1, ... */
+	for (size_t i = 0; i < sent; i++) {
+		char *json = receive(&f);
+		CHECK(json != NULL);
+		CHECK(strstr(json, "truncated") == NULL);
+		int last = -1;
+		for (const char *at = strstr(json, "\"name\":\"n"); at; at = strstr(at + 1, "\"name\":\"n")) {
+			int n = atoi(at + strlen("\"name\":\"n"));
+			CHECK_INT(n, ==, next);
+			last = n;
+			next++;
+		}
+		/* Each says the revision of its last event. */
+		char revision[64];
+		snprintf(revision, sizeof(revision), "{\"kind\":\"WatchEvents\",\"resourceVersion\":\"%d\"",
+		         100 + last);
+		CHECK_CONTAINS(json, revision);
+	}
+	CHECK_INT(next, ==, 40);
+	CHECK_INT(watch_flush(f.hub), ==, 0);
+	stop(&f);
+}
+
+static void big_change(struct fixture *f, uint64_t revision, size_t size)
+{
+	char *object = xmalloc(size + 128);
+	int n = snprintf(object, size + 128,
+	                 "{\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"big\",\"namespace\":\"default\"},"
+	                 "\"data\":{\"x\":\"");
+	memset(object + n, 'x', size);
+	strcpy(object + n + size, "\"}}");
+	struct store_change c = { STORE_ADDED, revision, "configmaps", "default", "big", object, NULL };
+	watch_on_change(&c, f->hub);
+	free(object);
+}
+
+TEST(an_event_too_large_for_a_datagram_is_sent_truncated)
+{
+	struct fixture f;
+	start(&f, 4);
+	CHECK_OK(add(&f, 1, NULL));
+	change(&f, STORE_ADDED, 200, "small", "web", NULL);
+	big_change(&f, 201, 3000);
+	change(&f, STORE_ADDED, 202, "after", "web", NULL);
+	CHECK_INT(watch_flush(f.hub), ==, 2);
 	char *json = receive(&f);
 	CHECK(json != NULL);
-	CHECK_STR(json, "{\"kind\":\"WatchEvents\",\"resourceVersion\":\"139\",\"truncated\":true,\"from\":\"0\"}");
-	/* After it, the watch continues from 139. */
-	change(&f, STORE_ADDED, 140, "later", "web", NULL);
+	CHECK_CONTAINS(json, "\"resourceVersion\":\"200\",\"events\":[{\"type\":\"ADDED\"");
+	json = receive(&f);
+	CHECK(json != NULL);
+	/* The rest is fetched with GET from 200, the last revision delivered. */
+	CHECK_STR(json, "{\"kind\":\"WatchEvents\",\"resourceVersion\":\"202\",\"truncated\":true,\"from\":\"200\"}");
+	/* After it, the watch continues from 202. */
+	change(&f, STORE_ADDED, 203, "later", "web", NULL);
 	CHECK_INT(watch_flush(f.hub), ==, 1);
 	json = receive(&f);
 	CHECK(json != NULL);
-	CHECK_CONTAINS(json, "\"resourceVersion\":\"140\",\"events\":[{\"type\":\"ADDED\"");
+	CHECK_CONTAINS(json, "\"resourceVersion\":\"203\",\"events\":[{\"type\":\"ADDED\"");
+	stop(&f);
+}
+
+TEST(a_queue_past_its_limit_is_sent_truncated)
+{
+	struct fixture f;
+	start(&f, 4);
+	CHECK_OK(add(&f, 1, NULL));
+	for (int i = 0; i < 100; i++) /* 100 KB queued before a flush: more than WATCH_QUEUE_MAX_BYTES */
+		big_change(&f, (uint64_t)(300 + i), 1000);
+	CHECK_INT(watch_flush(f.hub), ==, 1);
+	char *json = receive(&f);
+	CHECK(json != NULL);
+	CHECK_STR(json, "{\"kind\":\"WatchEvents\",\"resourceVersion\":\"399\",\"truncated\":true,\"from\":\"0\"}");
+	stop(&f);
+}
+
+/* A kubelet's watch: pods whose spec.nodeName is node (NULL: every pod). */
+static int add_node_watch(struct fixture *f, uint8_t token_byte, const char *node)
+{
+	uint8_t token_bytes[2] = { 0xab, token_byte };
+	coap_bin_const_t token = { sizeof(token_bytes), token_bytes };
+	struct watch_spec spec = { .kind = kind_lookup("v1", "Pod"), .resource_key = "pods" };
+	struct error err;
+	if (node) {
+		char query[64];
+		snprintf(query, sizeof(query), "spec.nodeName=%s", node);
+		CHECK_OK(selector_parse_fields(query, &spec.fields, &err));
+	}
+	uint32_t sequence;
+	return watch_add(f->hub, f->session, &token, &spec, &sequence, &err);
+}
+
+static void pod_change(struct fixture *f, enum store_event type, uint64_t revision, const char *node,
+                       const char *previous_node)
+{
+	char object[256], previous[256];
+	snprintf(object, sizeof(object),
+	         "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\",\"namespace\":\"default\",\"resourceVersion\":\"%"
+	         "llu\"},"
+	         "\"spec\":{\"nodeName\":\"%s\"}}",
+	         (unsigned long long)revision, node);
+	snprintf(previous, sizeof(previous),
+	         "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\",\"namespace\":\"default\"},\"spec\":{\"nodeName\":\"%"
+	         "s\"}}",
+	         previous_node ? previous_node : "");
+	struct store_change c = { type, revision, "pods", "default", "p", object, previous_node ? previous : NULL };
+	watch_on_change(&c, f->hub);
+}
+
+TEST(node_watches_see_only_their_node_even_among_many)
+{
+	struct fixture f;
+	start(&f, 300);
+	char node[16];
+	for (int i = 1; i <= 200; i++) { /* the kubelets of 200 boards, and one watching everything */
+		snprintf(node, sizeof(node), "pi-%d", i);
+		CHECK_OK(add_node_watch(&f, (uint8_t)i, node));
+	}
+	CHECK_OK(add_node_watch(&f, 201, NULL));
+	pod_change(&f, STORE_ADDED, 21, "pi-1", NULL);
+	pod_change(&f, STORE_MODIFIED, 22, "pi-2", "pi-1"); /* moved: pi-1 loses it, pi-2 gains it */
+	pod_change(&f, STORE_DELETED, 23, "pi-2", "pi-2");
+	CHECK_INT(watch_flush(f.hub), ==, 3); /* pi-1, pi-2 and the one watching everything */
+	int with_three = 0, for_pi1 = 0, for_pi2 = 0;
+	for (int i = 0; i < 3; i++) {
+		char *json = receive(&f);
+		CHECK(json != NULL);
+		if (strstr(json, "\"MODIFIED\"")) {
+			static const char *const all[] = { "\"ADDED\"", "\"MODIFIED\"", "\"DELETED\"" };
+			check_in_order(json, all, ARRAY_SIZE(all));
+			with_three++;
+		} else if (strstr(json, "\"nodeName\":\"pi-1\"")) {
+			static const char *const pi1[] = {
+				"\"ADDED\",\"object\":{\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\","
+				"\"namespace\":\"default\",\"resourceVersion\":\"21\"",
+				"\"DELETED\",\"object\":{\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\","
+				"\"namespace\":\"default\",\"resourceVersion\":\"22\""
+			};
+			check_in_order(json, pi1, ARRAY_SIZE(pi1));
+			for_pi1++;
+		} else {
+			static const char *const pi2[] = {
+				"\"ADDED\",\"object\":{\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\","
+				"\"namespace\":\"default\",\"resourceVersion\":\"22\"",
+				"\"DELETED\",\"object\":{\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\","
+				"\"namespace\":\"default\",\"resourceVersion\":\"23\""
+			};
+			check_in_order(json, pi2, ARRAY_SIZE(pi2));
+			for_pi2++;
+		}
+	}
+	CHECK_INT(with_three, ==, 1);
+	CHECK_INT(for_pi1, ==, 1);
+	CHECK_INT(for_pi2, ==, 1);
+	/* Removing watches keeps the groups consistent: pi-2's is gone, pi-3's still matches. */
+	uint8_t token_bytes[2] = { 0xab, 2 };
+	coap_bin_const_t token = { 2, token_bytes };
+	watch_remove(f.hub, f.session, &token);
+	pod_change(&f, STORE_ADDED, 24, "pi-2", NULL);
+	pod_change(&f, STORE_ADDED, 25, "pi-3", NULL);
+	CHECK_INT(watch_flush(f.hub), ==, 2); /* pi-3 and the one watching everything */
+	CHECK(receive(&f) != NULL);
+	CHECK(receive(&f) != NULL);
+	watch_remove_session(f.hub, f.session);
+	CHECK_INT(watch_count(f.hub), ==, 0);
+	pod_change(&f, STORE_ADDED, 26, "pi-3", NULL);
+	CHECK_INT(watch_flush(f.hub), ==, 0);
 	stop(&f);
 }
