@@ -423,38 +423,10 @@ static int open_blob(struct registry *r, const char *digest, uint64_t offset, in
 	return 0;
 }
 
-int registry_blob_read(struct registry *r, const char *digest, uint64_t offset, size_t max, void **ret_data,
-                       size_t *ret_length, uint64_t *ret_total, struct error *err)
-{
-	uint64_t total;
-	cleanup_close int fd = -1;
-	int opened = open_blob(r, digest, offset, &fd, &total, err);
-	if (opened < 0)
-		return opened;
-	size_t want = total - offset < max ? (size_t)(total - offset) : max;
-	uint8_t *data = xmalloc(want ? want : 1);
-	size_t done = 0;
-	while (done < want) {
-		ssize_t n = pread(fd, data + done, want - done, (off_t)(offset + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			int e = n < 0 ? errno : EIO;
-			free(data);
-			return error_set_errno(err, e, "reading blob %s", digest);
-		}
-		done += (size_t)n;
-	}
-	*ret_data = data;
-	*ret_length = want;
-	*ret_total = total;
-	return 0;
-}
-
 int registry_blob_map(struct registry *r, const char *digest, uint64_t offset, size_t max,
                       struct registry_mapping **ret_mapping, struct error *err)
 {
-	uint64_t total;
+	uint64_t total = 0;
 	cleanup_close int fd = -1;
 	int opened = open_blob(r, digest, offset, &fd, &total, err);
 	if (opened < 0)

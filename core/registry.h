@@ -70,11 +70,8 @@ int registry_upload_abort(struct registry *registry, const char *id, struct erro
 int registry_upload_expire(struct registry *registry, uint64_t idle_ms);
 size_t registry_upload_count(const struct registry *registry);
 
-/* Up to max bytes of a blob from offset; *ret_total: the blob's size. */
-int registry_blob_read(struct registry *registry, const char *digest, uint64_t offset, size_t max, void **ret_data,
-                       size_t *ret_length, uint64_t *ret_total, struct error *err);
-
-/* The same as a read-only mapping of the file (what the CoAP answer sends from). */
+/* Up to max bytes of a blob from offset, as a read-only mapping of its file (what the CoAP
+ * answer sends from); total: the blob's size. */
 struct registry_mapping {
 	void *base;
 	size_t map_length;

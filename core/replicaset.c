@@ -99,10 +99,10 @@ struct claimed {
 	int64_t next_available_ms; /* the earliest time a ready pod becomes available; 0: none */
 };
 
+/* Claims the pods (controller_claim_pods), then counts the active ones for status. */
 static int claim_pods(struct controllers *c, const cJSON *rs, const struct selector *selector, bool deleting,
                       struct claimed *out, struct error *err)
 {
-	const char *uid = object_string_at(rs, "metadata.uid"), *ns = object_namespace(rs);
 	const cJSON *template_labels = cJSON_GetObjectItemCaseSensitive(
 	        cJSON_GetObjectItemCaseSensitive(
 	                cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(rs, "spec"), "template"),
@@ -110,63 +110,38 @@ static int claim_pods(struct controllers *c, const cJSON *rs, const struct selec
 	        "labels");
 	int min_ready = (int)controller_int_at(rs, "spec.minReadySeconds", 0);
 	int64_t now = controller_now_ms(c);
-	int writes = 0;
-	struct map *owned = map_get(&c->pods_by_owner, uid);
-	struct map *orphans = map_get(&c->orphans, ns);
-	size_t room = (owned ? owned->count : 0) + (orphans ? orphans->count : 0);
-	out->active = xcalloc(room ? room : 1, sizeof(*out->active));
-	for (int pass = 0; pass < 2; pass++) {
-		struct map *set = pass == 0 ? owned : orphans;
-		if (!set)
+	const struct pod **pods = NULL;
+	size_t count = 0;
+	int writes = controller_claim_pods(c, rs, selector, deleting, &pods, &count, err);
+	if (writes < 0)
+		return writes;
+	out->active = xcalloc(count ? count : 1, sizeof(*out->active));
+	for (size_t i = 0; i < count; i++) {
+		const struct pod *pod = pods[i];
+		if (!pod_active(pod))
 			continue;
-		map_each(e, set)
+		out->active[out->active_count++].pod = pod;
+		bool full = true;
+		const cJSON *label;
+		cJSON_ArrayForEach(label, template_labels)
 		{
-			const struct pod *pod = e->value;
-			bool matches = selector_matches_labels(selector, pod->labels);
-			if (pass == 0) {
-				const struct pod_owner *owner = pod_controller(pod, NULL);
-				if (!owner || strcmp(owner->uid, uid) != 0)
-					continue;
-				if (!matches && !deleting) {
-					int r = controller_claim(c, "pods", pod->namespace, pod->name, pod->uid, NULL,
-					                         uid, err);
-					if (r < 0)
-						return r;
-					writes += r;
-					continue;
-				}
-			} else {
-				if (!matches || deleting || pod->deleting)
-					continue;
-				int r = controller_claim(c, "pods", pod->namespace, pod->name, pod->uid, rs, NULL, err);
-				if (r < 0)
-					return r;
-				writes += r;
-			}
-			if (!pod_active(pod))
-				continue;
-			out->active[out->active_count++].pod = pod;
-			bool full = true;
-			const cJSON *label;
-			cJSON_ArrayForEach(label, template_labels)
-			{
-				const char *have = cJSON_GetStringValue(
-				        cJSON_GetObjectItemCaseSensitive(pod->labels, label->string));
-				if (!have || !cJSON_IsString(label) || strcmp(have, label->valuestring) != 0)
-					full = false;
-			}
-			out->fully_labeled += full;
-			if (pod->ready)
-				out->ready++;
-			if (pod_available(pod, min_ready, now)) {
-				out->available++;
-			} else if (pod->ready && pod->ready_since_ms > 0) {
-				int64_t at = pod->ready_since_ms + (int64_t)min_ready * 1000 + 1000;
-				if (!out->next_available_ms || at < out->next_available_ms)
-					out->next_available_ms = at;
-			}
+			const char *have =
+			        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(pod->labels, label->string));
+			if (!have || !cJSON_IsString(label) || strcmp(have, label->valuestring) != 0)
+				full = false;
+		}
+		out->fully_labeled += full;
+		if (pod->ready)
+			out->ready++;
+		if (pod_available(pod, min_ready, now)) {
+			out->available++;
+		} else if (pod->ready && pod->ready_since_ms > 0) {
+			int64_t at = pod->ready_since_ms + (int64_t)min_ready * 1000 + 1000;
+			if (!out->next_available_ms || at < out->next_available_ms)
+				out->next_available_ms = at;
 		}
 	}
+	free(pods);
 	return writes;
 }
 

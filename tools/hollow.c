@@ -42,6 +42,7 @@
 #include "platform/error.h"
 #include "platform/log.h"
 #include "platform/loop.h"
+#include "platform/map.h"
 #include "platform/memory.h"
 #include "tools/cli.h"
 #include "tools/clientconfig.h"
@@ -81,8 +82,6 @@ struct hollow_node {
 enum pod_state { POD_SEEN, POD_WRITING, POD_RUNNING, POD_DELETING };
 
 struct hollow_pod {
-	struct hollow_pod *next_in_bucket;
-	char *key; /* namespace/name */
 	enum pod_state state;
 	bool counted_running;
 };
@@ -110,8 +109,7 @@ struct hollow {
 	struct session sessions[HOLLOW_MAX_SESSIONS];
 	struct hollow_node *nodes;
 	long registered;
-	struct hollow_pod **buckets;
-	size_t bucket_count, pod_count;
+	struct map pods; /* namespace/name -> struct hollow_pod */
 	struct work *head, *tail;
 	struct link_observation *watch;
 	char revision[24];
@@ -136,60 +134,19 @@ static int64_t wall_ms(void)
 
 /* --- pods by key --------------------------------------------------------------------------- */
 
-static uint32_t hash_key(const char *s)
-{
-	uint32_t h = 2166136261u;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h;
-}
-
 static struct hollow_pod *pod_find(struct hollow *h, const char *key, bool create)
 {
-	if (h->bucket_count) {
-		for (struct hollow_pod *p = h->buckets[hash_key(key) & (h->bucket_count - 1)]; p; p = p->next_in_bucket)
-			if (strcmp(p->key, key) == 0)
-				return p;
+	struct hollow_pod *p = map_get(&h->pods, key);
+	if (!p && create) {
+		p = xcalloc(1, sizeof(*p));
+		map_put(&h->pods, key, p);
 	}
-	if (!create)
-		return NULL;
-	if (h->pod_count + 1 > h->bucket_count) {
-		size_t n = h->bucket_count ? 2 * h->bucket_count : 1024;
-		struct hollow_pod **buckets = xcalloc(n, sizeof(*buckets));
-		for (size_t i = 0; i < h->bucket_count; i++)
-			for (struct hollow_pod *p = h->buckets[i], *next; p; p = next) {
-				next = p->next_in_bucket;
-				p->next_in_bucket = buckets[hash_key(p->key) & (n - 1)];
-				buckets[hash_key(p->key) & (n - 1)] = p;
-			}
-		free(h->buckets);
-		h->buckets = buckets;
-		h->bucket_count = n;
-	}
-	struct hollow_pod *p = xcalloc(1, sizeof(*p));
-	p->key = xstrdup(key);
-	size_t b = hash_key(key) & (h->bucket_count - 1);
-	p->next_in_bucket = h->buckets[b];
-	h->buckets[b] = p;
-	h->pod_count++;
 	return p;
 }
 
 static void pod_forget(struct hollow *h, const char *key)
 {
-	if (!h->bucket_count)
-		return;
-	for (struct hollow_pod **p = &h->buckets[hash_key(key) & (h->bucket_count - 1)]; *p;
-	     p = &(*p)->next_in_bucket) {
-		if (strcmp((*p)->key, key) != 0)
-			continue;
-		struct hollow_pod *gone = *p;
-		*p = gone->next_in_bucket;
-		free(gone->key);
-		free(gone);
-		h->pod_count--;
-		return;
-	}
+	free(map_remove(&h->pods, key));
 }
 
 /* The index of one of our nodes, or -1. */
@@ -1003,13 +960,11 @@ int hollow_main(int argc, char **argv)
 		next = w->next;
 		work_free(w);
 	}
-	for (size_t i = 0; i < h.bucket_count; i++)
-		for (struct hollow_pod *p = h.buckets[i], *next; p; p = next) {
-			next = p->next_in_bucket;
-			free(p->key);
-			free(p);
-		}
-	free(h.buckets);
+	map_each(e, &h.pods)
+	{
+		free(e->value);
+	}
+	map_clear(&h.pods);
 	free(h.list_continue);
 	free(h.nodes);
 	loop_free(h.loop);
