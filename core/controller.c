@@ -230,6 +230,15 @@ int controller_update(struct controllers *c, const char *resource, const cJSON *
 	return r < 0 ? r : 1;
 }
 
+int controller_finish_sync(struct controllers *c, const char *resource, const cJSON *stored, cJSON *updated, int writes,
+                           struct error *err)
+{
+	int r = controller_update(c, resource, stored, updated, err);
+	if (r == -ESTALE || r == -ENOENT)
+		return writes;
+	return r < 0 ? r : writes + r;
+}
+
 /* Foreground and Orphan deletions keep the object until the garbage collector has dealt
  * with its dependents: it is marked with the finalizer that says which. */
 static void add_finalizer(cJSON *object, const char *finalizer)

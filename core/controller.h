@@ -254,6 +254,12 @@ int controller_create(struct controllers *c, const char *resource, cJSON *object
  * key back). Takes ownership of neither. */
 int controller_update(struct controllers *c, const char *resource, const cJSON *stored, cJSON *updated,
                       struct error *err);
+/* The end of a workload controller's sync: controller_update of the status it computed,
+ * counted with the sync's earlier writes. Returns writes (+1 when written), writes alone
+ * when the object moved on meanwhile (its change queues the next sync), or a negative
+ * errno. Takes ownership of neither. */
+int controller_finish_sync(struct controllers *c, const char *resource, const cJSON *stored, cJSON *updated, int writes,
+                           struct error *err);
 
 enum propagation { PROPAGATE_BACKGROUND, PROPAGATE_FOREGROUND, PROPAGATE_ORPHAN };
 

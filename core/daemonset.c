@@ -435,14 +435,12 @@ static int daemonset_sync(struct controllers *c, const char *key, struct error *
 	controller_set_count(status, "numberAvailable", n.available, true);
 	controller_set_count(status, "numberUnavailable", n.desired - n.available, true);
 	controller_set_count(status, "observedGeneration", controller_int_at(ds, "metadata.generation", 1), true);
-	r = controller_update(c, RESOURCE, ds, updated, err);
+	r = controller_finish_sync(c, RESOURCE, ds, updated, s.writes, err);
 	cJSON_Delete(updated);
 	if (n.next_available_ms)
 		controller_enqueue_at_wall(c, CONTROLLER_DAEMONSET, key, n.next_available_ms);
 	cJSON_Delete(ds);
-	if (r < 0 && r != -ESTALE && r != -ENOENT)
-		return r;
-	return s.writes + (r > 0 ? r : 0);
+	return r;
 }
 
 const struct controller_ops daemonset_controller = {

@@ -1087,13 +1087,7 @@ static int deployment_sync(struct controllers *c, const char *key, struct error 
 	}
 	if (r < 0)
 		goto out;
-	r = controller_update(c, RESOURCE, stored, s.d, err);
-	if (r == -ESTALE || r == -ENOENT)
-		r = 0;
-	if (r > 0)
-		s.writes += r;
-	if (r >= 0)
-		r = s.writes;
+	r = controller_finish_sync(c, RESOURCE, stored, s.d, s.writes, err);
 out:
 	selector_free(selector);
 	for (size_t i = 0; i < s.rs_count; i++)

@@ -506,12 +506,10 @@ static int job_sync(struct controllers *c, const char *key, struct error *err)
 		}
 		controller_enqueue_at_wall(c, CONTROLLER_JOB, key, at);
 	}
-	r = controller_update(c, RESOURCE, job, updated, err);
+	r = controller_finish_sync(c, RESOURCE, job, updated, s.writes, err);
 	cJSON_Delete(updated);
 	cJSON_Delete(job);
-	if (r < 0 && r != -ESTALE && r != -ENOENT)
-		return r;
-	return s.writes + (r > 0 ? r : 0);
+	return r;
 }
 
 const struct controller_ops job_controller = {

@@ -248,14 +248,9 @@ static int replicaset_sync(struct controllers *c, const char *key, struct error 
 	} else {
 		controller_remove_condition(status, "ReplicaFailure");
 	}
-	int r = controller_update(c, RESOURCE, rs, updated, err);
+	writes = controller_finish_sync(c, RESOURCE, rs, updated, writes, err);
 	cJSON_Delete(updated);
-	if (r < 0 && r != -ESTALE && r != -ENOENT) {
-		writes = r;
-		goto out;
-	}
-	writes += r > 0 ? r : 0;
-	if (claimed.next_available_ms)
+	if (writes >= 0 && claimed.next_available_ms)
 		controller_enqueue_at_wall(c, CONTROLLER_REPLICASET, key, claimed.next_available_ms);
 out:
 	free(claimed.active);
