@@ -613,6 +613,22 @@ int controller_claim(struct controllers *c, const char *resource, const char *ns
 	return r;
 }
 
+struct selector *controller_owner_selector(struct controllers *c, const cJSON *owner)
+{
+	struct selector *selector = NULL;
+	struct error err = { 0 };
+	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(owner, "spec");
+	if (selector_from_json(cJSON_GetObjectItemCaseSensitive(spec, "selector"), "spec.selector", &selector, &err) <
+	            0 ||
+	    selector_is_empty(selector)) {
+		controller_event(c, owner, "Warning", "InvalidSelector", "%s",
+		                 err.message[0] ? err.message : "spec.selector: empty selector");
+		selector_free(selector);
+		return NULL;
+	}
+	return selector;
+}
+
 int controller_claim_pods(struct controllers *c, const cJSON *owner, const struct selector *selector, bool deleting,
                           const struct pod ***ret_pods, size_t *ret_count, struct error *err)
 {

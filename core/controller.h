@@ -300,6 +300,9 @@ int controller_claim(struct controllers *c, const char *resource, const char *ns
  * ret_pods (free() it) with the pods kept, terminated and deleting ones included; returns
  * the writes made or a negative errno. */
 struct selector;
+/* The owner's spec.selector, parsed; NULL (after an InvalidSelector Warning Event on the
+ * owner) when it is malformed or empty, which would select every pod. */
+struct selector *controller_owner_selector(struct controllers *c, const cJSON *owner);
 int controller_claim_pods(struct controllers *c, const cJSON *owner, const struct selector *selector, bool deleting,
                           const struct pod ***ret_pods, size_t *ret_count, struct error *err);
 

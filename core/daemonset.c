@@ -244,14 +244,8 @@ static int daemonset_sync(struct controllers *c, const char *key, struct error *
 	if (!ds)
 		return 0;
 	const cJSON *spec = spec_of(ds);
-	struct selector *selector = NULL;
-	struct error selector_err = { 0 };
-	if (selector_from_json(cJSON_GetObjectItemCaseSensitive(spec, "selector"), "spec.selector", &selector,
-	                       &selector_err) < 0 ||
-	    selector_is_empty(selector)) {
-		controller_event(c, ds, "Warning", "InvalidSelector", "%s",
-		                 selector_err.message[0] ? selector_err.message : "spec.selector: empty selector");
-		selector_free(selector);
+	struct selector *selector = controller_owner_selector(c, ds);
+	if (!selector) {
 		cJSON_Delete(ds);
 		return 0;
 	}

@@ -330,14 +330,8 @@ static int job_sync(struct controllers *c, const char *key, struct error *err)
 		return 0; /* the garbage collector takes its pods */
 	}
 	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(job, "spec");
-	struct selector *selector = NULL;
-	struct error selector_err = { 0 };
-	if (selector_from_json(cJSON_GetObjectItemCaseSensitive(spec, "selector"), "spec.selector", &selector,
-	                       &selector_err) < 0 ||
-	    selector_is_empty(selector)) {
-		controller_event(c, job, "Warning", "InvalidSelector", "%s",
-		                 selector_err.message[0] ? selector_err.message : "spec.selector: empty selector");
-		selector_free(selector);
+	struct selector *selector = controller_owner_selector(c, job);
+	if (!selector) {
 		cJSON_Delete(job);
 		return 0;
 	}

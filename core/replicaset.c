@@ -199,18 +199,12 @@ static int replicaset_sync(struct controllers *c, const char *key, struct error 
 	cJSON *rs = controller_get(c, RESOURCE, ns, name);
 	if (!rs)
 		return 0;
-	struct selector *selector = NULL;
-	struct error selector_err = { 0 };
-	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(rs, "spec");
-	if (selector_from_json(cJSON_GetObjectItemCaseSensitive(spec, "selector"), "spec.selector", &selector,
-	                       &selector_err) < 0 ||
-	    selector_is_empty(selector)) {
-		controller_event(c, rs, "Warning", "InvalidSelector", "%s",
-		                 selector_err.message[0] ? selector_err.message : "spec.selector: empty selector");
-		selector_free(selector);
+	struct selector *selector = controller_owner_selector(c, rs);
+	if (!selector) {
 		cJSON_Delete(rs);
 		return 0;
 	}
+	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(rs, "spec");
 	bool deleting = object_string_at(rs, "metadata.deletionTimestamp") != NULL;
 	struct claimed claimed = { 0 };
 	int writes = claim_pods(c, rs, selector, deleting, &claimed, err);

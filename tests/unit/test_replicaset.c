@@ -178,3 +178,27 @@ TEST(replicaset_in_a_namespace_being_deleted_creates_nothing)
 	cJSON_Delete(ns);
 	harness_close(&h);
 }
+
+static void empty_the_selector(cJSON *rs, void *data)
+{
+	(void)data;
+	cJSON *spec = cJSON_GetObjectItem(rs, "spec");
+	cJSON_ReplaceItemInObject(spec, "selector", cJSON_CreateObject());
+	cJSON_ReplaceItemInObject(spec, "replicas", cJSON_CreateNumber(4));
+}
+
+TEST(replicaset_with_an_empty_selector_creates_nothing_and_says_why)
+{
+	struct harness h;
+	harness_open(&h);
+	harness_create(&h, RS_JSON("any", 2, ""));
+	harness_settle(&h);
+	CHECK_INT(harness_count(&h, "pods", "default"), ==, 2);
+	/* Stored past the API's validation (as an older version might have): it would select
+	 * every pod of the namespace. */
+	harness_edit(&h, "replicasets.apps", "default", "any", empty_the_selector, NULL);
+	harness_settle(&h);
+	CHECK_INT(harness_count(&h, "pods", "default"), ==, 2); /* none more, none released */
+	CHECK_INT(harness_events(&h, "default", "InvalidSelector"), ==, 1);
+	harness_close(&h);
+}
