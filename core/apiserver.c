@@ -930,6 +930,7 @@ static void handle_update_with(struct request_context *c, cJSON *stored, cJSON *
 	cJSON_AddNumberToObject(metadata, "generation", (double)generation);
 	if (!c->route.status && strcmp(c->route.kind->name, "Job") == 0)
 		controllers_prepare_job_update(stored, updated);
+	ipalloc_prepare_update(c->route.kind->name, stored, updated);
 	object_apply_defaults(c->route.kind, updated);
 	if ((r = object_validate(c->route.kind, updated, &err)) < 0 ||
 	    (r = object_validate_update(c->route.kind, stored, updated, &err)) < 0 ||

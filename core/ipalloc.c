@@ -379,6 +379,22 @@ static void set_number(cJSON *object, const char *key, double value)
 		cJSON_AddItemToObject(object, key, item);
 }
 
+void ipalloc_prepare_update(const char *kind, const cJSON *old, cJSON *service)
+{
+	if (strcmp(kind, "Service") != 0 || !old)
+		return;
+	const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(spec_of(service), "type"));
+	if (type && strcmp(type, "NodePort") == 0)
+		return;
+	const cJSON *port;
+	cJSON_ArrayForEach(port, cJSON_GetObjectItemCaseSensitive(spec_of(service), "ports"))
+	{
+		int kept = old_node_port(old, port);
+		if (kept && number_of(port, "nodePort") == kept)
+			cJSON_DeleteItemFromObjectCaseSensitive((cJSON *)port, "nodePort");
+	}
+}
+
 static int admit_node_ports(struct store *store, const struct settings *s, const cJSON *old, cJSON *service,
                             struct error *err)
 {

@@ -56,6 +56,12 @@ int ipalloc_check_config(const struct ipalloc_config *config, struct error *err)
 /* The API server's admission step for Nodes and Services (other kinds: nothing). old is the
  * stored object on an update, NULL on a create. Fills in what is allocated; refuses with
  * -EINVAL and the field named. */
+/* Before an update is validated, as Kubernetes' dropTypeDependentFields: a Service whose
+ * type changes from NodePort to one without node ports loses the nodePorts it kept from
+ * the stored object unchanged (a `patch -p '{"spec":{"type":"ClusterIP"}}'`); a nodePort the
+ * update sets anew is left for validation to refuse. */
+void ipalloc_prepare_update(const char *kind, const cJSON *old, cJSON *object);
+
 int ipalloc_admit(struct store *store, const struct ipalloc_config *config, const char *kind, const cJSON *old,
                   cJSON *object, struct error *err);
 

@@ -194,6 +194,47 @@ TEST(node_ports_allocated_kept_and_refused)
 	store_close(store);
 }
 
+TEST(a_node_port_service_turned_cluster_ip_drops_its_node_ports)
+{
+	struct store *store = open_store();
+	struct error err;
+	struct ipalloc_config config = { .node_port_min = 30000, .node_port_max = 30009 };
+	cJSON *web = create_service(store, &config,
+	                            NODE_PORT_SERVICE("web", "[{\"port\":80,\"protocol\":\"TCP\",\"nodePort\":30001},"
+	                                                     "{\"port\":81,\"protocol\":\"TCP\",\"nodePort\":30002}]"),
+	                            &err);
+	CHECK(web);
+	/* A merge patch of the type alone keeps the stored nodePorts: they go. One the update
+	 * sets anew (30009 for port 81) stays, for validation to refuse. */
+	cJSON *patched = cJSON_Parse(SERVICE("web", "")); /* type ClusterIP, port 80 */
+	cJSON *ports = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(patched, "spec"), "ports");
+	cJSON_AddNumberToObject(cJSON_GetArrayItem(ports, 0), "nodePort", 30001);
+	cJSON *second = cJSON_Parse("{\"port\":81,\"protocol\":\"TCP\",\"nodePort\":30009}");
+	cJSON_AddItemToArray(ports, second);
+	ipalloc_prepare_update("Service", web, patched);
+	CHECK(!cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(ports, 0), "nodePort"));
+	CHECK_INT(cJSON_GetObjectItemCaseSensitive(second, "nodePort")->valuedouble, ==, 30009);
+	/* Still NodePort: nothing is dropped. */
+	cJSON *still = cJSON_Parse(NODE_PORT_SERVICE("web", "[{\"port\":80,\"protocol\":\"TCP\",\"nodePort\":30001}]"));
+	const cJSON *kept = cJSON_GetArrayItem(
+	        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(still, "spec"), "ports"), 0);
+	ipalloc_prepare_update("Service", web, still);
+	CHECK_INT(cJSON_GetObjectItemCaseSensitive(kept, "nodePort")->valuedouble, ==, 30001);
+	/* Other kinds are not touched; nor is a create. */
+	cJSON *turned = cJSON_Parse(SERVICE("web", ""));
+	cJSON *port = cJSON_GetArrayItem(
+	        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(turned, "spec"), "ports"), 0);
+	cJSON_AddNumberToObject(port, "nodePort", 30001);
+	ipalloc_prepare_update("Service", NULL, turned);
+	ipalloc_prepare_update("Node", web, turned);
+	CHECK_INT(cJSON_GetObjectItemCaseSensitive(port, "nodePort")->valuedouble, ==, 30001);
+	cJSON_Delete(turned);
+	cJSON_Delete(still);
+	cJSON_Delete(patched);
+	cJSON_Delete(web);
+	store_close(store);
+}
+
 TEST(node_pod_cidr_may_not_change)
 {
 	struct store *store = open_store();
