@@ -183,6 +183,24 @@ spec:
   - port: 80
     nodePort: 30080
 YAML
+check_output "patched to ClusterIP, it gives its nodePort up (as Kubernetes does)" 'patched' \
+	b patch service web-np -p '{"spec":{"type":"ClusterIP"}}'
+lan_silent() { ! lan_answers b; }
+check "and NodePort 30080 no longer answers from the LAN" wait_until 15 lan_silent
+check_output "30080 is free for another Service" 'created' b create -f - <<'YAML'
+apiVersion: v1
+kind: Service
+metadata:
+  name: web-np2
+spec:
+  type: NodePort
+  ports:
+  - port: 80
+    nodePort: 30080
+YAML
+b delete service web-np2 >/dev/null
+b patch service web-np -p '{"spec":{"type":"NodePort","ports":[{"port":80,"targetPort":8080,"nodePort":30080}]}}' >/dev/null
+check "back to NodePort 30080, it answers from the LAN again" wait_until 15 lan_answers b
 check_fails_output "a clusterIP outside the service CIDR is refused, naming the field" \
 	'spec.clusterIP.*not in the valid range.*10.43.0.0/16' \
 	b create -f - <<'YAML'
