@@ -41,6 +41,7 @@
 #include <cjson/cJSON.h>
 #include <mbedtls/sha256.h>
 
+#include "agent/events.h"
 #include "agent/images.h"
 #include "core/link.h"
 #include "core/registry.h"
@@ -153,64 +154,17 @@ static void waiter_free(struct waiter *w)
 	free(w);
 }
 
-static void on_event_written(const struct client_response *response, const struct error *err, void *data)
-{
-	(void)data;
-	if (!response)
-		log_debug("image pull event not written: %s", err ? err->message : "no answer");
-	else if (response->code >= 400)
-		log_debug("image pull event refused (%d): %s", response->code, response->message);
-}
-
 /* An Event about the pod a waiter stands for, as the kubelet's image manager writes them. */
 static void record_event(struct imagepull *ip, const struct waiter *w, const char *type, const char *reason,
                          const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 static void record_event(struct imagepull *ip, const struct waiter *w, const char *type, const char *reason,
                          const char *fmt, ...)
 {
-	if (!w->pod || !link_is_up(ip->options.link))
-		return;
-	char message[ERROR_MESSAGE_MAX + 128], name[300], now[32];
+	struct event_subject about = { w->namespace, w->pod, w->uid, w->container ? w->container : "", w->node };
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(message, sizeof(message), fmt, ap);
+	event_postv(ip->options.link, &about, type, reason, fmt, ap);
 	va_end(ap);
-	uint32_t suffix = (uint32_t)clock_monotonic_us() ^ (uint32_t)getpid();
-	snprintf(name, sizeof(name), "%s.%08x", w->pod, suffix);
-	time_t t = time(NULL);
-	strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
-	cJSON *event = cJSON_CreateObject();
-	cJSON_AddStringToObject(event, "apiVersion", "v1");
-	cJSON_AddStringToObject(event, "kind", "Event");
-	cJSON *metadata = cJSON_AddObjectToObject(event, "metadata");
-	cJSON_AddStringToObject(metadata, "name", name);
-	cJSON_AddStringToObject(metadata, "namespace", w->namespace);
-	cJSON *involved = cJSON_AddObjectToObject(event, "involvedObject");
-	cJSON_AddStringToObject(involved, "apiVersion", "v1");
-	cJSON_AddStringToObject(involved, "kind", "Pod");
-	cJSON_AddStringToObject(involved, "namespace", w->namespace);
-	cJSON_AddStringToObject(involved, "name", w->pod);
-	if (w->uid && *w->uid)
-		cJSON_AddStringToObject(involved, "uid", w->uid);
-	char field[160];
-	snprintf(field, sizeof(field), "spec.containers{%s}", w->container ? w->container : "");
-	cJSON_AddStringToObject(involved, "fieldPath", field);
-	cJSON_AddStringToObject(event, "reason", reason);
-	cJSON_AddStringToObject(event, "message", message);
-	cJSON_AddStringToObject(event, "type", type);
-	cJSON_AddNumberToObject(event, "count", 1);
-	cJSON_AddStringToObject(event, "firstTimestamp", now);
-	cJSON_AddStringToObject(event, "lastTimestamp", now);
-	cJSON *source = cJSON_AddObjectToObject(event, "source");
-	cJSON_AddStringToObject(source, "component", "kubelet");
-	if (w->node)
-		cJSON_AddStringToObject(source, "host", w->node);
-	char *body = cJSON_PrintUnformatted(event);
-	cJSON_Delete(event);
-	char path[160];
-	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/events", w->namespace);
-	link_request(ip->options.link, CLIENT_POST, path, body, strlen(body), on_event_written, NULL, NULL);
-	free(body);
 }
 
 /* --- ending a pull ------------------------------------------------------------------------- */

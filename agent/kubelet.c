@@ -60,6 +60,7 @@
 #include <unistd.h>
 
 #include "agent/config.h"
+#include "agent/events.h"
 #include "agent/imagepull.h"
 #include "agent/images.h"
 #include "agent/log_server.h"
@@ -404,6 +405,15 @@ static void flush_statuses(struct kubelet *k)
 		if (e->status_due)
 			write_status(k, e);
 	}
+}
+
+static void on_pod_event(struct pod *pod, const char *container, const char *type, const char *reason,
+                         const char *message, void *data)
+{
+	struct kubelet *k = data;
+	struct event_subject about = { pod_namespace(pod), pod_name(pod), pod_uid(pod), container,
+		                       k->config->node_name };
+	event_post(k->link, &about, type, reason, "%s", message);
 }
 
 static void on_pod_status_changed(struct pod *pod, void *data)
@@ -1440,6 +1450,7 @@ int kubelet_new(const struct kubelet_options *options, struct kubelet **ret_kube
 		.backoff_max_ms = 300000,
 		.status_changed = on_pod_status_changed,
 		.terminated = on_pod_terminated,
+		.event = on_pod_event,
 		.data = k,
 	};
 	open_cache(k, options);

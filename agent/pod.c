@@ -442,16 +442,25 @@ static void on_probe(struct prober *prober, const struct prober_update *update, 
 		            pod->namespace, pod->name, c->name, update->message);
 	if (!update->changed)
 		return;
+	/* An Event when a probe turns to failure, not one per failed attempt as the kubelet
+	 * writes (it folds them into a count): a pod that stays unready writes nothing more. */
+	if (update->result == PROBE_FAILURE && pod->env.event)
+		pod->env.event(pod, c->name, "Warning", "Unhealthy", update->message ? update->message : "probe failed",
+		               pod->env.data);
 	if (kind == PROBE_STARTUP && update->result == PROBE_SUCCESS) {
 		for (enum probe_kind k = PROBE_LIVENESS; k <= PROBE_READINESS; k++)
 			if (l->probers[k])
 				prober_hold(l->probers[k], false);
 	} else if (kind != PROBE_READINESS && update->result == PROBE_FAILURE) {
 		bool restart = strcmp(pod->restart_policy, "Never") != 0;
-		snprintf(l->message, sizeof(l->message), "Container %s failed %s probe%s%s%s", c->name,
-		         kind == PROBE_STARTUP ? "startup" : "liveness", restart ? ", will be restarted" : "",
-		         update->message ? ": " : "", update->message ? update->message : "");
+		char killing[POD_MESSAGE_MAX]; /* the kubelet's words; lastState adds the probe's */
+		snprintf(killing, sizeof(killing), "Container %s failed %s probe%s", c->name,
+		         kind == PROBE_STARTUP ? "startup" : "liveness", restart ? ", will be restarted" : "");
+		snprintf(l->message, sizeof(l->message), "%s%s%s", killing, update->message ? ": " : "",
+		         update->message ? update->message : "");
 		log_info("pod %s/%s: %s", pod->namespace, pod->name, l->message);
+		if (pod->env.event)
+			pod->env.event(pod, c->name, "Normal", "Killing", killing, pod->env.data);
 		int64_t grace = l->probe_grace[kind] >= 0 ? l->probe_grace[kind] : pod_grace_seconds(pod);
 		stop_container(c, grace);
 	}

@@ -37,6 +37,10 @@ struct pod_env {
 	/* The status changed (write it back) / the pod has stopped everything and cleaned up. */
 	void (*status_changed)(struct pod *pod, void *data);
 	void (*terminated)(struct pod *pod, void *data);
+	/* Something worth a Kubernetes Event happened to a container (a probe failed, the
+	 * container is killed for it); NULL: none are written. */
+	void (*event)(struct pod *pod, const char *container, const char *type, const char *reason, const char *message,
+	              void *data);
 	void *data;
 };
 

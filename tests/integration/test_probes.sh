@@ -84,6 +84,10 @@ check_output "lastState says it was killed for its liveness probe" \
 	'"lastState":\{"terminated":\{"exitCode":1(37|43),"signal":(9|15),"reason":"Error","message":"Containermainfailedlivenessprobe,willberestarted:Livenessprobefailed:cat:can.topen./tmp/alive.' \
 	pod_json live
 check "and it goes on: restarted again" wait_until 40 restarts_at_least live 2
+check_output "a Warning Event, Unhealthy, says the probe failed" \
+	'Warning +Unhealthy +pod/live +Liveness probe failed: cat: can.t open ./tmp/alive.' b get events
+check_output "a Normal Event, Killing, says the container is restarted for it" \
+	'Normal +Killing +pod/live +Container main failed liveness probe, will be restarted$' b get events
 done_with live
 
 # --- httpGet and tcpSocket against a busybox httpd in the pod -----------------------------------
