@@ -491,6 +491,108 @@ int dns_resolv_conf(enum dns_policy policy, struct in_addr nameserver, const cha
 	return 0;
 }
 
+/* The words of resolv.conf's nameserver, search (and domain) and options lines. */
+struct resolv {
+	char *nameservers[DNS_MAX_NAMESERVERS];
+	char *searches[DNS_MAX_SEARCHES];
+	char *options[32];
+	size_t nameserver_count, search_count, option_count;
+};
+
+/* Appends word unless it is there already or the list is full. */
+static void add_word(char **list, size_t *count, size_t max, const char *word)
+{
+	for (size_t i = 0; i < *count; i++)
+		if (strcmp(list[i], word) == 0)
+			return;
+	if (*count < max)
+		list[(*count)++] = xstrdup(word);
+}
+
+/* An option replaces the one of the same name (ndots:5 replaces ndots:2). */
+static void set_option(struct resolv *r, const char *option)
+{
+	size_t name_length = strcspn(option, ":");
+	for (size_t i = 0; i < r->option_count; i++)
+		if (strncmp(r->options[i], option, name_length) == 0 &&
+		    (r->options[i][name_length] == '\0' || r->options[i][name_length] == ':')) {
+			free(r->options[i]);
+			r->options[i] = xstrdup(option);
+			return;
+		}
+	add_word(r->options, &r->option_count, ARRAY_SIZE(r->options), option);
+}
+
+char *dns_merge_config(const char *base, const cJSON *dns_config)
+{
+	struct resolv r = { 0 };
+	struct buffer text = BUFFER_INIT;
+	char *copy = xstrdup(base ? base : "");
+	char *save = NULL;
+	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (line[0] == '#') {
+			if (!text.length)
+				buffer_printf(&text, "%s\n", line); /* who wrote it */
+			continue;
+		}
+		char *word_save = NULL;
+		char *key = strtok_r(line, " \t", &word_save);
+		if (!key)
+			continue;
+		for (char *w = strtok_r(NULL, " \t", &word_save); w; w = strtok_r(NULL, " \t", &word_save)) {
+			if (strcmp(key, "nameserver") == 0)
+				add_word(r.nameservers, &r.nameserver_count, DNS_MAX_NAMESERVERS, w);
+			else if (strcmp(key, "search") == 0 || strcmp(key, "domain") == 0)
+				add_word(r.searches, &r.search_count, DNS_MAX_SEARCHES, w);
+			else if (strcmp(key, "options") == 0)
+				set_option(&r, w);
+		}
+	}
+	free(copy);
+	if (!text.length)
+		buffer_append_string(&text, "# written by bramble (spec.dnsConfig)\n");
+	const cJSON *item;
+	cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(dns_config, "nameservers"))
+	{
+		if (cJSON_IsString(item))
+			add_word(r.nameservers, &r.nameserver_count, DNS_MAX_NAMESERVERS, item->valuestring);
+	}
+	cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(dns_config, "searches"))
+	{
+		if (cJSON_IsString(item))
+			add_word(r.searches, &r.search_count, DNS_MAX_SEARCHES, item->valuestring);
+	}
+	cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(dns_config, "options"))
+	{
+		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "name"));
+		const char *value = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "value"));
+		if (!name || !*name)
+			continue;
+		cleanup_free char *option = value ? xasprintf("%s:%s", name, value) : xstrdup(name);
+		set_option(&r, option);
+	}
+	for (size_t i = 0; i < r.nameserver_count; i++)
+		buffer_printf(&text, "nameserver %s\n", r.nameservers[i]);
+	const char *const prefixes[] = { "search", "options" };
+	char **lists[] = { r.searches, r.options };
+	size_t counts[] = { r.search_count, r.option_count };
+	for (size_t l = 0; l < 2; l++) {
+		if (!counts[l])
+			continue;
+		buffer_append_string(&text, prefixes[l]);
+		for (size_t i = 0; i < counts[l]; i++)
+			buffer_printf(&text, " %s", lists[l][i]);
+		buffer_append_string(&text, "\n");
+	}
+	for (size_t i = 0; i < r.nameserver_count; i++)
+		free(r.nameservers[i]);
+	for (size_t i = 0; i < r.search_count; i++)
+		free(r.searches[i]);
+	for (size_t i = 0; i < r.option_count; i++)
+		free(r.options[i]);
+	return buffer_steal(&text);
+}
+
 /* --- serving ------------------------------------------------------------------------------ */
 
 static void arm_sweep(struct dns *dns);

@@ -28,6 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 struct error;
 struct loop;
 struct dns;
@@ -81,5 +83,14 @@ enum dns_policy { DNS_POLICY_CLUSTER_FIRST, DNS_POLICY_DEFAULT };
  * resolv.conf as it is. */
 int dns_resolv_conf(enum dns_policy policy, struct in_addr nameserver, const char *namespace, const char *domain,
                     const char *host_resolv_conf, char **ret_text, struct error *err);
+
+/* A pod's spec.dnsConfig merged into resolv.conf text as the kubelet merges it: its
+ * nameservers after base's (no repeats, 3 at most), its searches after base's (no repeats,
+ * DNS_MAX_SEARCHES at most), its options replacing base's of the same name. base NULL:
+ * dnsConfig alone (dnsPolicy None). Lines of base other than nameserver, search, domain and
+ * options are dropped. */
+#define DNS_MAX_NAMESERVERS 3
+#define DNS_MAX_SEARCHES 32
+char *dns_merge_config(const char *base, const cJSON *dns_config);
 
 #endif

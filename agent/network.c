@@ -738,23 +738,33 @@ static int write_resolv_conf(struct network *n, const cJSON *pod, bool host_netw
 {
 	bool none;
 	enum dns_policy policy = policy_of(pod, host_network, &none);
-	if (none)
-		return 0; /* dnsConfig is not supported: the image's own file */
-	if (!network_ready(n))
-		policy = DNS_POLICY_DEFAULT;
-	const char *ns = object_namespace(pod) ? object_namespace(pod) : "default";
+	const cJSON *dns_config =
+	        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(pod, "spec"), "dnsConfig");
 	char *text = NULL;
-	struct in_addr gateway = n && n->podnet ? podnet_gateway(n->podnet) : (struct in_addr){ 0 };
-	const char *domain = n ? n->config->cluster_domain : NULL;
-	int r = dns_resolv_conf(policy, gateway, ns, domain, NULL, &text, err);
-	if (r == -ENOENT && policy == DNS_POLICY_CLUSTER_FIRST)
-		r = dns_resolv_conf(policy, gateway, ns, domain, "/dev/null", &text, err);
-	if (r == -ENOENT && policy == DNS_POLICY_DEFAULT) {
-		text = xstrdup("# the board has no /etc/resolv.conf\n");
-		r = 0;
+	int r = 0;
+	if (none) {
+		text = dns_merge_config(NULL, dns_config); /* dnsConfig alone */
+	} else {
+		if (!network_ready(n))
+			policy = DNS_POLICY_DEFAULT;
+		const char *ns = object_namespace(pod) ? object_namespace(pod) : "default";
+		struct in_addr gateway = n && n->podnet ? podnet_gateway(n->podnet) : (struct in_addr){ 0 };
+		const char *domain = n ? n->config->cluster_domain : NULL;
+		r = dns_resolv_conf(policy, gateway, ns, domain, NULL, &text, err);
+		if (r == -ENOENT && policy == DNS_POLICY_CLUSTER_FIRST)
+			r = dns_resolv_conf(policy, gateway, ns, domain, "/dev/null", &text, err);
+		if (r == -ENOENT && policy == DNS_POLICY_DEFAULT) {
+			text = xstrdup("# the board has no /etc/resolv.conf\n");
+			r = 0;
+		}
+		if (r < 0)
+			return error_prefix(err, "resolv.conf");
+		if (dns_config) { /* merged in, as the kubelet does */
+			char *merged = dns_merge_config(text, dns_config);
+			free(text);
+			text = merged;
+		}
 	}
-	if (r < 0)
-		return error_prefix(err, "resolv.conf");
 	char *path = xasprintf("%s/resolv.conf", pod_dir);
 	r = file_write_atomic(path, text, strlen(text), 0644, err);
 	free(text);

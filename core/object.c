@@ -978,6 +978,16 @@ static int check_pod_spec(struct walk *w, const cJSON *spec)
 	const cJSON *containers = member(spec, "containers"), *init = member(spec, "initContainers");
 	const cJSON *volumes = member(spec, "volumes");
 	int r;
+	const char *dns_policy = string_member(spec, "dnsPolicy");
+	const cJSON *nameservers = member(member(spec, "dnsConfig"), "nameservers");
+	if (dns_policy && strcmp(dns_policy, "None") == 0 && cJSON_GetArraySize(nameservers) == 0)
+		return walk_fail_at(w, "dnsConfig",
+		                    "Required value: must provide `dnsConfig` when `dnsPolicy` is None, with at least "
+		                    "one nameserver");
+	if (cJSON_GetArraySize(nameservers) > 3) {
+		walk_field(w, "dnsConfig");
+		return walk_fail_at(w, "nameservers", "Invalid value: must not have more than 3 nameservers");
+	}
 	if ((r = check_unique_names(w, containers, "containers", init, "initContainers")) < 0 ||
 	    (r = check_unique_names(w, volumes, "volumes", NULL, NULL)) < 0)
 		return r;

@@ -126,6 +126,21 @@ check_output "the pod's resolv.conf names it with the search path and ndots:5" \
 check_output "search <ns>.svc.cluster.local svc.cluster.local cluster.local" \
 	'search default.svc.cluster.local svc.cluster.local cluster.local' resolv
 check_output "options ndots:5" 'ndots:5' resolv
+b apply -f - >/dev/null <<'JSON'
+{"apiVersion":"v1","kind":"Pod","metadata":{"name":"own-dns"},"spec":{"nodeName":"cp","terminationGracePeriodSeconds":1,
+ "dnsPolicy":"None","dnsConfig":{"nameservers":["192.0.2.53"],"searches":["corp.example"],"options":[{"name":"ndots","value":"2"}]},
+ "containers":[{"name":"main","image":"busybox:1.36","command":["sleep","100000"]}]}}
+JSON
+check "a pod with dnsPolicy None runs" wait_until 30 running own-dns
+own_resolv() { in_pod cp own-dns true && cat "$test_dir/cp/run/pods/$(pod_uid own-dns)/resolv.conf" | tr '\n' ' '; }
+check_output "its resolv.conf is its dnsConfig alone" \
+	'^# written by bramble \(spec.dnsConfig\) nameserver 192\.0\.2\.53 search corp\.example options ndots:2 $' own_resolv
+check_fails_output "dnsPolicy None without dnsConfig is refused, naming the field" \
+	'spec.dnsConfig: Required value' b apply -f - <<'JSON'
+{"apiVersion":"v1","kind":"Pod","metadata":{"name":"no-dns"},"spec":{"dnsPolicy":"None",
+ "containers":[{"name":"main","image":"busybox:1.36"}]}}
+JSON
+b delete pod own-dns >/dev/null
 
 # A client pod that asks for http://web/ (short name: resolv.conf's search path) in a loop.
 pod asker cp "while true; do (echo 'GET / HTTP/1.0'; echo) | busybox nc -w 2 web 80 | busybox tail -n 1; sleep 0.2; done" |

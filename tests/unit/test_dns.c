@@ -212,6 +212,35 @@ TEST(dns_resolv_conf_for_pods)
 	          -EINVAL);
 }
 
+TEST(dns_config_merges_as_the_kubelet_merges)
+{
+	cJSON *config =
+	        cJSON_Parse("{\"nameservers\":[\"1.1.1.1\",\"10.42.3.1\"],\"searches\":[\"corp.example\",\"lan\"],"
+	                    "\"options\":[{\"name\":\"ndots\",\"value\":\"2\"},{\"name\":\"edns0\"}]}");
+	/* Over ClusterFirst: nameservers and searches appended without repeats, ndots replaced. */
+	char *text = dns_merge_config("# written by bramble (dnsPolicy ClusterFirst)\nnameserver 10.42.3.1\n"
+	                              "search shop.svc.cluster.local svc.cluster.local cluster.local lan\n"
+	                              "options ndots:5\n",
+	                              config);
+	CHECK_STR(text, "# written by bramble (dnsPolicy ClusterFirst)\nnameserver 10.42.3.1\nnameserver 1.1.1.1\n"
+	                "search shop.svc.cluster.local svc.cluster.local cluster.local lan corp.example\n"
+	                "options ndots:2 edns0\n");
+	free(text);
+	/* dnsPolicy None: dnsConfig alone. */
+	text = dns_merge_config(NULL, config);
+	CHECK_STR(text, "# written by bramble (spec.dnsConfig)\nnameserver 1.1.1.1\nnameserver 10.42.3.1\n"
+	                "search corp.example lan\noptions ndots:2 edns0\n");
+	free(text);
+	cJSON_Delete(config);
+	/* Three nameservers at most; a base with other lines keeps only what resolv.conf means. */
+	config = cJSON_Parse("{\"nameservers\":[\"9.9.9.9\",\"8.8.8.8\"]}");
+	text = dns_merge_config("nameserver 192.168.1.1\nnameserver 192.168.1.2\nsortlist 10.0.0.0\n", config);
+	CHECK_STR(text, "# written by bramble (spec.dnsConfig)\nnameserver 192.168.1.1\nnameserver 192.168.1.2\n"
+	                "nameserver 9.9.9.9\n");
+	free(text);
+	cJSON_Delete(config);
+}
+
 /* Runs the loop until fd is readable (5 s at most). */
 static bool wait_readable(struct loop *loop, int fd)
 {

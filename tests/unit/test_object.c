@@ -502,6 +502,12 @@ TEST(enums_use_kubernetes_wording)
 	CHECK_INVALID(POD, "{'spec': {'restartPolicy': 'Sometimes'}}", "spec.restartPolicy",
 	              "Unsupported value: \"Sometimes\"");
 	CHECK_INVALID(POD, "{'spec': {'dnsPolicy': 'Google'}}", "spec.dnsPolicy", "Unsupported value");
+	CHECK_INVALID(POD, "{'spec': {'dnsPolicy': 'None'}}", "spec.dnsConfig",
+	              "must provide `dnsConfig` when `dnsPolicy` is None");
+	CHECK_INVALID(POD, "{'spec': {'dnsConfig': {'nameservers': ['1.1.1.1', '1.0.0.1', '8.8.8.8', '9.9.9.9']}}}",
+	              "spec.dnsConfig.nameservers", "must not have more than 3 nameservers");
+	CHECK_INVALID(POD, "{'spec': {'dnsConfig': {'nameservers': ['one.one']}}}", "spec.dnsConfig.nameservers[0]",
+	              "");
 	CHECK_INVALID(POD,
 	              "{'spec': {'containers': [{'name': 'a', 'image': 'a', 'ports': [{'containerPort': 1, 'protocol': "
 	              "'ICMP'}]}]}}",
