@@ -20,6 +20,12 @@
  *     --(network_free: clean shutdown)--> proxy rules and DNS removed; bridge, routes and
  *        masquerade removed once no pod veth is left
  *
+ * The last view of the cluster (other boards' pod CIDRs and addresses, Services, Endpoints)
+ * is kept in <data-dir>/network/cluster-view.json, written VIEW_SAVE_MS after a change that
+ * alters it (a Node's heartbeat does not: only name, podCIDR and addresses are kept) and at
+ * a clean stop. A board that starts without a control plane (a reboot in the field) routes
+ * to the other boards and serves Services from it until the lists come in and replace it.
+ *
  * A restart adopts what the kernel holds: the bridge and pod veths stay (podnet_setup is
  * idempotent, an attached pod is not attached again), the proxy's table keeps serving
  * (proxy_defer) until both Services and Endpoints have been listed, then is replaced in one
@@ -63,6 +69,9 @@
 #define PROXY_TABLE "bramble_proxy"
 #define PODNET_TABLE "bramble_podnet"
 #define SERVICE_LINK "bramble-svc"
+#define VIEW_FILE "cluster-view.json"
+#define VIEW_SAVE_MS 10000
+#define VIEW_MAX_SIZE (16 * 1024 * 1024)
 
 enum watched { WATCH_NODES, WATCH_SERVICES, WATCH_ENDPOINTS, WATCH_COUNT };
 static const char *const watch_paths[WATCH_COUNT] = { "/api/v1/nodes", "/api/v1/services", "/api/v1/endpoints" };
@@ -101,6 +110,9 @@ struct network {
 	bool listed_pending;
 	struct in_addr cluster, service;
 	uint8_t cluster_prefix, service_prefix;
+	bool view_loaded;              /* items came from the saved view; not yet listed */
+	char *view_saved;              /* the view as last written (or read) */
+	struct loop_timer *view_timer; /* a change to write */
 };
 
 static void start_watch(struct network *n, enum watched which);
@@ -261,8 +273,9 @@ static void apply_due(struct loop *loop, void *data)
 	(void)loop;
 	struct network *n = data;
 	n->apply_timer = NULL;
-	if (!n->proxy || !n->watches[WATCH_SERVICES].listed || !n->watches[WATCH_ENDPOINTS].listed)
-		return; /* kept dirty: applied once both lists are in */
+	if (!n->proxy ||
+	    (!n->view_loaded && (!n->watches[WATCH_SERVICES].listed || !n->watches[WATCH_ENDPOINTS].listed)))
+		return; /* kept dirty: applied once both lists (or the saved view) are in */
 	const cJSON *item;
 	cJSON_ArrayForEach(item, n->dirty) apply_service(n, item->string);
 	cJSON_Delete(n->dirty);
@@ -379,6 +392,108 @@ static void own_node_seen(struct network *n, const cJSON *node)
 	}
 }
 
+/* --- the saved view of the cluster ---------------------------------------------------------- */
+
+static const char *const view_sections[WATCH_COUNT] = { "nodes", "services", "endpoints" };
+
+/* What routing needs of a Node: its name, pod CIDR and addresses (not its heartbeats). */
+static cJSON *node_for_view(const cJSON *node)
+{
+	cJSON *kept = cJSON_CreateObject();
+	cJSON_AddStringToObject(cJSON_AddObjectToObject(kept, "metadata"), "name", object_name(node));
+	const char *cidr = object_string_at(node, "spec.podCIDR");
+	if (cidr)
+		cJSON_AddStringToObject(cJSON_AddObjectToObject(kept, "spec"), "podCIDR", cidr);
+	const cJSON *addresses =
+	        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(node, "status"), "addresses");
+	if (addresses)
+		cJSON_AddItemToObject(cJSON_AddObjectToObject(kept, "status"), "addresses",
+		                      cJSON_Duplicate(addresses, 1));
+	return kept;
+}
+
+static void save_view(struct network *n)
+{
+	cJSON *view = cJSON_CreateObject();
+	for (int i = 0; i < WATCH_COUNT; i++) {
+		cJSON *section = cJSON_AddObjectToObject(view, view_sections[i]);
+		const cJSON *item;
+		cJSON_ArrayForEach(item, n->watches[i].items)
+		{
+			cJSON_AddItemToObject(section, item->string,
+			                      i == WATCH_NODES ? node_for_view(item) : cJSON_Duplicate(item, 1));
+		}
+	}
+	char *text = cJSON_PrintUnformatted(view);
+	cJSON_Delete(view);
+	if (n->view_saved && strcmp(n->view_saved, text) == 0) {
+		free(text); /* nothing routing or the proxy use changed: nothing written */
+		return;
+	}
+	struct error err = { 0 };
+	cleanup_free char *dir = xasprintf("%s/network", n->config->data_dir);
+	cleanup_free char *path = xasprintf("%s/" VIEW_FILE, dir);
+	if (file_mkdir_p(dir, 0700, &err) < 0 || file_write_atomic(path, text, strlen(text), 0600, &err) < 0) {
+		log_warnx("network: cannot keep the cluster's view for a start without a control plane: %s",
+		          err.message);
+		free(text);
+		return;
+	}
+	free(n->view_saved);
+	n->view_saved = text;
+}
+
+static void save_view_due(struct loop *loop, void *data)
+{
+	(void)loop;
+	struct network *n = data;
+	n->view_timer = NULL;
+	save_view(n);
+}
+
+static void view_changed(struct network *n)
+{
+	if (!n->view_timer)
+		n->view_timer = loop_add_timer(n->loop, VIEW_SAVE_MS, save_view_due, n);
+}
+
+/* At start: the view the last run saved, as the watches' items until they list. */
+static void load_view(struct network *n)
+{
+	cleanup_free char *path = xasprintf("%s/network/" VIEW_FILE, n->config->data_dir);
+	char *text = NULL;
+	struct error err = { 0 };
+	if (file_read(path, VIEW_MAX_SIZE, &text, NULL, &err) < 0) {
+		if (err.code != ENOENT)
+			log_warnx("network: the saved view of the cluster: %s", err.message);
+		return;
+	}
+	cJSON *view = cJSON_Parse(text);
+	if (!cJSON_IsObject(view)) {
+		log_warnx("network: %s is not JSON: ignored (the lists come from the control plane)", path);
+		cJSON_Delete(view);
+		free(text);
+		return;
+	}
+	size_t counts[WATCH_COUNT] = { 0 };
+	for (int i = 0; i < WATCH_COUNT; i++) {
+		const cJSON *item;
+		cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(view, view_sections[i]))
+		{
+			if (!cJSON_IsObject(item) || !item->string)
+				continue;
+			cJSON_AddItemToObject(n->watches[i].items, item->string, cJSON_Duplicate(item, 1));
+			counts[i]++;
+		}
+	}
+	cJSON_Delete(view);
+	n->view_saved = text;
+	n->view_loaded = true;
+	log_info("network: last view of the cluster: %zu nodes, %zu services, %zu endpoints (until the control "
+	         "plane lists them)",
+	         counts[WATCH_NODES], counts[WATCH_SERVICES], counts[WATCH_ENDPOINTS]);
+}
+
 /* --- watches ------------------------------------------------------------------------------ */
 
 static void item_changed(struct network *n, enum watched which, const char *key, const cJSON *object)
@@ -492,6 +607,7 @@ static void retry_soon(struct watch *w, uint64_t delay_ms)
 static void after_change(struct watch *w)
 {
 	struct network *n = w->network;
+	view_changed(n);
 	if (w->which == WATCH_NODES)
 		sync_routes(n);
 	else if (!n->apply_timer)
@@ -904,6 +1020,7 @@ int network_new(const struct network_options *options, struct network **ret_netw
 	if ((r = link_new(n->loop, &link_options, &n->link, err)) < 0)
 		goto fail;
 	link_set_state_hook(n->link, on_link_state, n);
+	load_view(n);
 	/* The pod CIDR this node had when the agent last ran: pods start again without waiting
 	 * for the control plane (edge autonomy); the Node's spec.podCIDR confirms it later. */
 	char *state = xasprintf("%s/network/pod-addresses", config->data_dir);
@@ -927,6 +1044,11 @@ void network_free(struct network *n)
 {
 	if (!n)
 		return;
+	if (n->view_timer) {
+		loop_cancel_timer(n->loop, n->view_timer);
+		save_view(n); /* a change not yet written */
+	}
+	free(n->view_saved);
 	struct error err = { 0 };
 	if (n->proxy && proxy_shutdown(n->proxy, &err) < 0)
 		log_warnx("proxy: %s", err.message);

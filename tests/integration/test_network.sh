@@ -35,6 +35,7 @@ check "each Node is given a pod CIDR" wait_until 10 all_cidrs
 cidrs=$(for n in cp b c; do node_cidr $n; done | sort -u | wc -l)
 check_output "three different /24s of 10.42.0.0/16" '^3$' echo "$cidrs"
 check_output "in the cluster CIDR" '^10\.42\.[0-9]+\.0/24$' node_cidr c
+cidr_b=$(node_cidr b)
 
 pod() { # pod NAME NODE COMMAND [LABELS-JSON]
 	echo "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"$1\",\"labels\":${4:-{\}}},\"spec\":{\"nodeName\":\"$2\",\"terminationGracePeriodSeconds\":1,\"containers\":[{\"name\":\"main\",\"image\":\"busybox:1.36\",\"command\":[\"sh\",\"-c\",\"$3\"]}]}}"
@@ -248,6 +249,7 @@ board_stop c
 board_start c
 check "after a clean restart of c's agent its pod runs again" wait_until 30 running web-c
 check_output "with the same pod IP" "^$ip_c$" pod_ip web-c
+uid_c=$(pod_uid web-c)
 check_output "and the Service reaches it" '^web-c$' fetch "$svc_ip" 80
 
 # The userspace proxy, as on a board without nf_tables.
@@ -268,6 +270,25 @@ board_start c
 bridge_back() { ip -n "brb-$run_id-c" -br addr show bramble0 | grep -q "$gateway_c/24"; }
 check "with the control plane down, c's restarted agent sets up its bridge from the last pod CIDR" \
 	wait_until 15 bridge_back
+
+# A reboot of c, the control plane still down: every process gone, the kernel's network state
+# too (bridge, routes, nftables tables) and the state directory (a tmpfs) empty. The pods come
+# back from the kubelet's cache, routes and Services from the network's saved view.
+board_cleanup c
+rm -rf "$test_dir/c/run"
+ip -n "brb-$run_id-c" link del bramble0 2>/dev/null
+ip -n "brb-$run_id-c" link del bramble-svc 2>/dev/null
+ip -n "brb-$run_id-c" route flush proto 0x62
+in_board c nft flush ruleset
+route_to_b() { ip -n "brb-$run_id-c" route | grep -q "^$cidr_b via $(board_ip b) "; }
+no_route_to_b() { ! route_to_b; }
+check "after the simulated reboot c has no route to b's pods" no_route_to_b
+board_start c
+check "with the control plane down, the rebooted c routes to b's pods again (its saved view)" wait_until 15 route_to_b
+c_rules() { in_board c nft list table ip bramble_proxy 2>/dev/null | tr -d '\n' | grep -q "ip daddr $svc_ip tcp dport 80 goto.*dnat to $ip_c:8080"; }
+check "and its Service's rules, to web-c's address (from the saved view)" wait_until 15 c_rules
+c_pod_back() { nsenter --net="$test_dir/c/run/pods/$uid_c/ns/net" bash -c "$(declare -f http_get); http_get $ip_c 8080" | grep -q '^web-c$'; }
+check "with web-c running again from the cache, at its address" wait_until 30 c_pod_back
 board_start cp
 check "the control plane is back" wait_until 20 ready_nodes
 
