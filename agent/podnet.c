@@ -161,6 +161,7 @@ int podnet_attach(struct podnet *podnet, const char *pod_key, int pod_netns_fd, 
 	strcpy(default_route.device, "eth0");
 	if ((r = netlink_link_set_mtu(podnet->netlink, host, podnet->mtu, err)) < 0 ||
 	    (r = netlink_link_set_master(podnet->netlink, host, podnet->bridge, err)) < 0 ||
+	    (r = netlink_bridge_port_set_hairpin(podnet->netlink, host, true, err)) < 0 ||
 	    (r = netlink_link_set_up(podnet->netlink, host, true, err)) < 0 ||
 	    (r = netlink_link_set_mtu(inside, "eth0", podnet->mtu, err)) < 0 ||
 	    (r = netlink_link_set_up(inside, "lo", true, err)) < 0 ||

@@ -715,6 +715,23 @@ int netlink_link_set_master(struct netlink *netlink, const char *name, const cha
 	return transact(netlink, &request, NULL, NULL, err, "detach %s from its bridge", name);
 }
 
+int netlink_bridge_port_set_hairpin(struct netlink *netlink, const char *name, bool on, struct error *err)
+{
+	int index;
+	int r = link_index(netlink, name, &index, err);
+	if (r < 0)
+		return r;
+	cleanup_message struct netlink_message request = { 0 };
+	struct ifinfomsg *info = link_request(&request, RTM_SETLINK, 0, NULL);
+	info->ifi_family = AF_BRIDGE;
+	info->ifi_index = index;
+	size_t nest = netlink_nest_begin(&request, IFLA_PROTINFO);
+	uint8_t mode = on ? 1 : 0;
+	netlink_put(&request, IFLA_BRPORT_MODE, &mode, sizeof(mode));
+	netlink_nest_end(&request, nest);
+	return transact(netlink, &request, NULL, NULL, err, "set hairpin mode of bridge port %s", name);
+}
+
 /* --- addresses -------------------------------------------------------------------------- */
 
 static int address_request(struct netlink *netlink, uint16_t type, uint16_t flags, const char *name,

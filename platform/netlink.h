@@ -99,6 +99,9 @@ int netlink_link_set_up(struct netlink *netlink, const char *name, bool up, stru
 int netlink_link_set_mtu(struct netlink *netlink, const char *name, unsigned mtu, struct error *err);
 /* master NULL: detach from any bridge. */
 int netlink_link_set_master(struct netlink *netlink, const char *name, const char *master, struct error *err);
+/* A bridge port's hairpin mode: frames may leave by the port they came in (a pod reaching
+ * itself through its Service's address, with the bridge's traffic seen by netfilter). */
+int netlink_bridge_port_set_hairpin(struct netlink *netlink, const char *name, bool on, struct error *err);
 
 /* --- IPv4 addresses ----------------------------------------------------------------------- */
 struct netlink_address {

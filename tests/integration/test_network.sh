@@ -250,6 +250,9 @@ board_start c
 check "after a clean restart of c's agent its pod runs again" wait_until 30 running web-c
 check_output "with the same pod IP" "^$ip_c$" pod_ip web-c
 uid_c=$(pod_uid web-c)
+from_web_c() { nsenter --net="$test_dir/c/run/pods/$uid_c/ns/net" bash -c "$(declare -f http_get); http_get $1 $2"; }
+hairpin() { from_web_c "$svc_ip" 80 | grep -q '^web-c$'; }
+check "web-c reaches itself through its Service's address (hairpin)" wait_until 10 hairpin
 check_output "and the Service reaches it" '^web-c$' fetch "$svc_ip" 80
 
 # The userspace proxy, as on a board without nf_tables.
@@ -287,8 +290,7 @@ board_start c
 check "with the control plane down, the rebooted c routes to b's pods again (its saved view)" wait_until 15 route_to_b
 c_rules() { in_board c nft list table ip bramble_proxy 2>/dev/null | tr -d '\n' | grep -q "ip daddr $svc_ip tcp dport 80 goto.*dnat to $ip_c:8080"; }
 check "and its Service's rules, to web-c's address (from the saved view)" wait_until 15 c_rules
-c_pod_back() { nsenter --net="$test_dir/c/run/pods/$uid_c/ns/net" bash -c "$(declare -f http_get); http_get $ip_c 8080" | grep -q '^web-c$'; }
-check "with web-c running again from the cache, at its address" wait_until 30 c_pod_back
+check "with web-c running again from the cache, reaching itself through its Service" wait_until 30 hairpin
 board_start cp
 check "the control plane is back" wait_until 20 ready_nodes
 

@@ -113,6 +113,12 @@ TEST(netlink_veth_into_namespace_master_rename)
 	CHECK_STR(link.kind, "veth");
 	CHECK_INT(link.master, ==, bridge.index);
 	CHECK_INT(netlink_link_get(nl, "eth0", &link, &err), ==, -ENODEV);
+	/* hairpin mode on the port, as iproute2 reads it back in this namespace */
+	CHECK_OK(netlink_bridge_port_set_hairpin(nl, "vethhost", true, &err));
+	CHECK_INT(system("bridge -d link show dev vethhost | grep -q 'hairpin on'"), ==, 0);
+	CHECK_OK(netlink_bridge_port_set_hairpin(nl, "vethhost", false, &err));
+	CHECK_INT(system("bridge -d link show dev vethhost | grep -q 'hairpin off'"), ==, 0);
+	CHECK_INT(netlink_bridge_port_set_hairpin(nl, "nosuch", true, &err), ==, -ENODEV);
 
 	/* the peer is in the pod's namespace, reachable through a socket opened there */
 	struct netlink *inside = NULL;
