@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 
 #include "core/link.h"
+#include "core/object.h"
 #include "platform/clock.h"
 #include "platform/error.h"
 #include "platform/log.h"
@@ -39,39 +40,24 @@ void event_postv(struct link *link, const struct event_subject *about, const cha
 {
 	if (!about->pod || !about->namespace || !link || !link_is_up(link))
 		return;
-	char message[ERROR_MESSAGE_MAX + 128], name[300], now[CLOCK_RFC3339_SIZE];
+	char message[ERROR_MESSAGE_MAX + 128], now[CLOCK_RFC3339_SIZE], field[160];
 	vsnprintf(message, sizeof(message), fmt, ap);
-	uint32_t suffix = (uint32_t)clock_monotonic_us() ^ (uint32_t)getpid();
-	snprintf(name, sizeof(name), "%s.%08x", about->pod, suffix);
 	clock_format_rfc3339(time(NULL), now);
-	cJSON *event = cJSON_CreateObject();
-	cJSON_AddStringToObject(event, "apiVersion", "v1");
-	cJSON_AddStringToObject(event, "kind", "Event");
-	cJSON *metadata = cJSON_AddObjectToObject(event, "metadata");
-	cJSON_AddStringToObject(metadata, "name", name);
-	cJSON_AddStringToObject(metadata, "namespace", about->namespace);
-	cJSON *involved = cJSON_AddObjectToObject(event, "involvedObject");
-	cJSON_AddStringToObject(involved, "apiVersion", "v1");
-	cJSON_AddStringToObject(involved, "kind", "Pod");
-	cJSON_AddStringToObject(involved, "namespace", about->namespace);
-	cJSON_AddStringToObject(involved, "name", about->pod);
-	if (about->uid && *about->uid)
-		cJSON_AddStringToObject(involved, "uid", about->uid);
-	if (about->container) {
-		char field[160];
+	if (about->container)
 		snprintf(field, sizeof(field), "spec.containers{%s}", about->container);
-		cJSON_AddStringToObject(involved, "fieldPath", field);
-	}
-	cJSON_AddStringToObject(event, "reason", reason);
-	cJSON_AddStringToObject(event, "message", message);
-	cJSON_AddStringToObject(event, "type", type);
-	cJSON_AddNumberToObject(event, "count", 1);
-	cJSON_AddStringToObject(event, "firstTimestamp", now);
-	cJSON_AddStringToObject(event, "lastTimestamp", now);
-	cJSON *source = cJSON_AddObjectToObject(event, "source");
-	cJSON_AddStringToObject(source, "component", "kubelet");
-	if (about->node)
-		cJSON_AddStringToObject(source, "host", about->node);
+	cJSON *event = object_event_new(&(struct object_event){ .namespace = about->namespace,
+	                                                        .api_version = "v1",
+	                                                        .kind = "Pod",
+	                                                        .object_namespace = about->namespace,
+	                                                        .name = about->pod,
+	                                                        .uid = about->uid,
+	                                                        .field_path = about->container ? field : NULL,
+	                                                        .type = type,
+	                                                        .reason = reason,
+	                                                        .message = message,
+	                                                        .component = "kubelet",
+	                                                        .host = about->node,
+	                                                        .now = now });
 	char *body = cJSON_PrintUnformatted(event);
 	cJSON_Delete(event);
 	char path[160];

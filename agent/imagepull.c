@@ -160,7 +160,7 @@ static void record_event(struct imagepull *ip, const struct waiter *w, const cha
 static void record_event(struct imagepull *ip, const struct waiter *w, const char *type, const char *reason,
                          const char *fmt, ...)
 {
-	struct event_subject about = { w->namespace, w->pod, w->uid, w->container ? w->container : "", w->node };
+	struct event_subject about = { w->namespace, w->pod, w->uid, w->container, w->node };
 	va_list ap;
 	va_start(ap, fmt);
 	event_postv(ip->options.link, &about, type, reason, fmt, ap);

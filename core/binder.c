@@ -283,36 +283,21 @@ static bool set_scheduled_condition(cJSON *pod, bool scheduled, const char *mess
 
 static int record_event(struct binder *b, const cJSON *pod, const char *message, struct error *err)
 {
-	uint32_t suffix = 0;
-	if (getrandom(&suffix, sizeof(suffix), 0) != sizeof(suffix))
-		suffix = (uint32_t)clock_monotonic_us();
-	const char *ns = object_namespace(pod), *name = object_name(pod);
-	char event_name[300], now[CLOCK_RFC3339_SIZE];
-	snprintf(event_name, sizeof(event_name), "%s.%08x", name, suffix);
+	const char *ns = object_namespace(pod);
+	char now[CLOCK_RFC3339_SIZE];
 	clock_format_rfc3339(time(NULL), now);
-	cJSON *event = cJSON_CreateObject();
-	cJSON_AddStringToObject(event, "apiVersion", "v1");
-	cJSON_AddStringToObject(event, "kind", "Event");
-	cJSON *metadata = cJSON_AddObjectToObject(event, "metadata");
-	cJSON_AddStringToObject(metadata, "name", event_name);
-	cJSON_AddStringToObject(metadata, "namespace", ns);
-	cJSON_AddStringToObject(metadata, "creationTimestamp", now);
-	cJSON *involved = cJSON_AddObjectToObject(event, "involvedObject");
-	cJSON_AddStringToObject(involved, "apiVersion", "v1");
-	cJSON_AddStringToObject(involved, "kind", "Pod");
-	cJSON_AddStringToObject(involved, "namespace", ns);
-	cJSON_AddStringToObject(involved, "name", name);
-	const char *uid = object_string_at(pod, "metadata.uid");
-	if (uid)
-		cJSON_AddStringToObject(involved, "uid", uid);
-	cJSON_AddStringToObject(event, "reason", "FailedScheduling");
-	cJSON_AddStringToObject(event, "message", message);
-	cJSON_AddStringToObject(event, "type", "Warning");
-	cJSON_AddNumberToObject(event, "count", 1);
-	cJSON_AddStringToObject(event, "firstTimestamp", now);
-	cJSON_AddStringToObject(event, "lastTimestamp", now);
-	cJSON_AddStringToObject(cJSON_AddObjectToObject(event, "source"), "component", BINDER_SCHEDULER_NAME);
-	struct store_request request = { STORE_CREATE, "events", ns, event_name, event, 0 };
+	cJSON *event = object_event_new(&(struct object_event){ .namespace = ns,
+	                                                        .api_version = "v1",
+	                                                        .kind = "Pod",
+	                                                        .object_namespace = ns,
+	                                                        .name = object_name(pod),
+	                                                        .uid = object_string_at(pod, "metadata.uid"),
+	                                                        .type = "Warning",
+	                                                        .reason = "FailedScheduling",
+	                                                        .message = message,
+	                                                        .component = BINDER_SCHEDULER_NAME,
+	                                                        .now = now });
+	struct store_request request = { STORE_CREATE, "events", ns, object_name(event), event, 0 };
 	int r = store_apply(b->store, &request, NULL, NULL, err);
 	cJSON_Delete(event);
 	return r;

@@ -413,39 +413,21 @@ void controller_event(struct controllers *c, const cJSON *object, const char *ty
 	if (event_seen(c, what) || namespace_deleting(c, ns))
 		return;
 	log_debug("event %s %s/%s: %s %s", type, ns, name ? name : "", reason, message);
-	uint32_t suffix = 0;
-	if (getrandom(&suffix, sizeof(suffix), 0) != sizeof(suffix))
-		suffix = (uint32_t)clock_monotonic_us();
-	char event_name[300], now[CLOCK_RFC3339_SIZE];
-	snprintf(event_name, sizeof(event_name), "%.200s.%08x", name ? name : "object", suffix);
+	char now[CLOCK_RFC3339_SIZE];
 	controller_now_rfc3339(c, now);
-	cJSON *event = cJSON_CreateObject();
-	cJSON_AddStringToObject(event, "apiVersion", "v1");
-	cJSON_AddStringToObject(event, "kind", "Event");
-	cJSON *metadata = cJSON_AddObjectToObject(event, "metadata");
-	cJSON_AddStringToObject(metadata, "name", event_name);
-	cJSON_AddStringToObject(metadata, "namespace", ns);
-	cJSON_AddStringToObject(metadata, "creationTimestamp", now);
-	cJSON *involved = cJSON_AddObjectToObject(event, "involvedObject");
-	static const char *const copied[] = { "apiVersion", "kind" };
-	for (size_t i = 0; i < ARRAY_SIZE(copied); i++) {
-		const cJSON *v = cJSON_GetObjectItemCaseSensitive(object, copied[i]);
-		if (cJSON_IsString(v))
-			cJSON_AddStringToObject(involved, copied[i], v->valuestring);
-	}
-	if (object_ns)
-		cJSON_AddStringToObject(involved, "namespace", object_ns);
-	if (name)
-		cJSON_AddStringToObject(involved, "name", name);
-	if (uid)
-		cJSON_AddStringToObject(involved, "uid", uid);
-	cJSON_AddStringToObject(event, "reason", reason);
-	cJSON_AddStringToObject(event, "message", message);
-	cJSON_AddStringToObject(event, "type", type);
-	cJSON_AddNumberToObject(event, "count", 1);
-	cJSON_AddStringToObject(event, "firstTimestamp", now);
-	cJSON_AddStringToObject(event, "lastTimestamp", now);
-	cJSON_AddStringToObject(cJSON_AddObjectToObject(event, "source"), "component", "controller-manager");
+	cJSON *event = object_event_new(&(struct object_event){
+	        .namespace = ns,
+	        .api_version = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(object, "apiVersion")),
+	        .kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(object, "kind")),
+	        .object_namespace = object_ns,
+	        .name = name,
+	        .uid = uid,
+	        .type = type,
+	        .reason = reason,
+	        .message = message,
+	        .component = "controller-manager",
+	        .now = now });
+	const char *event_name = object_name(event);
 	struct store_request request = { STORE_CREATE, "events", ns, event_name, event, 0 };
 	struct error err = { 0 };
 	if (store_apply(c->store, &request, NULL, NULL, &err) < 0)

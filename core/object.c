@@ -2548,6 +2548,39 @@ int object_merge_patch(cJSON *target, const cJSON *patch, struct error *err)
 	return merge(target, patch, 1, err);
 }
 
+cJSON *object_event_new(const struct object_event *e)
+{
+	uint32_t suffix = 0;
+	if (getrandom(&suffix, sizeof(suffix), 0) != sizeof(suffix))
+		suffix = (uint32_t)clock_monotonic_us();
+	char name[300];
+	snprintf(name, sizeof(name), "%.200s.%08x", e->name ? e->name : "object", suffix);
+	cJSON *event = cJSON_CreateObject();
+	cJSON_AddStringToObject(event, "apiVersion", "v1");
+	cJSON_AddStringToObject(event, "kind", "Event");
+	cJSON *metadata = cJSON_AddObjectToObject(event, "metadata");
+	cJSON_AddStringToObject(metadata, "name", name);
+	cJSON_AddStringToObject(metadata, "namespace", e->namespace);
+	cJSON_AddStringToObject(metadata, "creationTimestamp", e->now);
+	cJSON *involved = cJSON_AddObjectToObject(event, "involvedObject");
+	const char *const keys[] = { "apiVersion", "kind", "namespace", "name", "uid", "fieldPath" };
+	const char *const values[] = { e->api_version, e->kind, e->object_namespace, e->name, e->uid, e->field_path };
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		if (values[i] && values[i][0])
+			cJSON_AddStringToObject(involved, keys[i], values[i]);
+	cJSON_AddStringToObject(event, "reason", e->reason);
+	cJSON_AddStringToObject(event, "message", e->message);
+	cJSON_AddStringToObject(event, "type", e->type);
+	cJSON_AddNumberToObject(event, "count", 1);
+	cJSON_AddStringToObject(event, "firstTimestamp", e->now);
+	cJSON_AddStringToObject(event, "lastTimestamp", e->now);
+	cJSON *source = cJSON_AddObjectToObject(event, "source");
+	cJSON_AddStringToObject(source, "component", e->component);
+	if (e->host)
+		cJSON_AddStringToObject(source, "host", e->host);
+	return event;
+}
+
 void object_new_uid(char out[37])
 {
 	uint8_t b[16];

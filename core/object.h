@@ -81,6 +81,19 @@ const char *object_label_value_problem(const char *value);
 
 /* A random (version 4) UUID for metadata.uid, 36 characters and a NUL. */
 void object_new_uid(char out[37]);
+
+/* A v1 Event as Kubernetes' components write them: stored in namespace, named
+ * "<involved name>.<8 random hex digits>", count 1, created, first and last seen at now
+ * (RFC 3339). involvedObject carries what is not NULL of api_version, kind,
+ * object_namespace, name, uid and field_path; source.host is left out when NULL. */
+struct object_event {
+	const char *namespace;
+	const char *api_version, *kind, *object_namespace, *name, *uid, *field_path;
+	const char *type, *reason, *message;
+	const char *component, *host;
+	const char *now;
+};
+cJSON *object_event_new(const struct object_event *event);
 /* Five characters of Kubernetes' generateName alphabet ("bcdfghjklmnpqrstvwxz2456789"),
  * as in pod names like web-7c5dd-x2kqz. */
 void object_random_suffix(char out[6]);

@@ -1156,3 +1156,31 @@ TEST(errors_are_bounded_for_huge_names)
 	cJSON_Delete(pod);
 	free(name);
 }
+
+TEST(events_are_written_as_kubernetes_components_write_them)
+{
+	cJSON *event = object_event_new(&(struct object_event){ .namespace = "shop",
+	                                                        .api_version = "v1",
+	                                                        .kind = "Pod",
+	                                                        .object_namespace = "shop",
+	                                                        .name = "web-1",
+	                                                        .uid = "",
+	                                                        .field_path = "spec.containers{main}",
+	                                                        .type = "Warning",
+	                                                        .reason = "Unhealthy",
+	                                                        .message = "Liveness probe failed",
+	                                                        .component = "kubelet",
+	                                                        .host = "pi-1",
+	                                                        .now = "2026-12-04T20:00:00Z" });
+	const char *name = object_name(event);
+	CHECK(strncmp(name, "web-1.", 6) == 0 && strlen(name) == 14);
+	CHECK_STR(object_namespace(event), "shop");
+	CHECK_STR(object_string_at(event, "involvedObject.fieldPath"), "spec.containers{main}");
+	CHECK(object_string_at(event, "involvedObject.uid") == NULL); /* empty: left out */
+	CHECK_STR(object_string_at(event, "source.host"), "pi-1");
+	CHECK_STR(object_string_at(event, "lastTimestamp"), "2026-12-04T20:00:00Z");
+	CHECK_INT(cJSON_GetObjectItem(event, "count")->valueint, ==, 1);
+	struct error err = { 0 };
+	CHECK_OK(object_validate(kind_lookup("v1", "Event"), event, &err));
+	cJSON_Delete(event);
+}
