@@ -186,8 +186,7 @@ lan_answers() { lan_fetch "$1" | grep -Eq '^web-[bc]$'; }
 for board in cp b c; do
 	check "NodePort 30080 answers from the LAN on $board" wait_until 15 lan_answers "$board"
 done
-check_fails_output "a second Service asking for NodePort 30080 is refused, naming the field" \
-	'spec.ports\[0\].nodePort.*already allocated' \
+create_np2() { # a second Service asking for NodePort 30080
 	b create -f - <<'YAML'
 apiVersion: v1
 kind: Service
@@ -199,21 +198,14 @@ spec:
   - port: 80
     nodePort: 30080
 YAML
+}
+check_fails_output "a second Service asking for NodePort 30080 is refused, naming the field" \
+	'spec.ports\[0\].nodePort.*already allocated' create_np2
 check_output "patched to ClusterIP, it gives its nodePort up (as Kubernetes does)" 'patched' \
 	b patch service web-np -p '{"spec":{"type":"ClusterIP"}}'
 lan_silent() { ! lan_answers b; }
 check "and NodePort 30080 no longer answers from the LAN" wait_until 15 lan_silent
-check_output "30080 is free for another Service" 'created' b create -f - <<'YAML'
-apiVersion: v1
-kind: Service
-metadata:
-  name: web-np2
-spec:
-  type: NodePort
-  ports:
-  - port: 80
-    nodePort: 30080
-YAML
+check_output "30080 is free for another Service" 'created' create_np2
 b delete service web-np2 >/dev/null
 b patch service web-np -p '{"spec":{"type":"NodePort","ports":[{"port":80,"targetPort":8080,"nodePort":30080}]}}' >/dev/null
 check "back to NodePort 30080, it answers from the LAN again" wait_until 15 lan_answers b
