@@ -178,7 +178,7 @@ sed -i 's/color: red/color: green/' "\$1"
 EOF
 chmod +x "$test_dir/stale-editor"
 check_exit "a stale edit: refused with a clear message (1)" 1 'configmaps "settings" was changed on the server while it was being edited' \
-	env BRAMBLE_EDITOR="$test_dir/stale-editor" "$BRAMBLE" --config "$conf" edit cm settings -n verbs
+	env BRAMBLE_EDITOR="$test_dir/stale-editor" TMPDIR="$test_dir" "$BRAMBLE" --config "$conf" edit cm settings -n verbs
 check_exit "... the edited copy is kept" 1 'A copy of your changes has been stored to ".*bramble-edit-.*\.yaml"' \
 	env BRAMBLE_EDITOR="$test_dir/stale-editor" TMPDIR="$test_dir" "$BRAMBLE" --config "$conf" edit cm settings -n verbs
 check_output "... and holds the change" 'color: green' sh -c "cat '$test_dir'/bramble-edit-*.yaml"
