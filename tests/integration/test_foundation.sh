@@ -66,6 +66,7 @@ key=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
 mkdir -p "$test_dir/data"
 printf 'admin %s\n' "$key" >"$test_dir/data/credentials"
 chmod 600 "$test_dir/data/credentials"
+run_id=$$
 cat >"$test_dir/bramble.conf" <<CONF
 [node]
 name = test-board
@@ -73,10 +74,14 @@ roles = server, agent
 data-dir = $test_dir/data
 [server]
 listen = 127.0.0.1:$port
+[agent]
+# a cgroup of this run's own, removed at the end
+cgroup-parent = bramble-$run_id-foundation
 [network]
 # this board runs in the machine's own network namespace: leave its network alone
 pod-network = off
 CONF
+on_exit "rmdir /sys/fs/cgroup/*/bramble-$run_id-foundation /sys/fs/cgroup/bramble-$run_id-foundation 2>/dev/null; true"
 "$BRAMBLE" agent --config "$test_dir/bramble.conf" >"$test_dir/agent.log" 2>&1 &
 agent_pid=$!
 on_exit "kill $agent_pid; wait $agent_pid"
